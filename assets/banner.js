@@ -1,0 +1,64 @@
+// consentry: the consent banner. Served same-origin from /.consentry/banner.js so a
+// `script-src 'self'` Content-Security-Policy allows it; no inline script anywhere.
+//
+// Without JavaScript the banner is a plain form that posts to /.consentry/consent.
+// With it, the choice is written here, in the configured format, and the page reloads
+// so that the next response is already enforced by the proxy.
+(function () {
+  "use strict";
+
+  function chosen(form, choice) {
+    var boxes = form.querySelectorAll('input[name="category"]');
+    var granted = {};
+    for (var i = 0; i < boxes.length; i++) {
+      var box = boxes[i];
+      var on = box.disabled ? true : choice === "accept_all" ? true : choice === "refuse_all" ? false : box.checked;
+      granted[box.value] = on;
+    }
+    return granted;
+  }
+
+  function write(banner, granted) {
+    var format = banner.getAttribute("data-format") || "json";
+    var value;
+    if (format === "list") {
+      value = Object.keys(granted).filter(function (k) { return granted[k]; }).join(",");
+    } else {
+      var record = {};
+      Object.keys(granted).forEach(function (k) { record[k] = granted[k]; });
+      var rev = banner.getAttribute("data-revision");
+      if (rev !== null) { record.rev = Number(rev); }
+      value = JSON.stringify(record);
+    }
+    var cookie = banner.getAttribute("data-cookie") + "=" + encodeURIComponent(value) +
+      "; Max-Age=" + (banner.getAttribute("data-max-age") || "15552000") +
+      "; Path=/; SameSite=Lax";
+    if (location.protocol === "https:") { cookie += "; Secure"; }
+    document.cookie = cookie;
+  }
+
+  function enhance(banner) {
+    var form = banner.querySelector("form");
+    if (!form) { return; }
+    form.addEventListener("submit", function (event) {
+      var button = event.submitter || document.activeElement;
+      var choice = button && button.name === "choice" ? button.value : "save";
+      event.preventDefault();
+      write(banner, chosen(form, choice));
+      location.reload();
+    });
+    var title = banner.querySelector("h2");
+    if (title && banner.id === "consentry-banner") { title.focus({ preventScroll: true }); }
+  }
+
+  function start() {
+    var banner = document.getElementById("consentry-banner");
+    if (banner) { enhance(banner); }
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

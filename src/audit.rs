@@ -1,0 +1,146 @@
+//! The cookie audit: every cookie name seen in a `Set-Cookie` since start, per site,
+//! with its category, where that came from, and how often it was allowed or removed,
+//! so an operator can finish the policy from real traffic.
+//!
+//! Memory is bounded: past [`MAX_NAMES_PER_SITE`] names a site's further names are
+//! counted together under `other`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::category::Categories;
+use crate::config::Site;
+use crate::enforce::{Decision, Report};
+
+/// Distinct names kept per site.
+pub const MAX_NAMES_PER_SITE: usize = 1000;
+
+/// The name under which names past the bound are counted.
+pub const OTHER: &str = "other";
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Seen {
+    pub name: String,
+    /// `None` for unclassified cookies.
+    pub category: Option<String>,
+    /// `rule`, `catalogue`, `preferences` or `unclassified`.
+    pub source: &'static str,
+    pub allowed: u64,
+    pub removed: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Audit {
+    sites: Mutex<HashMap<String, HashMap<String, Seen>>>,
+}
+
+impl Audit {
+    pub fn record(&self, site: &Site, report: &Report, categories: &Categories) {
+        if report.allowed.is_empty() && report.removed.is_empty() {
+            return;
+        }
+        let Ok(mut sites) = self.sites.lock() else { return };
+        let names = sites.entry(site.name.clone()).or_default();
+        let mut count = |d: &Decision, allowed: bool| {
+            let full = names.len() >= MAX_NAMES_PER_SITE && !names.contains_key(&d.name);
+            let key = if full { OTHER } else { d.name.as_str() };
+            let seen = names.entry(key.to_owned()).or_insert_with(|| Seen {
+                name: key.to_owned(),
+                category: if full { None } else { d.category.map(|c| categories.name(c).to_owned()) },
+                source: if full { "mixed" } else { d.origin.as_str() },
+                allowed: 0,
+                removed: 0,
+            });
+            if allowed {
+                seen.allowed += 1;
+            } else {
+                seen.removed += 1;
+            }
+        };
+        for d in &report.allowed {
+            count(d, true);
+        }
+        for d in &report.removed {
+            count(d, false);
+        }
+    }
+
+    /// A snapshot: site name → names sorted by name.
+    pub fn snapshot(&self) -> Vec<(String, Vec<Seen>)> {
+        let Ok(sites) = self.sites.lock() else { return Vec::new() };
+        let mut out: Vec<(String, Vec<Seen>)> = sites
+            .iter()
+            .map(|(site, names)| {
+                let mut list: Vec<Seen> = names.values().cloned().collect();
+                list.sort_by(|a, b| a.name.cmp(&b.name));
+                (site.clone(), list)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// The snapshot as JSON: `{"sites":{"NAME":[{name, category, source, allowed, removed}]}}`.
+    pub fn to_json(&self) -> String {
+        let sites: serde_json::Map<String, serde_json::Value> = self
+            .snapshot()
+            .into_iter()
+            .map(|(site, list)| (site, serde_json::to_value(list).unwrap_or_default()))
+            .collect();
+        serde_json::json!({ "sites": sites }).to_string()
+    }
+}
+
+/// Fetches `/cookies` from a running instance's admin listener.
+pub async fn fetch(admin: std::net::SocketAddr) -> Result<String, crate::BoxError> {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::TcpStream::connect(admin).await?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let request = http::Request::get("/cookies")
+        .header(http::header::HOST, admin.to_string())
+        .body(http_body_util::Empty::<bytes::Bytes>::new())?;
+    let response = sender.send_request(request).await?;
+    if !response.status().is_success() {
+        return Err(format!("status {}", response.status()).into());
+    }
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Renders the audit JSON as a table, one row per site and cookie name.
+pub fn table(json: &str) -> Result<String, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        name: String,
+        category: Option<String>,
+        source: String,
+        allowed: u64,
+        removed: u64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        sites: std::collections::BTreeMap<String, Vec<Row>>,
+    }
+    let doc: Doc = serde_json::from_str(json)?;
+    let mut out = format!("{:<16} {:<32} {:<14} {:<12} {:>9} {:>9}\n", "SITE", "COOKIE", "CATEGORY", "SOURCE", "ALLOWED", "REMOVED");
+    for (site, rows) in &doc.sites {
+        for r in rows {
+            out.push_str(&format!(
+                "{:<16} {:<32} {:<14} {:<12} {:>9} {:>9}\n",
+                site,
+                r.name,
+                r.category.as_deref().unwrap_or("-"),
+                r.source,
+                r.allowed,
+                r.removed
+            ));
+        }
+    }
+    if doc.sites.is_empty() {
+        out.push_str("(no Set-Cookie seen yet)\n");
+    }
+    Ok(out)
+}

@@ -1,0 +1,339 @@
+//! Which category a cookie belongs to, by its name.
+//!
+//! Rules are tried in order and the first match wins (a site's own rules before the
+//! global ones). Everything that can be done once is done when the configuration is
+//! loaded: exact names go into a hash map, globs are split into their literal parts,
+//! so classifying a name costs one hash lookup plus a scan of the glob rules listed
+//! before the exact hit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::catalogue::Catalogue;
+use crate::category::CategoryId;
+
+/// A cookie-name pattern: an exact name, or a glob where `*` matches any run of bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamePattern {
+    Exact(Vec<u8>),
+    Glob(Glob),
+}
+
+impl NamePattern {
+    pub fn new(pattern: &str) -> Self {
+        if pattern.contains('*') {
+            NamePattern::Glob(Glob::new(pattern))
+        } else {
+            NamePattern::Exact(pattern.as_bytes().to_vec())
+        }
+    }
+
+    pub fn matches(&self, name: &[u8]) -> bool {
+        match self {
+            NamePattern::Exact(exact) => exact == name,
+            NamePattern::Glob(glob) => glob.matches(name),
+        }
+    }
+}
+
+/// A `*` glob split at load time into its literal parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob {
+    /// Literal text between the stars; the first is a prefix, the last a suffix.
+    parts: Vec<Vec<u8>>,
+}
+
+impl Glob {
+    fn new(pattern: &str) -> Self {
+        Glob {
+            parts: pattern.split('*').map(|p| p.as_bytes().to_vec()).collect(),
+        }
+    }
+
+    fn matches(&self, name: &[u8]) -> bool {
+        let (first, rest) = match self.parts.split_first() {
+            Some(split) => split,
+            None => return true,
+        };
+        let Some(mut tail) = name.strip_prefix(first.as_slice()) else {
+            return false;
+        };
+        let Some((last, middle)) = rest.split_last() else {
+            return tail.is_empty();
+        };
+        for part in middle {
+            match find(tail, part) {
+                Some(at) => tail = &tail[at + part.len()..],
+                None => return false,
+            }
+        }
+        tail.len() >= last.len() && tail.ends_with(last)
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Patterns with a payload, matched first-wins with an exact-name fast path.
+#[derive(Debug, Clone, Default)]
+pub struct NameMatcher {
+    exact: HashMap<Vec<u8>, usize>,
+    /// (position, glob) in position order.
+    globs: Vec<(usize, Glob)>,
+}
+
+impl NameMatcher {
+    pub fn new<'a>(patterns: impl IntoIterator<Item = &'a NamePattern>) -> Self {
+        let mut matcher = NameMatcher::default();
+        for (i, pattern) in patterns.into_iter().enumerate() {
+            match pattern {
+                NamePattern::Exact(name) => {
+                    matcher.exact.entry(name.clone()).or_insert(i);
+                }
+                NamePattern::Glob(glob) => matcher.globs.push((i, glob.clone())),
+            }
+        }
+        matcher
+    }
+
+    /// The position of the first pattern that matches `name`.
+    pub fn first_match(&self, name: &[u8]) -> Option<usize> {
+        let exact = self.exact.get(name).copied();
+        let before = exact.unwrap_or(usize::MAX);
+        self.globs
+            .iter()
+            .take_while(|(i, _)| *i < before)
+            .find(|(_, glob)| glob.matches(name))
+            .map(|(i, _)| *i)
+            .or(exact)
+    }
+}
+
+/// What to do with a cookie no rule names (`consent.unclassified`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unclassified {
+    /// Remove it: nothing leaves without a category that was granted.
+    Block,
+    /// Let it through.
+    Allow,
+    /// Look it up in the built-in catalogue of well-known cookies, then block.
+    Catalogue,
+}
+
+/// A cookie rule from `proxy.yaml`.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub pattern: String,
+    pub category: CategoryId,
+    pub provider: Option<String>,
+    pub function: Option<String>,
+    pub purpose: Option<String>,
+    /// Used when expiring a revoked cookie.
+    pub path: Option<String>,
+    pub domain: Option<String>,
+}
+
+/// Where a cookie's category came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The consent cookie itself, always necessary.
+    Preferences,
+    /// `cookies[i]` of the site's effective rule list.
+    Rule(usize),
+    /// Entry `i` of the built-in catalogue.
+    Catalogue(usize),
+    /// Nothing named it.
+    Unclassified,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Preferences => "preferences",
+            Origin::Rule(_) => "rule",
+            Origin::Catalogue(_) => "catalogue",
+            Origin::Unclassified => "unclassified",
+        }
+    }
+}
+
+/// The verdict for one cookie name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classification {
+    /// `None` for an unclassified cookie.
+    pub category: Option<CategoryId>,
+    pub origin: Origin,
+}
+
+/// The compiled rules of one site: its own, then the global ones.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    rules: Vec<Rule>,
+    matcher: NameMatcher,
+    /// Names of the consent cookies, which are always `necessary`.
+    preferences: Vec<Vec<u8>>,
+    necessary: CategoryId,
+    unclassified: Unclassified,
+    catalogue: Option<Arc<Catalogue>>,
+}
+
+impl Classifier {
+    pub fn new(
+        rules: Vec<Rule>,
+        preferences: Vec<Vec<u8>>,
+        necessary: CategoryId,
+        unclassified: Unclassified,
+        catalogue: Option<Arc<Catalogue>>,
+    ) -> Self {
+        let patterns: Vec<NamePattern> = rules.iter().map(|r| NamePattern::new(&r.pattern)).collect();
+        Classifier {
+            matcher: NameMatcher::new(&patterns),
+            rules,
+            preferences,
+            necessary,
+            unclassified,
+            catalogue,
+        }
+    }
+
+    /// Classifies a cookie by the name a browser stores (see [`crate::cookie_name`]).
+    /// An empty name is unclassified.
+    pub fn classify(&self, name: &[u8]) -> Classification {
+        if name.is_empty() {
+            return UNCLASSIFIED;
+        }
+        if self.preferences.iter().any(|p| p == name) {
+            return Classification {
+                category: Some(self.necessary),
+                origin: Origin::Preferences,
+            };
+        }
+        if let Some(i) = self.matcher.first_match(name) {
+            return Classification {
+                category: Some(self.rules[i].category),
+                origin: Origin::Rule(i),
+            };
+        }
+        if let Some(catalogue) = &self.catalogue {
+            if let Some((i, category)) = catalogue.classify(name) {
+                return Classification {
+                    category: Some(category),
+                    origin: Origin::Catalogue(i),
+                };
+            }
+        }
+        UNCLASSIFIED
+    }
+
+    /// Whether a cookie of this classification may pass, given the granted categories.
+    pub fn allowed(&self, class: Classification, granted: crate::category::CategorySet) -> bool {
+        match class.category {
+            Some(category) => granted.contains(category),
+            None => self.unclassified == Unclassified::Allow,
+        }
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn rule(&self, origin: Origin) -> Option<&Rule> {
+        match origin {
+            Origin::Rule(i) => self.rules.get(i),
+            _ => None,
+        }
+    }
+
+    pub fn unclassified(&self) -> Unclassified {
+        self.unclassified
+    }
+}
+
+const UNCLASSIFIED: Classification = Classification {
+    category: None,
+    origin: Origin::Unclassified,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::category::CategorySet;
+
+    fn rule(pattern: &str, category: u8) -> Rule {
+        Rule {
+            pattern: pattern.into(),
+            category: CategoryId(category),
+            provider: None,
+            function: None,
+            purpose: None,
+            path: None,
+            domain: None,
+        }
+    }
+
+    fn classifier(rules: Vec<Rule>, unclassified: Unclassified) -> Classifier {
+        Classifier::new(
+            rules,
+            vec![b"cookies_preferences".to_vec()],
+            CategoryId(0),
+            unclassified,
+            None,
+        )
+    }
+
+    #[test]
+    fn globs_match_prefix_suffix_and_middle() {
+        let g = |p: &str, n: &str| NamePattern::new(p).matches(n.as_bytes());
+        assert!(g("_ga*", "_ga"));
+        assert!(g("_ga*", "_ga_ABC123"));
+        assert!(g("_ga*", "_ga x"));
+        assert!(!g("_ga*", "x_ga"));
+        assert!(g("*_id", "_pk_id"));
+        assert!(g("_pk_*.*", "_pk_id.1.abcd"));
+        assert!(!g("_pk_*.*", "_pk_id"));
+        assert!(g("a*a", "aa"));
+        assert!(!g("a*a", "a"));
+        assert!(g("*", "anything"));
+        assert!(g("exact", "exact"));
+        assert!(!g("exact", "exactly"));
+    }
+
+    #[test]
+    fn first_matching_rule_wins_whether_exact_or_glob() {
+        let c = classifier(
+            vec![rule("_ga_special", 2), rule("_ga*", 1), rule("_ga", 3)],
+            Unclassified::Block,
+        );
+        assert_eq!(c.classify(b"_ga_special").category, Some(CategoryId(2)));
+        assert_eq!(c.classify(b"_ga").category, Some(CategoryId(1)));
+        assert_eq!(c.classify(b"_ga").origin, Origin::Rule(1));
+    }
+
+    #[test]
+    fn the_preferences_cookie_is_always_necessary() {
+        let c = classifier(vec![rule("cookies_*", 2)], Unclassified::Block);
+        let class = c.classify(b"cookies_preferences");
+        assert_eq!(class.category, Some(CategoryId(0)));
+        assert_eq!(class.origin, Origin::Preferences);
+    }
+
+    #[test]
+    fn names_are_case_sensitive() {
+        let c = classifier(vec![rule("sessionid", 0)], Unclassified::Block);
+        assert_eq!(c.classify(b"SessionID").category, None);
+    }
+
+    #[test]
+    fn unclassified_cookies_follow_the_policy() {
+        let granted = CategorySet::EMPTY.with(CategoryId(0));
+        let block = classifier(vec![], Unclassified::Block);
+        let allow = classifier(vec![], Unclassified::Allow);
+        assert!(!block.allowed(block.classify(b"mystery"), granted));
+        assert!(allow.allowed(allow.classify(b"mystery"), granted));
+        assert!(!block.allowed(block.classify(b""), granted));
+    }
+}

@@ -1,0 +1,173 @@
+//! Finds where a value stands in the YAML source, so that errors found after
+//! deserialisation (an unknown category, a duplicate host) can still be reported as
+//! `FILE:LINE:COL`. serde_yaml keeps no spans, so the text is walked once more with
+//! yaml-rust2's event parser, which marks every node.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+/// One step of a path into the document: a mapping key or a sequence index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// A path such as `sites[1].hosts[0]`.
+pub type Path = Vec<Seg>;
+
+/// Renders a path the way a user reads it: `sites[1].hosts[0]`.
+pub fn display_path(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// Line and column (both 1-based) of every node, by path.
+#[derive(Debug, Default)]
+pub struct Locations {
+    nodes: HashMap<Path, (usize, usize)>,
+}
+
+impl Locations {
+    /// Indexes `source`. A document the parser rejects yields an empty index; serde_yaml
+    /// reports that error itself, with its own location.
+    pub fn index(source: &str) -> Self {
+        let mut walker = Walker::default();
+        let mut parser = Parser::new_from_str(source);
+        let _ = parser.load(&mut walker, false);
+        Locations {
+            nodes: walker.nodes,
+        }
+    }
+
+    /// The location of the node at `path`, or of its nearest ancestor that has one.
+    pub fn find(&self, path: &[Seg]) -> (usize, usize) {
+        let mut len = path.len();
+        loop {
+            if let Some(at) = self.nodes.get(&path[..len]) {
+                return *at;
+            }
+            if len == 0 {
+                return (1, 1);
+            }
+            len -= 1;
+        }
+    }
+}
+
+enum Frame {
+    Mapping { key: Option<String> },
+    Sequence { next: usize },
+}
+
+#[derive(Default)]
+struct Walker {
+    stack: Vec<Frame>,
+    path: Path,
+    nodes: HashMap<Path, (usize, usize)>,
+}
+
+impl Walker {
+    /// Called for each node; returns false when the node was a mapping key.
+    fn enter_node(&mut self, scalar: Option<&str>, mark: Marker) -> bool {
+        let at = (mark.line(), mark.col() + 1);
+        match self.stack.last_mut() {
+            Some(Frame::Mapping { key }) if key.is_none() => {
+                *key = Some(scalar.unwrap_or_default().to_owned());
+                return false;
+            }
+            Some(Frame::Mapping { key }) => {
+                self.path.push(Seg::Key(key.take().unwrap_or_default()));
+            }
+            Some(Frame::Sequence { next }) => {
+                self.path.push(Seg::Index(*next));
+                *next += 1;
+            }
+            None => {}
+        }
+        self.nodes.entry(self.path.clone()).or_insert(at);
+        true
+    }
+
+    fn leave_node(&mut self) {
+        if !self.stack.is_empty() {
+            self.path.pop();
+        }
+    }
+}
+
+impl MarkedEventReceiver for Walker {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        match ev {
+            Event::Scalar(value, ..) => {
+                if self.enter_node(Some(&value), mark) {
+                    self.leave_node();
+                }
+            }
+            Event::Alias(_) => {
+                if self.enter_node(None, mark) {
+                    self.leave_node();
+                }
+            }
+            Event::MappingStart(..) => {
+                self.enter_node(None, mark);
+                self.stack.push(Frame::Mapping { key: None });
+            }
+            Event::SequenceStart(..) => {
+                self.enter_node(None, mark);
+                self.stack.push(Frame::Sequence { next: 0 });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+                self.leave_node();
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(k: &str) -> Seg {
+        Seg::Key(k.to_owned())
+    }
+
+    #[test]
+    fn finds_nested_values_in_block_and_flow_style() {
+        let src = "a:\n  b: 1\nsites:\n  - name: x\n    hosts: [h1, h2]\n";
+        let loc = Locations::index(src);
+        assert_eq!(loc.find(&[key("a"), key("b")]), (2, 6));
+        assert_eq!(loc.find(&[key("sites"), Seg::Index(0), key("name")]), (4, 11));
+        assert_eq!(
+            loc.find(&[key("sites"), Seg::Index(0), key("hosts"), Seg::Index(1)]),
+            (5, 17)
+        );
+    }
+
+    #[test]
+    fn falls_back_to_the_nearest_ancestor() {
+        let loc = Locations::index("a:\n  b: 1\n");
+        assert_eq!(loc.find(&[key("a"), key("missing")]), (2, 3));
+    }
+
+    #[test]
+    fn renders_paths_for_people() {
+        let p = vec![key("sites"), Seg::Index(1), key("hosts"), Seg::Index(0)];
+        assert_eq!(display_path(&p), "sites[1].hosts[0]");
+    }
+}

@@ -1,0 +1,189 @@
+//! `cookieconsent`: vanilla-cookieconsent's `cc_cookie`, raw or percent-encoded JSON.
+//!
+//! v3 lists the accepted categories in `categories` and the policy revision in
+//! `revision`:
+//! `{"categories":["necessary","analytics"],"revision":1,"data":null,"consentTimestamp":"…",…}`.
+//! v2 lists them in `level`: `{"level":["necessary","analytics"],"revision":0,"data":null,"rfc_cookie":false}`.
+//!
+//! Each item is a banner word looked up in the vocabulary; words that map to nothing
+//! grant nothing. The value fails whole when neither array is there, when both are,
+//! when a field is given twice, when an item is not a string, or when `revision` is
+//! present but not a non-negative integer. Other fields are ignored.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use super::{Recorded, Unreadable, Vocabulary, percent_decoded, utf8};
+use crate::category::CategorySet;
+
+pub(super) const DEFAULT_MAPPING: &[(&str, &str)] = &[
+    ("necessary", "necessary"),
+    ("analytics", "statistics"),
+    ("performance", "statistics"),
+    ("functionality", "first_party"),
+    ("preferences", "first_party"),
+    ("personalization", "first_party"),
+    ("marketing", "third_party"),
+    ("advertisement", "third_party"),
+    ("ads", "third_party"),
+    ("targeting", "third_party"),
+    ("social", "third_party"),
+];
+
+/// The fields that matter; serde refuses a duplicated one and ignores the others.
+#[derive(Deserialize)]
+struct Value {
+    /// v3.
+    categories: Option<Vec<String>>,
+    /// v2.
+    level: Option<Vec<String>>,
+    revision: Option<u64>,
+}
+
+pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreadable> {
+    let text = utf8(value)?;
+    let text = if text.trim_start().starts_with('{') {
+        Cow::Borrowed(text)
+    } else {
+        percent_decoded(text)?
+    };
+    let parsed: Value = serde_json::from_str(&text)
+        .map_err(|_| Unreadable("not a cookieconsent JSON object"))?;
+    let words = match (parsed.categories, parsed.level) {
+        (Some(words), None) | (None, Some(words)) => words,
+        (None, None) => return Err(Unreadable("no `categories` or `level` array")),
+        (Some(_), Some(_)) => return Err(Unreadable("both `categories` and `level`")),
+    };
+    let granted = words
+        .iter()
+        .filter_map(|word| vocab.category(word))
+        .fold(CategorySet::EMPTY, CategorySet::with);
+    Ok(Recorded {
+        granted,
+        revision: parsed.revision,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{encode_uri_component, set, subsets, vocab_for};
+    use super::super::Format;
+    use super::*;
+
+    fn read_str(value: &str) -> Result<Recorded, Unreadable> {
+        read(value.as_bytes(), &vocab_for(Format::Cookieconsent))
+    }
+
+    fn granted(value: &str) -> Result<CategorySet, Unreadable> {
+        read_str(value).map(|r| r.granted)
+    }
+
+    /// A real v3 `cc_cookie` (vanilla-cookieconsent 3.0), as the browser sends it.
+    const V3: &str = "%7B%22categories%22%3A%5B%22necessary%22%2C%22analytics%22%5D%2C%22revision%22%3A2%2C%22data%22%3Anull%2C%22consentTimestamp%22%3A%222024-03-12T09%3A41%3A27.093Z%22%2C%22consentId%22%3A%22a2b61b9c-ff57-4f38-9b43-2dc2a4d4d4e1%22%2C%22services%22%3A%7B%22necessary%22%3A%5B%5D%2C%22analytics%22%3A%5B%22ga%22%5D%2C%22ads%22%3A%5B%5D%7D%2C%22lastConsentTimestamp%22%3A%222024-03-12T09%3A41%3A27.093Z%22%2C%22expirationTime%22%3A1725961287094%7D";
+
+    #[test]
+    fn reads_a_real_percent_encoded_v3_cookie() {
+        let r = read_str(V3).unwrap();
+        assert_eq!(r.granted, set(&[0, 1]));
+        assert_eq!(r.revision, Some(2));
+    }
+
+    #[test]
+    fn reads_raw_v3_json() {
+        let r = read_str(
+            r#"{"categories":["necessary","analytics","ads"],"revision":1,"data":null,"consentTimestamp":"2024-03-12T09:41:27.093Z","consentId":"a2b61b9c-ff57-4f38-9b43-2dc2a4d4d4e1","services":{"necessary":[],"analytics":["ga"],"ads":["gads"]},"lastConsentTimestamp":"2024-03-12T09:41:27.093Z","expirationTime":1725961287094}"#,
+        )
+        .unwrap();
+        assert_eq!(r.granted, set(&[0, 1, 3]));
+        assert_eq!(r.revision, Some(1));
+    }
+
+    #[test]
+    fn reads_v2_level() {
+        let r = read_str(
+            r#"{"level":["necessary","analytics","targeting"],"revision":0,"data":null,"rfc_cookie":false}"#,
+        )
+        .unwrap();
+        assert_eq!(r.granted, set(&[0, 1, 3]));
+        assert_eq!(r.revision, Some(0));
+    }
+
+    #[test]
+    fn maps_every_default_word() {
+        for (word, category) in DEFAULT_MAPPING {
+            let i = ["necessary", "statistics", "first_party", "third_party"]
+                .iter()
+                .position(|n| n == category)
+                .unwrap() as u8;
+            let value = format!(r#"{{"categories":["{word}"]}}"#);
+            assert_eq!(granted(&value), Ok(set(&[i])), "{word}");
+        }
+    }
+
+    #[test]
+    fn no_revision_is_none() {
+        assert_eq!(read_str(r#"{"categories":[]}"#).unwrap().revision, None);
+        assert_eq!(read_str(r#"{"categories":[],"revision":null}"#).unwrap().revision, None);
+    }
+
+    #[test]
+    fn unknown_words_and_case_variants_grant_nothing() {
+        assert_eq!(
+            granted(r#"{"categories":["Analytics","unknown","necessary"]}"#),
+            Ok(set(&[0]))
+        );
+    }
+
+    #[test]
+    fn round_trips_every_combination() {
+        const WORDS: [&str; 4] = ["necessary", "analytics", "preferences", "marketing"];
+        for subset in subsets() {
+            let words: Vec<String> = subset
+                .ids()
+                .map(|id| format!("\"{}\"", WORDS[id.index()]))
+                .collect();
+            let v3 = format!(
+                r#"{{"categories":[{}],"revision":3,"data":null,"consentTimestamp":"2024-03-12T09:41:27.093Z","consentId":"a2b61b9c","services":{{}},"lastConsentTimestamp":"2024-03-12T09:41:27.093Z","expirationTime":1725961287094}}"#,
+                words.join(",")
+            );
+            let v2 = format!(
+                r#"{{"level":[{}],"revision":0,"data":null,"rfc_cookie":false}}"#,
+                words.join(",")
+            );
+            for value in [encode_uri_component(&v3), v3, v2] {
+                assert_eq!(granted(&value), Ok(subset), "{value}");
+            }
+        }
+    }
+
+    #[test]
+    fn fails_closed_on_what_it_cannot_read() {
+        for bad in [
+            "",
+            "{",
+            "[]",
+            "null",
+            "necessary,analytics",
+            r#"{}"#,
+            r#"{"revision":1}"#,
+            r#"{"categories":"necessary"}"#,
+            r#"{"categories":null}"#,
+            r#"{"categories":{"analytics":true}}"#,
+            r#"{"categories":["necessary",1]}"#,
+            r#"{"categories":["necessary",null]}"#,
+            r#"{"categories":[["analytics"]]}"#,
+            r#"{"level":[true]}"#,
+            r#"{"categories":["analytics"],"level":["analytics"]}"#,
+            r#"{"categories":[],"categories":["analytics"]}"#,
+            r#"{"categories":["analytics"],"revision":"2"}"#,
+            r#"{"categories":["analytics"],"revision":-1}"#,
+            r#"{"categories":["analytics"],"revision":1.5}"#,
+            r#"{"categories":["analytics"]} x"#,
+            "%7B%22categories%22%3A%5B%22analytics%22%5D",
+            "%FF",
+        ] {
+            assert!(granted(bad).is_err(), "{bad:?} should be unreadable");
+        }
+    }
+}

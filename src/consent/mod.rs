@@ -1,0 +1,280 @@
+//! The visitor's consent, read from the request's cookies.
+//!
+//! [`Consent`] is fail-closed by construction: the only ways to make one start from
+//! the required categories and add what a readable, current consent cookie grants.
+//! A missing, empty, oversized, unreadable, outdated or duplicated preferences
+//! cookie therefore grants the required categories and nothing else.
+
+pub mod format;
+
+use http::HeaderMap;
+
+use crate::category::{Categories, CategorySet};
+use crate::cookie_name::{cookie_items, CookieItem};
+pub use format::{Format, Recorded, Unreadable, Vocabulary};
+
+/// One consent cookie and how to read it.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub cookie: String,
+    pub format: Format,
+    pub vocab: Vocabulary,
+}
+
+/// The compiled `consent:` settings of a site.
+#[derive(Debug, Clone)]
+pub struct ConsentPolicy {
+    /// Tried in order: the first whose cookie is present decides.
+    pub sources: Vec<Source>,
+    /// Consent recorded under an older revision counts as none.
+    pub revision: Option<u64>,
+    pub max_age: u64,
+    pub honor_gpc: bool,
+    pub expire_revoked: bool,
+    pub strip_request_cookies: bool,
+}
+
+/// How the consent was arrived at, for logs and for deciding to show a banner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentState {
+    /// No consent cookie: the visitor has not chosen yet.
+    Absent,
+    /// A readable, current consent cookie from `sources[i]`.
+    Given { source: usize },
+    /// A consent cookie was present but could not be relied on.
+    FailedClosed(&'static str),
+}
+
+/// What the visitor has granted for this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Consent {
+    granted: CategorySet,
+    state: ConsentState,
+}
+
+impl Consent {
+    /// Only the required categories.
+    pub fn required_only(categories: &Categories, state: ConsentState) -> Self {
+        Consent {
+            granted: categories.required(),
+            state,
+        }
+    }
+
+    fn given(categories: &Categories, granted: CategorySet, source: usize) -> Self {
+        Consent {
+            granted: granted.union(categories.required()),
+            state: ConsentState::Given { source },
+        }
+    }
+
+    /// Refuses `refused` (Sec-GPC) except what is required.
+    fn refuse(mut self, refused: CategorySet, categories: &Categories) -> Self {
+        self.granted = self.granted.without(refused).union(categories.required());
+        self
+    }
+
+    pub fn granted(&self) -> CategorySet {
+        self.granted
+    }
+
+    pub fn state(&self) -> ConsentState {
+        self.state
+    }
+
+    /// Whether the visitor has made a choice that is still valid.
+    pub fn has_choice(&self) -> bool {
+        matches!(self.state, ConsentState::Given { .. })
+    }
+
+    /// Reads consent from a request's cookies and `Sec-GPC` header.
+    pub fn read(
+        cookies: &RequestCookies,
+        gpc: bool,
+        policy: &ConsentPolicy,
+        categories: &Categories,
+    ) -> Consent {
+        let consent = read_sources(cookies, policy, categories);
+        if gpc && policy.honor_gpc {
+            consent.refuse(categories.gpc(), categories)
+        } else {
+            consent
+        }
+    }
+}
+
+fn read_sources(cookies: &RequestCookies, policy: &ConsentPolicy, categories: &Categories) -> Consent {
+    for (i, source) in policy.sources.iter().enumerate() {
+        let name = source.cookie.as_bytes();
+        let mut copies = cookies.items().filter(|item| item.name == name);
+        let Some(first) = copies.next() else {
+            continue;
+        };
+        let mut granted = match read_one(first.value, source, policy) {
+            Ok(granted) => granted,
+            Err(reason) => return Consent::required_only(categories, ConsentState::FailedClosed(reason)),
+        };
+        for copy in copies {
+            // Two copies of consentry's own cookie cannot be told apart: refuse both.
+            // A banner's cookie may exist once per path or domain: the stricter wins.
+            if source.format.writable() {
+                return Consent::required_only(categories, ConsentState::FailedClosed("duplicate"));
+            }
+            match read_one(copy.value, source, policy) {
+                Ok(other) => granted = granted.intersection(other),
+                Err(reason) => {
+                    return Consent::required_only(categories, ConsentState::FailedClosed(reason));
+                }
+            }
+        }
+        return Consent::given(categories, granted, i);
+    }
+    Consent::required_only(categories, ConsentState::Absent)
+}
+
+fn read_one(value: &[u8], source: &Source, policy: &ConsentPolicy) -> Result<CategorySet, &'static str> {
+    if value.is_empty() {
+        return Err("empty");
+    }
+    let recorded = source.format.read(value, &source.vocab).map_err(|Unreadable(why)| why)?;
+    if let Some(current) = policy.revision {
+        if source.format.records_revision() && recorded.revision.is_none_or(|r| r < current) {
+            return Err("outdated revision");
+        }
+    }
+    Ok(recorded.granted)
+}
+
+/// The request's `Cookie` header fields, kept so they can be read after the request
+/// headers are rewritten. HTTP/2 may split cookies over several fields (RFC 9113
+/// §8.2.3); they are read as one list.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCookies {
+    fields: Vec<http::HeaderValue>,
+}
+
+impl RequestCookies {
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        RequestCookies {
+            fields: headers.get_all(http::header::COOKIE).iter().cloned().collect(),
+        }
+    }
+
+    pub fn items(&self) -> impl Iterator<Item = CookieItem<'_>> {
+        self.fields.iter().flat_map(|f| cookie_items(f.as_bytes()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::category::{Category, CategoryId};
+
+    fn categories() -> Categories {
+        let c = |name: &str, required, gpc| Category {
+            name: name.into(),
+            title: name.into(),
+            description: String::new(),
+            required,
+            gpc,
+        };
+        Categories::new(vec![
+            c("necessary", true, false),
+            c("statistics", false, false),
+            c("first_party", false, false),
+            c("third_party", false, true),
+        ])
+    }
+
+    fn policy(format: Format) -> ConsentPolicy {
+        let cats = categories();
+        let mut vocab = Vocabulary::new(cats.all());
+        for (id, c) in cats.iter() {
+            vocab.map(&c.name, Some(id));
+        }
+        ConsentPolicy {
+            sources: vec![Source {
+                cookie: "cookies_preferences".into(),
+                format,
+                vocab,
+            }],
+            revision: None,
+            max_age: 100,
+            honor_gpc: true,
+            expire_revoked: true,
+            strip_request_cookies: true,
+        }
+    }
+
+    fn consent(cookie_fields: &[&str], gpc: bool, policy: &ConsentPolicy) -> Consent {
+        let mut headers = HeaderMap::new();
+        for f in cookie_fields {
+            headers.append(http::header::COOKIE, f.parse().unwrap());
+        }
+        Consent::read(&RequestCookies::from_headers(&headers), gpc, policy, &categories())
+    }
+
+    fn set(ids: &[u8]) -> CategorySet {
+        ids.iter().fold(CategorySet::EMPTY, |s, i| s.with(CategoryId(*i)))
+    }
+
+    #[test]
+    fn grants_what_the_cookie_says_plus_required() {
+        let c = consent(&[r#"a=1; cookies_preferences={"statistics":true}"#], false, &policy(Format::Json));
+        assert_eq!(c.granted(), set(&[0, 1]));
+        assert!(c.has_choice());
+    }
+
+    #[test]
+    fn missing_empty_or_unreadable_grants_only_required() {
+        let p = policy(Format::Json);
+        for fields in [&[][..], &["other=1"], &["cookies_preferences="], &["cookies_preferences=nope"]] {
+            let c = consent(fields, false, &p);
+            assert_eq!(c.granted(), set(&[0]), "{fields:?}");
+            assert!(!c.has_choice());
+        }
+    }
+
+    #[test]
+    fn oversized_values_fail_closed() {
+        let big = format!(r#"cookies_preferences={{"statistics":true,"pad":"{}"}}"#, "x".repeat(5000));
+        assert_eq!(consent(&[&big], false, &policy(Format::Json)).granted(), set(&[0]));
+    }
+
+    #[test]
+    fn two_preferences_cookies_fail_closed_in_one_field_or_across_fields() {
+        let p = policy(Format::List);
+        let c = consent(&["cookies_preferences=statistics; cookies_preferences=statistics"], false, &p);
+        assert_eq!(c.granted(), set(&[0]));
+        let c = consent(&["cookies_preferences=statistics", "cookies_preferences=statistics"], false, &p);
+        assert_eq!(c.granted(), set(&[0]));
+        assert_eq!(c.state(), ConsentState::FailedClosed("duplicate"));
+    }
+
+    #[test]
+    fn gpc_refuses_gpc_categories_whatever_the_cookie_says() {
+        let p = policy(Format::List);
+        let c = consent(&["cookies_preferences=statistics,third_party"], true, &p);
+        assert_eq!(c.granted(), set(&[0, 1]));
+        let mut ignoring = p.clone();
+        ignoring.honor_gpc = false;
+        let c = consent(&["cookies_preferences=statistics,third_party"], true, &ignoring);
+        assert_eq!(c.granted(), set(&[0, 1, 3]));
+    }
+
+    #[test]
+    fn consent_under_an_older_revision_counts_as_none() {
+        let mut p = policy(Format::Json);
+        p.revision = Some(2);
+        let old = consent(&[r#"cookies_preferences={"statistics":true,"rev":1}"#], false, &p);
+        assert_eq!(old.granted(), set(&[0]));
+        let unnumbered = consent(&[r#"cookies_preferences={"statistics":true}"#], false, &p);
+        assert_eq!(unnumbered.granted(), set(&[0]));
+        let current = consent(&[r#"cookies_preferences={"statistics":true,"rev":2}"#], false, &p);
+        assert_eq!(current.granted(), set(&[0, 1]));
+    }
+}

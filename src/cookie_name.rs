@@ -1,0 +1,105 @@
+//! Reading cookie names the way a browser does.
+//!
+//! A proxy that asks a strict parser whether a `Set-Cookie` line is valid, and lets the
+//! line through when the answer is "no", leaks exactly the cookies nobody looked at.
+//! Browsers store far more than RFC 6265's grammar allows (`_ga x=1`, names with
+//! spaces or non-ASCII bytes), so the name is read by the user-agent algorithm of
+//! RFC 6265 §5.2 instead: the text before the first `=` of the part before the
+//! first `;`, with spaces and tabs trimmed. Everything is done on bytes because
+//! header values need not be UTF-8.
+
+/// The name a browser would store from a `Set-Cookie` field value, or `None` when
+/// there is none (no `=`, or an empty name): such a line is unclassified.
+pub fn set_cookie_name(line: &[u8]) -> Option<&[u8]> {
+    let pair = match line.iter().position(|&b| b == b';') {
+        Some(end) => &line[..end],
+        None => line,
+    };
+    let eq = pair.iter().position(|&b| b == b'=')?;
+    let name = trim(&pair[..eq]);
+    (!name.is_empty()).then_some(name)
+}
+
+/// One `name=value` item of a request's `Cookie` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CookieItem<'a> {
+    /// Empty for an item without `=` or with an empty name (both unclassified).
+    pub name: &'a [u8],
+    pub value: &'a [u8],
+    /// The item as it came, trimmed; what is forwarded when it is kept.
+    pub raw: &'a [u8],
+}
+
+/// Splits a `Cookie` header value into its items (RFC 6265 §4.2.1 / §5.4), skipping
+/// empty ones. An item with no `=` is a nameless cookie: browsers send those as the
+/// bare value.
+pub fn cookie_items(header: &[u8]) -> impl Iterator<Item = CookieItem<'_>> {
+    header.split(|&b| b == b';').filter_map(|item| {
+        let raw = trim(item);
+        if raw.is_empty() {
+            return None;
+        }
+        Some(match raw.iter().position(|&b| b == b'=') {
+            Some(eq) => CookieItem {
+                name: trim(&raw[..eq]),
+                value: trim(&raw[eq + 1..]),
+                raw,
+            },
+            None => CookieItem {
+                name: b"",
+                value: raw,
+                raw,
+            },
+        })
+    })
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |i| i + 1);
+    &bytes[start..end.max(start)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_name_before_the_first_equals_sign() {
+        assert_eq!(set_cookie_name(b"_ga=GA1.2; Path=/"), Some(&b"_ga"[..]));
+        assert_eq!(set_cookie_name(b"a=b=c"), Some(&b"a"[..]));
+    }
+
+    #[test]
+    fn keeps_names_a_strict_parser_rejects() {
+        assert_eq!(set_cookie_name(b"_ga x=1"), Some(&b"_ga x"[..]));
+        assert_eq!(set_cookie_name(b"  \t_ga \t=1"), Some(&b"_ga"[..]));
+        assert_eq!(set_cookie_name("caf\u{e9}=1".as_bytes()), Some("caf\u{e9}".as_bytes()));
+    }
+
+    #[test]
+    fn a_line_without_a_name_is_unclassified() {
+        assert_eq!(set_cookie_name(b"foo"), None);
+        assert_eq!(set_cookie_name(b"=bar"), None);
+        assert_eq!(set_cookie_name(b" =bar"), None);
+        assert_eq!(set_cookie_name(b"foo; a=b"), None);
+        assert_eq!(set_cookie_name(b""), None);
+    }
+
+    #[test]
+    fn splits_request_cookies_and_keeps_nameless_items() {
+        let items: Vec<_> = cookie_items(b"a=1; b = 2;;  lonely ; =x").collect();
+        assert_eq!(items.len(), 4);
+        assert_eq!((items[0].name, items[0].value), (&b"a"[..], &b"1"[..]));
+        assert_eq!((items[1].name, items[1].value), (&b"b"[..], &b"2"[..]));
+        assert_eq!(items[1].raw, b"b = 2");
+        assert_eq!((items[2].name, items[2].value), (&b""[..], &b"lonely"[..]));
+        assert_eq!(items[3].name, b"");
+    }
+}

@@ -1,0 +1,390 @@
+//! Injecting the policy link (and, when asked, the consent banner) into HTML pages,
+//! streaming.
+//!
+//! [`plan`] decides from the request and response heads whether a body is an HTML
+//! document to rewrite; [`apply`] fixes the headers and wraps the body in a pipeline
+//! of decode (gzip, deflate, br, zstd) → lol_html → re-encode, chunk by chunk, so a
+//! body of any size passes in constant memory. The markup is ASCII (non-ASCII text is
+//! written as character references), so it is the same bytes in any ASCII-compatible
+//! charset the document declares.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use async_compression::tokio::bufread as codec;
+use async_compression::Level;
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::{Stream, TryStreamExt};
+use http::header::{ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
+use http::{HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt, BodyStream, StreamBody};
+use hyper::body::Frame;
+use lol_html::html_content::ContentType;
+use lol_html::send::{HtmlRewriter, Settings};
+use lol_html::{element, end, end_tag, AsciiCompatibleEncoding, MemorySettings};
+use tokio::io::{AsyncBufRead, AsyncRead, BufReader};
+use tokio_util::io::{ReaderStream, StreamReader};
+
+use crate::config::Site;
+use crate::consent::Consent;
+use crate::{Body, BoxError};
+
+/// What the request says about the document it wants.
+#[derive(Debug, Clone)]
+pub struct RequestFacts {
+    pub method: Method,
+    /// `Sec-Fetch-Dest`, lower-cased, when sent.
+    pub fetch_dest: Option<String>,
+    /// The path and query, for the banner form's way back.
+    pub path_and_query: String,
+}
+
+impl RequestFacts {
+    pub fn of<B>(req: &Request<B>) -> Self {
+        RequestFacts {
+            method: req.method().clone(),
+            fetch_dest: req
+                .headers()
+                .get("sec-fetch-dest")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_ascii_lowercase()),
+            path_and_query: req.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned(),
+        }
+    }
+}
+
+/// How a body is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    Identity,
+    Gzip,
+    Deflate,
+    Brotli,
+    Zstd,
+}
+
+impl Coding {
+    fn from_header(value: Option<&HeaderValue>) -> Option<Coding> {
+        let Some(value) = value else { return Some(Coding::Identity) };
+        match value.to_str().ok()?.trim().to_ascii_lowercase().as_str() {
+            "" | "identity" => Some(Coding::Identity),
+            "gzip" | "x-gzip" => Some(Coding::Gzip),
+            "deflate" => Some(Coding::Deflate),
+            "br" => Some(Coding::Brotli),
+            "zstd" => Some(Coding::Zstd),
+            _ => None,
+        }
+    }
+}
+
+/// A decision to rewrite one response body.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    coding: Coding,
+    encoding: AsciiCompatibleEncoding,
+    /// Whether the charset came from `Content-Type` (then a `<meta charset>` must not
+    /// override it).
+    charset_from_header: bool,
+    /// Goes just before `</body>`, or at the end.
+    body_markup: String,
+    /// Goes first in `<head>`.
+    head_markup: Arc<str>,
+}
+
+/// Whether and how to rewrite this response (DESIGN.md, response step 4).
+pub fn plan(req: &RequestFacts, head: &http::response::Parts, site: &Site, consent: &Consent) -> Option<Plan> {
+    if req.method == Method::HEAD {
+        return None;
+    }
+    if let Some(dest) = &req.fetch_dest {
+        if !matches!(dest.as_str(), "document" | "iframe" | "frame") {
+            return None;
+        }
+    }
+    let status = head.status;
+    if status.is_informational()
+        || matches!(status, StatusCode::NO_CONTENT | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED)
+    {
+        return None;
+    }
+    let headers = &head.headers;
+    let no_transform = headers
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|d| d.trim().eq_ignore_ascii_case("no-transform"));
+    if no_transform {
+        return None;
+    }
+    if headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() == "0")
+    {
+        return None;
+    }
+    let content_type = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    let mut params = content_type.split(';');
+    let essence = params.next()?.trim();
+    if !essence.eq_ignore_ascii_case("text/html") {
+        return None;
+    }
+    let charset = params.find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim().eq_ignore_ascii_case("charset").then(|| v.trim().trim_matches('"').to_owned())
+    });
+    let (encoding, charset_from_header) = match charset {
+        Some(label) => {
+            let encoding = encoding_rs::Encoding::for_label_no_replacement(label.as_bytes())?;
+            (AsciiCompatibleEncoding::new(encoding)?, true)
+        }
+        None => (AsciiCompatibleEncoding::utf_8(), false),
+    };
+    let coding = Coding::from_header(headers.get(CONTENT_ENCODING))?;
+    let show_banner = site.policy.banner && !consent.has_choice();
+    Some(Plan {
+        coding,
+        encoding,
+        charset_from_header,
+        body_markup: crate::page::body_markup(site, show_banner, &req.path_and_query),
+        head_markup: site.policy.head_markup.clone(),
+    })
+}
+
+/// Fixes the headers for a rewritten body and returns the rewritten body.
+pub fn apply(plan: Plan, head: &mut http::response::Parts, body: Body) -> Body {
+    let headers = &mut head.headers;
+    headers.remove(CONTENT_LENGTH);
+    headers.remove(ACCEPT_RANGES);
+    if let Some(etag) = headers.get(ETAG) {
+        if !etag.as_bytes().starts_with(b"W/") {
+            let mut weak = b"W/".to_vec();
+            weak.extend_from_slice(etag.as_bytes());
+            if let Ok(weak) = HeaderValue::from_bytes(&weak) {
+                headers.insert(ETAG, weak);
+            }
+        }
+    }
+    rewrite_body(plan, body)
+}
+
+/// Input chunks are read in pieces of at most this size after decoding.
+const CHUNK: usize = 16 * 1024;
+
+/// The most memory lol_html may use for one response; past it the rest of the body
+/// passes through unchanged (see [`Rewriting`]).
+const REWRITER_MEMORY: usize = 4 * 1024 * 1024;
+
+fn rewrite_body(plan: Plan, body: Body) -> Body {
+    let coding = plan.coding;
+    let data = BodyStream::new(body)
+        .try_filter_map(|frame| async move { Ok(frame.into_data().ok()) })
+        .map_err(|e: BoxError| std::io::Error::other(e));
+    let decoded: ByteStream = match coding {
+        Coding::Identity => Box::pin(data),
+        _ => Box::pin(ReaderStream::with_capacity(decoder(coding, BufReader::new(StreamReader::new(data))), CHUNK)),
+    };
+    let rewritten: ByteStream = Box::pin(Rewriting::new(plan, decoded));
+    let encoded: ByteStream = match coding {
+        Coding::Identity => rewritten,
+        _ => Box::pin(ReaderStream::with_capacity(encoder(coding, BufReader::new(StreamReader::new(rewritten))), CHUNK)),
+    };
+    StreamBody::new(encoded.map_ok(Frame::data).map_err(BoxError::from)).boxed_unsync()
+}
+
+type Reader = Pin<Box<dyn AsyncRead + Send>>;
+
+fn decoder<R: AsyncBufRead + Send + 'static>(coding: Coding, input: R) -> Reader {
+    match coding {
+        Coding::Identity => Box::pin(input),
+        Coding::Gzip => Box::pin(codec::GzipDecoder::new(input)),
+        Coding::Deflate => Box::pin(codec::ZlibDecoder::new(input)),
+        Coding::Brotli => Box::pin(codec::BrotliDecoder::new(input)),
+        Coding::Zstd => Box::pin(codec::ZstdDecoder::new(input)),
+    }
+}
+
+/// Re-encodes at a level meant for streaming (brotli's default 11 is for static files).
+fn encoder<R: AsyncBufRead + Send + 'static>(coding: Coding, input: R) -> Reader {
+    match coding {
+        Coding::Identity => Box::pin(input),
+        Coding::Gzip => Box::pin(codec::GzipEncoder::with_quality(input, Level::Default)),
+        Coding::Deflate => Box::pin(codec::ZlibEncoder::with_quality(input, Level::Default)),
+        Coding::Brotli => Box::pin(codec::BrotliEncoder::with_quality(input, Level::Precise(4))),
+        Coding::Zstd => Box::pin(codec::ZstdEncoder::with_quality(input, Level::Default)),
+    }
+}
+
+type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// Where lol_html writes; shared with [`Rewriting`], which drains it after each write.
+#[derive(Clone, Default)]
+struct Sink(Arc<Mutex<BytesMut>>);
+
+impl lol_html::OutputSink for Sink {
+    fn handle_chunk(&mut self, chunk: &[u8]) {
+        if let Ok(mut out) = self.0.lock() {
+            out.extend_from_slice(chunk);
+        }
+    }
+}
+
+impl Sink {
+    fn take(&self) -> Bytes {
+        self.0.lock().map(|mut out| out.split().freeze()).unwrap_or_default()
+    }
+}
+
+/// The lol_html stage. If the rewriter fails (memory limit, a parsing ambiguity), the
+/// bytes it was still holding are recovered from `held` and the rest of the body
+/// passes through untouched: a page is never truncated because it could not be
+/// rewritten.
+struct Rewriting {
+    input: ByteStream,
+    rewriter: Option<HtmlRewriter<'static, Sink>>,
+    sink: Sink,
+    /// Bytes of markup the handlers inserted so far.
+    inserted: Arc<AtomicUsize>,
+    /// Input bytes fed to the rewriter, and output bytes taken from it.
+    fed: usize,
+    emitted: usize,
+    /// The tail of the input that the rewriter has not emitted yet.
+    held: BytesMut,
+    done: bool,
+}
+
+impl Rewriting {
+    fn new(plan: Plan, input: ByteStream) -> Self {
+        let sink = Sink::default();
+        let inserted = Arc::new(AtomicUsize::new(0));
+        let injected = Arc::new(AtomicBool::new(false));
+        let body_markup: Arc<str> = plan.body_markup.into();
+        let head_markup = plan.head_markup;
+
+        let (on_body, on_end) = (injected.clone(), injected);
+        let (count_body, count_end, count_head) = (inserted.clone(), inserted.clone(), inserted.clone());
+        let (markup_body, markup_end) = (body_markup.clone(), body_markup);
+        let head_done = Arc::new(AtomicBool::new(false));
+
+        let settings = Settings {
+            element_content_handlers: vec![
+                element!("head", move |el| {
+                    if !head_markup.is_empty() && !head_done.swap(true, Ordering::Relaxed) {
+                        el.prepend(&head_markup, ContentType::Html);
+                        count_head.fetch_add(head_markup.len(), Ordering::Relaxed);
+                    }
+                    Ok(())
+                }),
+                element!("body", move |el| {
+                    let injected = on_body.clone();
+                    let markup = markup_body.clone();
+                    let count = count_body.clone();
+                    if let Some(handlers) = el.end_tag_handlers() {
+                        handlers.push(end_tag!(move |end| {
+                            if !injected.swap(true, Ordering::Relaxed) {
+                                end.before(&markup, ContentType::Html);
+                                count.fetch_add(markup.len(), Ordering::Relaxed);
+                            }
+                            Ok(())
+                        }));
+                    }
+                    Ok(())
+                }),
+            ],
+            document_content_handlers: vec![end!(move |end| {
+                if !on_end.swap(true, Ordering::Relaxed) {
+                    end.append(&markup_end, ContentType::Html);
+                    count_end.fetch_add(markup_end.len(), Ordering::Relaxed);
+                }
+                Ok(())
+            })],
+            encoding: plan.encoding,
+            memory_settings: MemorySettings {
+                max_allowed_memory_usage: REWRITER_MEMORY,
+                ..MemorySettings::default()
+            },
+            strict: false,
+            adjust_charset_on_meta_tag: !plan.charset_from_header,
+            ..Settings::new_send()
+        };
+        Rewriting {
+            input,
+            rewriter: Some(HtmlRewriter::new(settings, sink.clone())),
+            sink,
+            inserted,
+            fed: 0,
+            emitted: 0,
+            held: BytesMut::new(),
+            done: false,
+        }
+    }
+
+    /// Output produced since the last call, with `held` trimmed to what is still inside.
+    fn drain(&mut self) -> Bytes {
+        let out = self.sink.take();
+        self.emitted += out.len();
+        let from_input = self.emitted.saturating_sub(self.inserted.load(Ordering::Relaxed));
+        let pending = self.fed.saturating_sub(from_input);
+        if self.held.len() > pending {
+            self.held.advance(self.held.len() - pending);
+        }
+        out
+    }
+
+    /// After a rewriter error: what was emitted, then the held input, then pass-through.
+    fn bail_out(&mut self, error: &lol_html::errors::RewritingError) -> Bytes {
+        tracing::warn!(%error, "HTML rewriting stopped; the rest of the page passes unchanged");
+        self.rewriter = None;
+        let mut out = BytesMut::from(&self.sink.take()[..]);
+        out.extend_from_slice(&self.held.split());
+        out.freeze()
+    }
+}
+
+impl Stream for Rewriting {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match this.input.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(chunk))) => {
+                    let Some(rewriter) = this.rewriter.as_mut() else {
+                        return Poll::Ready(Some(Ok(chunk)));
+                    };
+                    this.fed += chunk.len();
+                    this.held.extend_from_slice(&chunk);
+                    let out = match rewriter.write(&chunk) {
+                        Ok(()) => this.drain(),
+                        Err(e) => this.bail_out(&e),
+                    };
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(out)));
+                    }
+                }
+                Poll::Ready(None) => {
+                    this.done = true;
+                    let Some(rewriter) = this.rewriter.take() else {
+                        return Poll::Ready(None);
+                    };
+                    let out = match rewriter.end() {
+                        Ok(()) => this.drain(),
+                        Err(e) => this.bail_out(&e),
+                    };
+                    return Poll::Ready((!out.is_empty()).then_some(Ok(out)));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,235 @@
+//! Requests consentry answers itself: the generated policy page, the banner's script
+//! and style under `/.consentry/`, and the consent endpoint the banner's form posts
+//! to when JavaScript is off.
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST, LOCATION, ORIGIN, REFERER, SET_COOKIE, VARY};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Limited};
+
+use crate::category::{Categories, CategorySet};
+use crate::config::Site;
+use crate::consent::Consent;
+use crate::{page, reply, Body, BoxError, RESERVED_PREFIX};
+
+const BANNER_JS: &str = include_str!("../assets/banner.js");
+const BANNER_CSS: &str = include_str!("../assets/banner.css");
+
+/// The largest consent form accepted.
+const MAX_FORM_BYTES: usize = 8 * 1024;
+
+/// A request for something consentry serves itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Local {
+    PolicyPage,
+    Asset(&'static str, &'static str),
+    ConsentForm,
+    /// Anything else under the reserved prefix.
+    NotFound,
+}
+
+/// Whether consentry answers this request itself.
+pub fn route<B>(req: &Request<B>, site: &Site) -> Option<Local> {
+    let path = req.uri().path();
+    if let Some(rest) = path.strip_prefix(RESERVED_PREFIX) {
+        return Some(match rest {
+            "banner.js" => Local::Asset(BANNER_JS, "text/javascript; charset=utf-8"),
+            "banner.css" => Local::Asset(BANNER_CSS, "text/css; charset=utf-8"),
+            "consent" => Local::ConsentForm,
+            _ => Local::NotFound,
+        });
+    }
+    (site.policy.serve && path == site.policy.path).then_some(Local::PolicyPage)
+}
+
+/// Answers a local request.
+pub async fn respond<B>(
+    what: Local,
+    req: Request<B>,
+    site: &Site,
+    categories: &Categories,
+    consent: &Consent,
+    tls: bool,
+) -> Response<Body>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let head = req.method() == Method::HEAD;
+    match what {
+        Local::NotFound => reply::text(StatusCode::NOT_FOUND, "Nothing is served here."),
+        Local::Asset(text, content_type) => {
+            if !matches!(*req.method(), Method::GET | Method::HEAD) {
+                return method_not_allowed("GET, HEAD");
+            }
+            let mut response = static_response(text.as_bytes(), content_type, head);
+            response
+                .headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+            response
+        }
+        Local::PolicyPage => {
+            if !matches!(*req.method(), Method::GET | Method::HEAD) {
+                return method_not_allowed("GET, HEAD");
+            }
+            let html = page::policy_page(site, categories, consent.granted());
+            let mut response = static_response(html.as_bytes(), "text/html; charset=utf-8", head);
+            let headers = response.headers_mut();
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+            headers.insert(VARY, HeaderValue::from_static("Cookie"));
+            headers.insert(http::header::LINK, site.policy.link_header.clone());
+            response
+        }
+        Local::ConsentForm => record_choice(req, site, categories, tls).await,
+    }
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<Body> {
+    let mut response = reply::text(StatusCode::METHOD_NOT_ALLOWED, "This method is not allowed here.");
+    response.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+fn static_response(bytes: &[u8], content_type: &'static str, head: bool) -> Response<Body> {
+    let length = bytes.len();
+    let body = if head { reply::empty() } else { reply::full(Bytes::copy_from_slice(bytes)) };
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+    response
+}
+
+/// `POST /.consentry/consent`: records the visitor's choice in the preferences cookie
+/// and sends them back (303) to the page they came from, on this site only.
+async fn record_choice<B>(req: Request<B>, site: &Site, categories: &Categories, tls: bool) -> Response<Body>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    if req.method() != Method::POST {
+        return method_not_allowed("POST");
+    }
+    let host = req.headers().get(HOST).and_then(|h| h.to_str().ok()).map(str::to_ascii_lowercase)
+        .or_else(|| req.uri().authority().map(|a| a.as_str().to_ascii_lowercase()));
+    let Some(host) = host else {
+        return reply::text(StatusCode::BAD_REQUEST, "The request names no host.");
+    };
+    // Cross-site posts could force a choice on a visitor: only this site may post here.
+    let origin_host = |value: &HeaderValue| -> Option<String> {
+        let uri: Uri = value.to_str().ok()?.parse().ok()?;
+        uri.authority().map(|a| a.as_str().to_ascii_lowercase())
+    };
+    let referer = req.headers().get(REFERER).and_then(|v| v.to_str().ok()?.parse::<Uri>().ok());
+    let same_site = match (req.headers().get(ORIGIN), &referer) {
+        (Some(origin), _) => origin_host(origin).as_deref() == Some(host.as_str()),
+        (None, Some(referer)) => referer.authority().map(|a| a.as_str().to_ascii_lowercase()).as_deref() == Some(host.as_str()),
+        (None, None) => false,
+    };
+    if !same_site {
+        return reply::text(StatusCode::FORBIDDEN, "Consent can only be recorded from this site's own pages.");
+    }
+    let body = match Limited::new(req.into_body(), MAX_FORM_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return reply::text(StatusCode::PAYLOAD_TOO_LARGE, "The consent form is too large."),
+    };
+    let form = parse_form(&body);
+    let choice = form.iter().find(|(k, _)| k == "choice").map_or("save", |(_, v)| v.as_str());
+    let granted = match choice {
+        "accept_all" => categories.all(),
+        "refuse_all" => categories.required(),
+        _ => form
+            .iter()
+            .filter(|(k, _)| k == "category")
+            .filter_map(|(_, v)| categories.id(v))
+            .fold(categories.required(), CategorySet::with),
+    };
+    let source = &site.consent.sources[0];
+    let value = source.format.write(granted, &source.vocab, site.consent.revision);
+    let encoded = percent_encoding::utf8_percent_encode(&value, COOKIE_VALUE).to_string();
+    let mut cookie = format!(
+        "{}={encoded}; Max-Age={}; Path=/; SameSite=Lax",
+        source.cookie, site.consent.max_age
+    );
+    if tls {
+        cookie.push_str("; Secure");
+    }
+    let return_to = form
+        .iter()
+        .find(|(k, _)| k == "return")
+        .map(|(_, v)| v.as_str())
+        .filter(|p| is_local_path(p))
+        .map(str::to_owned)
+        .or_else(|| referer.as_ref().and_then(|r| r.path_and_query()).map(|pq| pq.as_str().to_owned()))
+        .filter(|p| is_local_path(p))
+        .unwrap_or_else(|| "/".to_owned());
+    let mut response = Response::new(reply::empty());
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    let headers = response.headers_mut();
+    if let Ok(location) = HeaderValue::from_str(&return_to) {
+        headers.insert(LOCATION, location);
+    } else {
+        headers.insert(LOCATION, HeaderValue::from_static("/"));
+    }
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+        headers.insert(SET_COOKIE, cookie);
+    }
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Characters escaped in the cookie value: everything RFC 6265's cookie-octet excludes
+/// (and `%`), so any format's value is a valid cookie value.
+const COOKIE_VALUE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b',')
+    .add(b';')
+    .add(b'\\')
+    .add(b'%');
+
+/// A path on this site: starts with one `/`, not `//` or `/\` (which browsers read as
+/// another host), no control characters.
+fn is_local_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && !path.chars().any(|c| c.is_control())
+}
+
+/// `application/x-www-form-urlencoded` pairs.
+fn parse_form(body: &[u8]) -> Vec<(String, String)> {
+    let decode = |s: &[u8]| {
+        let plus: Vec<u8> = s.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+        percent_encoding::percent_decode(&plus).decode_utf8_lossy().into_owned()
+    };
+    body.split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.iter().position(|&b| b == b'=') {
+            Some(eq) => (decode(&pair[..eq]), decode(&pair[eq + 1..])),
+            None => (decode(pair), String::new()),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_on_this_site_are_returned_to() {
+        assert!(is_local_path("/datasets?q=1"));
+        assert!(!is_local_path("//evil.example/"));
+        assert!(!is_local_path("/\\evil.example/"));
+        assert!(!is_local_path("https://evil.example/"));
+        assert!(!is_local_path("/a\r\nSet-Cookie: x=1"));
+    }
+
+    #[test]
+    fn parses_urlencoded_forms() {
+        let form = parse_form(b"choice=save&category=statistics&category=first_party&return=%2Fa+b");
+        assert_eq!(form[0], ("choice".into(), "save".into()));
+        assert_eq!(form[2], ("category".into(), "first_party".into()));
+        assert_eq!(form[3], ("return".into(), "/a b".into()));
+    }
+}

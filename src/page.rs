@@ -1,0 +1,216 @@
+//! Markup consentry writes: the policy link, the consent banner, the policy page.
+//!
+//! Everything is escaped with [`escape`], which also writes every non-ASCII character
+//! as a numeric reference: the markup is then the same bytes in UTF-8, ISO-8859-1 or
+//! any other ASCII-compatible charset a page declares.
+
+use std::fmt::Write as _;
+
+use crate::category::{Categories, CategorySet};
+use crate::classify::Rule;
+use crate::config::{Policy, Site};
+use crate::RESERVED_PREFIX;
+
+/// HTML-escapes text for element content and double-quoted attributes.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_ascii() => out.push(c),
+            c => {
+                let _ = write!(out, "&#x{:X};", c as u32);
+            }
+        }
+    }
+    out
+}
+
+/// `<link rel="privacy-policy">` for `<head>`.
+pub fn head_markup(policy: &Policy) -> String {
+    format!("<link rel=\"privacy-policy\" href=\"{}\">", escape(&policy.path))
+}
+
+/// The policy link inserted at the end of `<body>`.
+pub fn link_markup(policy: &Policy) -> String {
+    format!(
+        "<a href=\"{}\" class=\"consentry-policy-link\">{}</a>",
+        escape(&policy.path),
+        escape(&policy.link_text)
+    )
+}
+
+/// What goes before `</body>`: the link, and the banner when the visitor has not chosen.
+pub fn body_markup(site: &Site, show_banner: bool, path_and_query: &str) -> String {
+    let mut out = site.policy.link_markup.to_string();
+    if show_banner {
+        out.push_str(&site.policy.banner_markup.0);
+        out.push_str(&escape(path_and_query));
+        out.push_str(&site.policy.banner_markup.1);
+    }
+    out
+}
+
+/// The form both the banner and the policy page use: one checkbox per category (the
+/// required ones checked and disabled) and the three choices. `checked` marks the
+/// categories currently granted. Posts to the consent endpoint, so it works without
+/// JavaScript; the banner script enhances it.
+fn choice_form(categories: &Categories, checked: CategorySet, return_to: &str, id: &str) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<form class=\"consentry-form\" method=\"post\" action=\"{RESERVED_PREFIX}consent\">\
+         <input type=\"hidden\" name=\"return\" value=\"{return_to}\">\
+         <fieldset class=\"consentry-categories\"><legend>Choose per category</legend>"
+    );
+    for (cat_id, c) in categories.iter() {
+        let input_id = format!("{id}-{}", escape(&c.name));
+        let state = if c.required {
+            " checked disabled"
+        } else if checked.contains(cat_id) {
+            " checked"
+        } else {
+            ""
+        };
+        let note = if c.required { " (always on)" } else { "" };
+        let _ = write!(
+            out,
+            "<div class=\"consentry-category\"><input type=\"checkbox\" id=\"{input_id}\" name=\"category\" value=\"{}\"{state}>\
+             <label for=\"{input_id}\">{}{note}</label></div>",
+            escape(&c.name),
+            escape(&c.title)
+        );
+    }
+    out.push_str(
+        "</fieldset><div class=\"consentry-actions\">\
+         <button type=\"submit\" name=\"choice\" value=\"accept_all\">Accept all</button>\
+         <button type=\"submit\" name=\"choice\" value=\"refuse_all\">Refuse all</button>\
+         <button type=\"submit\" name=\"choice\" value=\"save\">Save my choices</button>\
+         </div></form>",
+    );
+    out
+}
+
+/// The banner, split where the (per-request) return path goes.
+pub fn banner_markup(site_policy: &Policy, categories: &Categories, cookie: &str, format: &str, max_age: u64, revision: Option<u64>) -> (String, String) {
+    const MARK: &str = "\u{0}RETURN\u{0}";
+    let form = choice_form(categories, CategorySet::EMPTY, MARK, "consentry-banner");
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<link rel=\"stylesheet\" href=\"{RESERVED_PREFIX}banner.css\">\
+         <section id=\"consentry-banner\" class=\"consentry-banner\" role=\"dialog\" aria-modal=\"false\" \
+         aria-labelledby=\"consentry-banner-title\" aria-describedby=\"consentry-banner-text\" \
+         data-cookie=\"{}\" data-format=\"{}\" data-max-age=\"{max_age}\"{}>\
+         <h2 id=\"consentry-banner-title\" tabindex=\"-1\">Cookies on this site</h2>\
+         <p id=\"consentry-banner-text\">This site uses cookies that need your consent: for audience \
+         statistics, for its own features and for other parties. Necessary cookies are always on. \
+         Read the <a href=\"{}\">{}</a>.</p>{form}</section>\
+         <script src=\"{RESERVED_PREFIX}banner.js\" defer></script>",
+        escape(cookie),
+        escape(format),
+        revision.map(|r| format!(" data-revision=\"{r}\"")).unwrap_or_default(),
+        escape(&site_policy.path),
+        escape(&site_policy.link_text),
+    );
+    match out.split_once(MARK) {
+        Some((before, after)) => (before.to_owned(), after.to_owned()),
+        None => (out, String::new()),
+    }
+}
+
+/// One table row: rules that share provider, function and purpose.
+struct Row<'a> {
+    provider: &'a str,
+    function: &'a str,
+    purpose: &'a str,
+    names: Vec<&'a str>,
+}
+
+/// The policy page, generated from the same rules that are enforced.
+pub fn policy_page(site: &Site, categories: &Categories, granted: CategorySet) -> String {
+    let mut out = String::new();
+    let title = format!("{} — {}", site.policy.link_text, site.name);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><link rel=\"stylesheet\" href=\"{RESERVED_PREFIX}banner.css\"></head>\
+         <body class=\"consentry-policy\"><main><h1>{}</h1>\
+         <p>This page lists the cookies this site may store in your browser, by category. \
+         Cookies that need consent are only set once you have given it, and you can change \
+         your choice below at any time.</p>",
+        escape(&title),
+        escape(&site.policy.link_text)
+    );
+    for (cat_id, category) in categories.iter() {
+        let _ = write!(
+            out,
+            "<section aria-labelledby=\"cat-{0}\"><h2 id=\"cat-{0}\">{1}</h2><p>{2}</p>",
+            escape(&category.name),
+            escape(&category.title),
+            escape(&category.description)
+        );
+        let rules: Vec<&Rule> = site.classifier.rules().iter().filter(|r| r.category == cat_id).collect();
+        if rules.is_empty() {
+            out.push_str("<p>No cookies of this category are used.</p></section>");
+            continue;
+        }
+        let mut rows: Vec<Row> = Vec::new();
+        for rule in rules {
+            let provider = rule.provider.as_deref().unwrap_or("");
+            let function = rule.function.as_deref().unwrap_or("");
+            let purpose = rule.purpose.as_deref().unwrap_or("");
+            match rows.iter_mut().find(|r| r.provider == provider && r.function == function && r.purpose == purpose) {
+                Some(row) => {
+                    if !row.names.contains(&rule.pattern.as_str()) {
+                        row.names.push(&rule.pattern);
+                    }
+                }
+                None => rows.push(Row { provider, function, purpose, names: vec![&rule.pattern] }),
+            }
+        }
+        let _ = write!(
+            out,
+            "<table><caption>{}</caption><thead><tr><th scope=\"col\">Service provider's name</th>\
+             <th scope=\"col\">Function and location</th><th scope=\"col\">Cookie name(s)</th>\
+             <th scope=\"col\">Purposes</th></tr></thead><tbody>",
+            escape(&category.title)
+        );
+        for row in rows {
+            let names: Vec<String> = row.names.iter().map(|n| format!("<code>{}</code>", escape(n))).collect();
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(row.provider),
+                escape(row.function),
+                names.join(", "),
+                escape(row.purpose)
+            );
+        }
+        out.push_str("</tbody></table></section>");
+    }
+    let _ = write!(
+        out,
+        "<section aria-labelledby=\"consentry-choice\" class=\"consentry-choice\"><h2 id=\"consentry-choice\">Your choice</h2>{}</section>\
+         </main><script src=\"{RESERVED_PREFIX}banner.js\" defer></script></body></html>\n",
+        choice_form(categories, granted, &escape(&site.policy.path), "consentry-policy")
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_writes_non_ascii_as_references() {
+        assert_eq!(escape(r#"<a href="x">&'"#), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(escape("Politique de confidentialité"), "Politique de confidentialit&#xE9;");
+        assert!(escape("日本").is_ascii());
+    }
+}

@@ -1,0 +1,353 @@
+//! The flow of one request, top to bottom:
+//! request → route → consent → upstream → enforce → inject.
+//!
+//! Everything that can be decided once is already in the compiled [`Config`]; this
+//! file only wires the pure modules together and talks to the network. It never
+//! panics on input: every failure becomes a response with a status and a body.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_LENGTH, HOST};
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body_util::{BodyExt, Limited};
+use hyper_util::rt::TokioIo;
+
+use crate::config::{Config, Site};
+use crate::consent::{Consent, RequestCookies};
+use crate::enforce::{self, Report};
+use crate::hop::{self, ClientInfo};
+use crate::upstream::{self, ClientError, UpstreamClient};
+use crate::{inject, local, reply, Body, BoxError};
+
+/// A configuration together with what was built from it (one client per site).
+pub struct Loaded {
+    pub config: Arc<Config>,
+    clients: Vec<UpstreamClient>,
+}
+
+impl Loaded {
+    pub fn new(config: Config) -> Result<Loaded, ClientError> {
+        let clients = upstream::clients(&config)?;
+        Ok(Loaded {
+            config: Arc::new(config),
+            clients,
+        })
+    }
+}
+
+/// The proxy: the current configuration, swapped whole on reload so that a request
+/// in flight finishes on the configuration it started with.
+pub struct Proxy {
+    state: ArcSwap<Loaded>,
+    pub metrics: crate::metrics::Metrics,
+    pub audit: crate::audit::Audit,
+}
+
+impl Proxy {
+    pub fn new(loaded: Loaded) -> Proxy {
+        Proxy {
+            state: ArcSwap::from_pointee(loaded),
+            metrics: crate::metrics::Metrics::default(),
+            audit: crate::audit::Audit::default(),
+        }
+    }
+
+    /// The configuration requests start on now.
+    pub fn current(&self) -> Arc<Loaded> {
+        self.state.load_full()
+    }
+
+    /// Replaces the configuration for every request that starts from now on.
+    pub fn swap(&self, loaded: Loaded) {
+        self.state.store(Arc::new(loaded));
+    }
+
+    /// Answers one request.
+    pub async fn handle<B>(&self, req: Request<B>, client: ClientInfo) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let loaded = self.current();
+        let config = &loaded.config;
+        let request_id = crate::request_id::of(req.headers());
+        let ex = Exchange {
+            request_id: &request_id,
+            site: None,
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+            started: Instant::now(),
+            categories: &config.categories,
+        };
+
+        // 1. Route by :authority, then Host; port ignored, case folded.
+        let Some(host) = request_host(&req) else {
+            return ex.finish(self, None, &Report::default(), reply::text(StatusCode::BAD_REQUEST, "The request names no host."));
+        };
+        let Some((index, site)) = config.site_index_for_host(&host) else {
+            let response = reply::text(
+                StatusCode::MISDIRECTED_REQUEST,
+                &format!("No site is configured here for host {host}."),
+            );
+            return ex.finish(self, None, &Report::default(), response);
+        };
+        let ex = ex.with_site(site);
+
+        // 2. Consent, from the request's cookies and Sec-GPC.
+        let cookies = RequestCookies::from_headers(req.headers());
+        let gpc = req.headers().get("sec-gpc").is_some_and(|v| v.as_bytes().trim_ascii() == b"1");
+        let consent = Consent::read(&cookies, gpc, &site.consent, &config.categories);
+        let granted = consent.granted();
+
+        // Consentry's own pages: the policy, banner assets, the consent endpoint.
+        if let Some(what) = local::route(&req, site) {
+            let response = local::respond(what, req, site, &config.categories, &consent, client.tls).await;
+            return ex.finish(self, None, &Report::default(), response);
+        }
+        let page = inject::RequestFacts::of(&req);
+
+        // 3. The request to forward.
+        if let Some(limit) = config.limits.max_request_body_bytes {
+            if declared_length(req.headers()).is_some_and(|n| n > limit) {
+                let response = reply::text(StatusCode::PAYLOAD_TOO_LARGE, "The request body is larger than this proxy accepts.");
+                return ex.finish(self, None, &Report::default(), response);
+            }
+        }
+        let mut req = req;
+        let upgrading = hop::is_upgrade(req.headers()) && req.version() == Version::HTTP_11;
+        let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut req));
+        let (mut parts, body) = req.into_parts();
+        let mut report = Report::default();
+        if site.consent.strip_request_cookies {
+            report.stripped = enforce::strip_request_cookies(&mut parts.headers, &cookies, &site.classifier, granted);
+        }
+        let client_host = parts.headers.get(HOST).cloned().or_else(|| {
+            parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        hop::remove_hop_by_hop(&mut parts.headers, upgrading);
+        hop::add_forwarding(&mut parts.headers, client, client_host.as_ref(), parts.version);
+        parts.headers.insert(crate::request_id::HEADER, request_id.clone());
+        if let Some(host) = &client_host {
+            parts.headers.insert(HOST, host.clone());
+        }
+        let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        parts.uri = match site.upstream.uri_for(path_and_query) {
+            Ok(uri) => uri,
+            Err(_) => {
+                let response = reply::text(StatusCode::BAD_REQUEST, "The request target cannot be forwarded.");
+                return ex.finish(self, None, &report, response);
+            }
+        };
+        parts.version = Version::HTTP_11;
+        let body: Body = match config.limits.max_request_body_bytes {
+            Some(limit) => Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).boxed_unsync(),
+            None => body.map_err(Into::into).boxed_unsync(),
+        };
+
+        // 4. Upstream.
+        let upstream_started = Instant::now();
+        let sent = tokio::time::timeout(
+            config.timeouts.upstream_response,
+            loaded.clients[index].request(Request::from_parts(parts, body)),
+        )
+        .await;
+        let upstream_time = upstream_started.elapsed();
+        let mut upstream_response = match sent {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                let (status, detail, kind) = classify_upstream_error(&error);
+                self.metrics.upstream_error(&site.name, kind);
+                tracing::warn!(site = %site.name, kind, error = %error_chain(&error), "upstream failed");
+                let response = reply::text(status, &format!("{detail} (site {}).", site.name));
+                return ex.finish(self, Some(upstream_time), &report, response);
+            }
+            Err(_) => {
+                self.metrics.upstream_error(&site.name, "timeout");
+                tracing::warn!(site = %site.name, timeout = ?config.timeouts.upstream_response, "upstream timed out");
+                let response = reply::text(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    &format!("The upstream of site {} did not answer in time.", site.name),
+                );
+                return ex.finish(self, Some(upstream_time), &report, response);
+            }
+        };
+
+        // A 101 hands both connections over to a byte pipe, after its headers are enforced.
+        let switching = upstream_response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        if switching {
+            match client_upgrade {
+                Some(client_upgrade) => {
+                    let upstream_upgrade = hyper::upgrade::on(&mut upstream_response);
+                    tokio::spawn(pipe_upgraded(client_upgrade, upstream_upgrade));
+                }
+                None => {
+                    let response = reply::text(StatusCode::BAD_GATEWAY, "The upstream switched protocols unasked.");
+                    return ex.finish(self, Some(upstream_time), &report, response);
+                }
+            }
+        }
+
+        // 5. Enforce on the response headers, whatever the status.
+        let (mut parts, body) = upstream_response.into_parts();
+        hop::remove_hop_by_hop(&mut parts.headers, switching);
+        enforce::filter_set_cookies(&mut parts.headers, &site.classifier, granted, &mut report);
+        if site.consent.expire_revoked && !cookies.is_empty() {
+            enforce::expire_revoked(&mut parts.headers, &cookies, &site.classifier, granted, &mut report);
+        }
+        enforce::add_policy_link(&mut parts.headers, &site.policy.link_header);
+        hop::append_via(&mut parts.headers, Version::HTTP_11);
+
+        // 6. Inject the policy link (and banner) into HTML documents, streaming.
+        let body: Body = body.map_err(Into::into).boxed_unsync();
+        let body = match inject::plan(&page, &parts, site, &consent) {
+            Some(plan) => inject::apply(plan, &mut parts, body),
+            None => body,
+        };
+        let response = Response::from_parts(parts, body);
+        ex.finish(self, Some(upstream_time), &report, response)
+    }
+
+}
+
+/// What is known of an exchange from its start, for the log line, metrics and audit.
+struct Exchange<'a> {
+    request_id: &'a HeaderValue,
+    site: Option<&'a Arc<Site>>,
+    method: Method,
+    path: String,
+    started: Instant,
+    categories: &'a crate::Categories,
+}
+
+impl<'a> Exchange<'a> {
+    fn with_site(self, site: &'a Arc<Site>) -> Exchange<'a> {
+        Exchange {
+            site: Some(site),
+            ..self
+        }
+    }
+
+    /// Records the exchange (log line, metrics, audit) and returns the response.
+    fn finish(
+        &self,
+        proxy: &Proxy,
+        upstream_time: Option<Duration>,
+        report: &Report,
+        response: Response<Body>,
+    ) -> Response<Body> {
+        let site_name = self.site.map_or("-", |s| s.name.as_str());
+        let status = response.status().as_u16();
+        let elapsed = self.started.elapsed();
+        let request_id = self.request_id.to_str().unwrap_or("-");
+        crate::logging::access(request_id, site_name, &self.method, &self.path, status, elapsed, upstream_time, report, self.categories);
+        proxy.metrics.record(site_name, status, elapsed, upstream_time, report, self.categories);
+        if let Some(site) = self.site {
+            proxy.audit.record(site, report, self.categories);
+        }
+        let mut response = response;
+        response.headers_mut().insert(crate::request_id::HEADER, self.request_id.clone());
+        response
+    }
+}
+
+impl Config {
+    /// The site index and site serving `host` (already lower-cased, without port).
+    pub fn site_index_for_host(&self, host: &str) -> Option<(usize, &Arc<Site>)> {
+        let site = self.site_for_host(host)?;
+        let index = self.sites.iter().position(|s| Arc::ptr_eq(s, site))?;
+        Some((index, site))
+    }
+}
+
+/// The host a request is for: the URI authority (HTTP/2 `:authority`, absolute-form),
+/// else the `Host` header; lower-cased, port and trailing dot removed.
+pub fn request_host<B>(req: &Request<B>) -> Option<String> {
+    let raw = match req.uri().authority() {
+        Some(authority) => authority.host().to_owned(),
+        None => {
+            let host = req.headers().get(HOST)?.to_str().ok()?;
+            strip_port(host).to_owned()
+        }
+    };
+    let host = raw.trim_end_matches('.').to_ascii_lowercase();
+    (!host.is_empty()).then_some(host)
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(end) = host.strip_prefix('[').and_then(|h| h.find(']')) {
+        return &host[..end + 2];
+    }
+    host.rsplit_once(':').map_or(host, |(name, _)| name)
+}
+
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Maps a client error to the status the visitor gets and a metric label.
+fn classify_upstream_error(error: &hyper_util::client::legacy::Error) -> (StatusCode, &'static str, &'static str) {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return (StatusCode::PAYLOAD_TOO_LARGE, "The request body is larger than this proxy accepts", "body_too_large");
+        }
+        source = e.source();
+    }
+    if error.is_connect() {
+        (StatusCode::BAD_GATEWAY, "The upstream refused the connection or could not be reached", "connect")
+    } else {
+        (StatusCode::BAD_GATEWAY, "The upstream closed the connection or sent a broken response", "protocol")
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
+}
+
+/// Copies bytes both ways between an upgraded client and upstream connection.
+async fn pipe_upgraded(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    match tokio::join!(client, upstream) {
+        (Ok(client), Ok(upstream)) => {
+            let mut client = TokioIo::new(client);
+            let mut upstream = TokioIo::new(upstream);
+            if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+                tracing::debug!(error = %e, "upgraded connection ended");
+            }
+        }
+        (client, upstream) => {
+            tracing::debug!(client_ok = client.is_ok(), upstream_ok = upstream.is_ok(), "upgrade failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(uri: &str, host: Option<&str>) -> Request<()> {
+        let mut b = Request::builder().uri(uri);
+        if let Some(h) = host {
+            b = b.header(HOST, h);
+        }
+        b.body(()).unwrap()
+    }
+
+    #[test]
+    fn routes_on_authority_then_host_without_port_and_case() {
+        assert_eq!(request_host(&req("/", Some("Data.LongBeach.gov:8080"))).as_deref(), Some("data.longbeach.gov"));
+        assert_eq!(request_host(&req("https://goldcoast.opendatasoft.com/x", Some("other"))).as_deref(), Some("goldcoast.opendatasoft.com"));
+        assert_eq!(request_host(&req("/", Some("[::1]:8080"))).as_deref(), Some("[::1]"));
+        assert_eq!(request_host(&req("/", Some("example.org."))).as_deref(), Some("example.org"));
+        assert_eq!(request_host(&req("/", None)), None);
+    }
+}

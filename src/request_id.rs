@@ -1,0 +1,53 @@
+//! `X-Request-Id`: kept when the client (or an edge in front) sent a usable one,
+//! otherwise made here; sent upstream, returned to the client and logged.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request's id: the incoming one if it is 1–128 visible ASCII characters.
+pub fn of(headers: &HeaderMap) -> HeaderValue {
+    if let Some(incoming) = headers.get(HEADER) {
+        let bytes = incoming.as_bytes();
+        if !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(|b| b.is_ascii_graphic()) {
+            return incoming.clone();
+        }
+    }
+    fresh()
+}
+
+/// A new id: a per-process random prefix and a counter, 32 hex digits.
+fn fresh() -> HeaderValue {
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+        h.write_u32(std::process::id());
+        h.finish()
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    HeaderValue::from_str(&format!("{prefix:016x}{n:016x}")).unwrap_or(HeaderValue::from_static("-"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_a_usable_incoming_id_and_replaces_others() {
+        let mut h = HeaderMap::new();
+        h.insert(HEADER, HeaderValue::from_static("abc-123"));
+        assert_eq!(of(&h), "abc-123");
+        h.insert(HEADER, HeaderValue::from_static("has space"));
+        assert_ne!(of(&h), "has space");
+        let a = of(&HeaderMap::new());
+        let b = of(&HeaderMap::new());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+    }
+}

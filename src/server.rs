@@ -1,0 +1,525 @@
+//! Sockets and connection lifetimes: the public HTTP and HTTPS listeners, the admin
+//! listener, limits and timeouts per connection, reload and graceful shutdown.
+//!
+//! Timeouts are kept here rather than left to hyper because hyper's HTTP/1 header
+//! timer also runs while a keep-alive connection waits for its next request
+//! (hyper#3395), which would make `idle` meaningless. A small watcher per connection
+//! tracks, from the socket's own reads and the requests in flight:
+//! - `header_read`: a request that started arriving (or a new connection) must have
+//!   its headers complete by then, or the connection is cut (HTTP/1);
+//! - `idle`: a connection with nothing in flight and no bytes for that long is closed
+//!   gracefully (HTTP/1 and HTTP/2).
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::hop::ClientInfo;
+use crate::proxy::{Loaded, Proxy};
+use crate::{admin, reply, tls, Body, BoxError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Client(#[from] crate::upstream::ClientError),
+}
+
+/// What every connection task shares.
+struct Shared {
+    proxy: Arc<Proxy>,
+    tls: ArcSwapOption<TlsAcceptor>,
+    connections: Arc<Semaphore>,
+    tracker: TaskTracker,
+    shutdown: watch::Receiver<bool>,
+    config_path: Option<PathBuf>,
+    ready: AtomicBool,
+}
+
+/// A running proxy: its bound addresses and the handle to stop it.
+pub struct Running {
+    pub http_addr: Option<SocketAddr>,
+    pub https_addr: Option<SocketAddr>,
+    pub admin_addr: Option<SocketAddr>,
+    pub proxy: Arc<Proxy>,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish for up to `shutdown_grace`,
+    /// then returns whether everything drained in time.
+    pub async fn shutdown(self) -> bool {
+        let grace = self.proxy.current().config.timeouts.shutdown_grace;
+        let _ = self.stop.send(true);
+        self.shared.tracker.close();
+        tokio::time::timeout(grace, self.shared.tracker.wait()).await.is_ok()
+    }
+
+    /// Re-reads the configuration file (and certificates) and swaps them in; on any
+    /// error the running configuration stays and the error is returned.
+    pub fn reload(&self) -> Result<(), String> {
+        reload(&self.shared)
+    }
+}
+
+/// Binds every listener in `config` and starts serving.
+pub async fn start(config: Config, config_path: Option<PathBuf>) -> Result<Running, StartError> {
+    let tls_config = match config.listen_https {
+        Some(_) => Some(tls::server_config(&config.certificates)?),
+        None => None,
+    };
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+    };
+    let http = match config.listen_http {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let https = match config.listen_https {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let admin = match config.admin {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let max_connections = config.limits.max_connections;
+    let proxy = Arc::new(Proxy::new(Loaded::new(config)?));
+    let (stop, shutdown) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        proxy: proxy.clone(),
+        tls: ArcSwapOption::from(tls_config.map(|c| Arc::new(TlsAcceptor::from(c)))),
+        connections: Arc::new(Semaphore::new(max_connections)),
+        tracker: TaskTracker::new(),
+        shutdown,
+        config_path,
+        ready: AtomicBool::new(false),
+    });
+    let local = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
+    let running = Running {
+        http_addr: local(&http),
+        https_addr: local(&https),
+        admin_addr: local(&admin),
+        proxy,
+        shared: shared.clone(),
+        stop,
+    };
+    if let Some(listener) = http {
+        tokio::spawn(accept_loop(listener, shared.clone(), false));
+    }
+    if let Some(listener) = https {
+        tokio::spawn(accept_loop(listener, shared.clone(), true));
+    }
+    if let Some(listener) = admin {
+        let shared = shared.clone();
+        let ready = move || shared.ready.load(Ordering::Relaxed);
+        tokio::spawn(admin::serve(listener, running.proxy.clone(), Arc::new(ready), running.shared.shutdown.clone()));
+    }
+    if running.shared.config_path.is_some() {
+        tokio::spawn(watch_config(shared.clone()));
+    }
+    shared.ready.store(true, Ordering::Relaxed);
+    tracing::info!(
+        http = ?running.http_addr,
+        https = ?running.https_addr,
+        admin = ?running.admin_addr,
+        "consentry listening"
+    );
+    Ok(running)
+}
+
+/// Runs until SIGTERM or Ctrl-C, then drains.
+pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), StartError> {
+    let running = start(config, config_path).await?;
+    wait_for_stop_signal().await;
+    tracing::info!("stopping: no new connections; draining requests in flight");
+    if running.shutdown().await {
+        tracing::info!("drained; bye");
+    } else {
+        tracing::warn!("shutdown grace period ended with requests still in flight");
+    }
+    Ok(())
+}
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn reload(shared: &Shared) -> Result<(), String> {
+    let Some(path) = &shared.config_path else {
+        return Err("no configuration file to reload".into());
+    };
+    let outcome = (|| {
+        let config = Config::load(path).map_err(|e| e.to_string())?;
+        let acceptor = match config.listen_https {
+            Some(_) => Some(Arc::new(TlsAcceptor::from(tls::server_config(&config.certificates).map_err(|e| e.to_string())?))),
+            None => None,
+        };
+        let loaded = Loaded::new(config).map_err(|e| e.to_string())?;
+        shared.proxy.swap(loaded);
+        if acceptor.is_some() {
+            shared.tls.store(acceptor);
+        }
+        Ok::<(), String>(())
+    })();
+    shared.proxy.metrics.reload(outcome.is_ok());
+    match &outcome {
+        Ok(()) => tracing::info!(path = %path.display(), "configuration reloaded"),
+        Err(errors) => tracing::error!(path = %path.display(), %errors, "reload failed; keeping the running configuration"),
+    }
+    outcome
+}
+
+/// Reloads on SIGHUP, and when the file's modification time changes.
+async fn watch_config(shared: Arc<Shared>) {
+    let Some(path) = shared.config_path.clone() else { return };
+    let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut last = modified(&path);
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut shutdown = shared.shutdown.clone();
+    let mut poll = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        #[cfg(unix)]
+        let signalled = async {
+            match hup.as_mut() {
+                Some(h) => h.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let signalled = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = signalled => {
+                last = modified(&path);
+                let _ = reload(&shared);
+            }
+            _ = poll.tick() => {
+                let now = modified(&path);
+                if now.is_some() && now != last {
+                    last = now;
+                    let _ = reload(&shared);
+                }
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, https: bool) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => return,
+        };
+        let (stream, addr) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared_for_task = shared.clone();
+        shared.tracker.spawn(async move {
+            let info = ClientInfo { addr, tls: https };
+            // Over the connection limit a new connection waits briefly, then gets a 503.
+            let permit = match shared_for_task.connections.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => tokio::time::timeout(OVERLOAD_WAIT, shared_for_task.connections.clone().acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+            };
+            serve_stream(stream, shared_for_task, info, permit).await;
+        });
+    }
+}
+
+/// How long a connection over `max_connections` waits for a slot before its 503.
+const OVERLOAD_WAIT: Duration = Duration::from_secs(1);
+
+async fn serve_stream(stream: TcpStream, shared: Arc<Shared>, info: ClientInfo, permit: Option<OwnedSemaphorePermit>) {
+    let config = shared.proxy.current().config.clone();
+    let activity = Arc::new(Activity::new());
+    let io = Watched { inner: stream, activity: activity.clone() };
+    if info.tls {
+        let Some(acceptor) = shared.tls.load_full() else { return };
+        // HTTP/2 has no header timeout of its own (hyper#2894): the handshake is bounded.
+        let handshake = tokio::time::timeout(config.timeouts.header_read, acceptor.accept(io)).await;
+        match handshake {
+            Ok(Ok(tls)) => {
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                serve_connection(tls, shared, info, permit, activity, &config, !h2).await
+            }
+            Ok(Err(e)) => tracing::debug!(client = %info.addr, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(client = %info.addr, "TLS handshake timed out"),
+        }
+    } else {
+        serve_connection(io, shared, info, permit, activity, &config, true).await;
+    }
+}
+
+async fn serve_connection<I>(
+    io: I,
+    shared: Arc<Shared>,
+    info: ClientInfo,
+    permit: Option<OwnedSemaphorePermit>,
+    activity: Arc<Activity>,
+    config: &Config,
+    header_timer: bool,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let overloaded = permit.is_none();
+    let proxy = shared.proxy.clone();
+    let service_activity = activity.clone();
+    let service = service_fn(move |req: Request<Incoming>| {
+        let proxy = proxy.clone();
+        let guard = InFlight::start(service_activity.clone());
+        async move {
+            let response = if overloaded {
+                let mut r = reply::text(StatusCode::SERVICE_UNAVAILABLE, "The proxy is at its connection limit; try again shortly.");
+                r.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                r
+            } else {
+                answer(&proxy, req, info).await
+            };
+            Ok::<_, Infallible>(response.map(|body| Guarded { body, _guard: guard }.boxed_unsync()))
+        }
+    });
+
+    let limits = &config.limits;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(None)
+        .max_buf_size(limits.max_request_header_bytes.max(8192))
+        .keep_alive(!overloaded);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_request_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(256);
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(connection);
+
+    let timeouts = &config.timeouts;
+    let mut shutdown = shared.shutdown.clone();
+    let mut tick = tokio::time::interval(Duration::from_millis(250).min(timeouts.header_read / 4));
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(client = %info.addr, error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            _ = shutdown.changed(), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            _ = tick.tick(), if !closing => {
+                match activity.verdict(timeouts.header_read, timeouts.idle, header_timer) {
+                    Verdict::Fine => {}
+                    Verdict::SlowHeaders => {
+                        tracing::debug!(client = %info.addr, "request headers not received in time; closing");
+                        break;
+                    }
+                    Verdict::Idle => {
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+        }
+    }
+    drop(permit);
+}
+
+/// Calls the proxy, turning a panic in it into a 500 for this request only.
+async fn answer(proxy: &Proxy, req: Request<Incoming>, info: ClientInfo) -> Response<Body> {
+    match std::panic::AssertUnwindSafe(proxy.handle(req, info)).catch_unwind().await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!("a request handler panicked; answered 500");
+            reply::text(StatusCode::INTERNAL_SERVER_ERROR, "The proxy failed on this request.")
+        }
+    }
+}
+
+/// What the watcher knows of one connection.
+struct Activity {
+    origin: Instant,
+    /// Requests whose response body has not finished.
+    in_flight: AtomicUsize,
+    /// Milliseconds since `origin` of the last byte read or response finished.
+    last: AtomicU64,
+    /// When the bytes of a request not yet handed to the proxy started arriving (ms
+    /// since `origin`, plus one; zero when none is pending).
+    request_started: AtomicU64,
+}
+
+enum Verdict {
+    Fine,
+    SlowHeaders,
+    Idle,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            origin: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last: AtomicU64::new(0),
+            // A new connection must send its first headers in time.
+            request_started: AtomicU64::new(1),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+
+    fn read_bytes(&self) {
+        let now = self.now();
+        self.last.store(now, Ordering::Relaxed);
+        if self.in_flight.load(Ordering::Relaxed) == 0 {
+            let _ = self.request_started.compare_exchange(0, now + 1, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    /// `header_timer` is off for HTTP/2, whose frames between requests are not headers.
+    fn verdict(&self, header_read: Duration, idle: Duration, header_timer: bool) -> Verdict {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return Verdict::Fine;
+        }
+        let now = self.now();
+        let started = self.request_started.load(Ordering::Relaxed);
+        if header_timer && started != 0 && now.saturating_sub(started - 1) > header_read.as_millis() as u64 {
+            return Verdict::SlowHeaders;
+        }
+        if (started == 0 || !header_timer) && now.saturating_sub(self.last.load(Ordering::Relaxed)) > idle.as_millis() as u64 {
+            return Verdict::Idle;
+        }
+        Verdict::Fine
+    }
+}
+
+/// Marks a request in flight until its response body is done (or dropped).
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn start(activity: Arc<Activity>) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        activity.request_started.store(0, Ordering::Relaxed);
+        InFlight(activity)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let now = self.0.now();
+        self.0.last.store(now, Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that keeps its request counted as in flight.
+struct Guarded {
+    body: Body,
+    _guard: InFlight,
+}
+
+impl hyper::body::Body for Guarded {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The socket, reporting reads to the connection's [`Activity`].
+struct Watched<I> {
+    inner: I,
+    activity: Arc<Activity>,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.read_bytes();
+        }
+        result
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}

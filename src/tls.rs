@@ -1,0 +1,95 @@
+//! TLS for the public HTTPS listener: rustls with certificates chosen by SNI.
+//!
+//! Each configured certificate serves the names it is valid for (checked with
+//! webpki against the SNI name); the first one is the default, for clients that send
+//! no SNI or a name no certificate covers. TLS 1.2 and 1.3 only; ALPN offers `h2`
+//! then `http/1.1`.
+
+use std::sync::Arc;
+
+use rustls::crypto::ring::sign::any_supported_type;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+use crate::config::CertificatePaths;
+
+/// Why the certificates could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("no certificates configured")]
+    Empty,
+    #[error("TLS settings: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+struct Entry {
+    key: Arc<CertifiedKey>,
+    end_entity: CertificateDer<'static>,
+}
+
+/// Picks a certificate by SNI.
+struct SniResolver {
+    entries: Vec<Entry>,
+}
+
+impl std::fmt::Debug for SniResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SniResolver({} certificates)", self.entries.len())
+    }
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let default = self.entries.first().map(|e| e.key.clone());
+        let Some(name) = hello.server_name() else { return default };
+        let Ok(name) = ServerName::try_from(name.to_owned()) else { return default };
+        self.entries
+            .iter()
+            .find(|e| {
+                webpki::EndEntityCert::try_from(&e.end_entity)
+                    .is_ok_and(|cert| cert.verify_is_valid_for_subject_name(&name).is_ok())
+            })
+            .map(|e| e.key.clone())
+            .or(default)
+    }
+}
+
+fn load_entry(paths: &CertificatePaths) -> Result<Entry, TlsError> {
+    let fail = |path: &std::path::Path, reason: String| TlsError::File {
+        path: path.display().to_string(),
+        reason,
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&paths.cert)
+        .map_err(|e| fail(&paths.cert, e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| fail(&paths.cert, e.to_string()))?;
+    let Some(end_entity) = chain.first().cloned() else {
+        return Err(fail(&paths.cert, "holds no PEM certificate".into()));
+    };
+    // PKCS#8, PKCS#1 (RSA) and SEC1 (EC) keys are all read by `from_pem_file`.
+    let key = PrivateKeyDer::from_pem_file(&paths.key).map_err(|e| fail(&paths.key, e.to_string()))?;
+    let signing = any_supported_type(&key).map_err(|e| fail(&paths.key, e.to_string()))?;
+    Ok(Entry {
+        key: Arc::new(CertifiedKey::new(chain, signing)),
+        end_entity,
+    })
+}
+
+/// Builds the server configuration from the configured certificates.
+pub fn server_config(certificates: &[CertificatePaths]) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    if certificates.is_empty() {
+        return Err(TlsError::Empty);
+    }
+    let entries = certificates.iter().map(load_entry).collect::<Result<Vec<_>, _>>()?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(SniResolver { entries }));
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
