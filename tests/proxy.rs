@@ -1,0 +1,344 @@
+//! The core proxy over the wire: routing, consent, enforcement on every status,
+//! forwarding headers, upgrades, streaming, failures. Each test starts a real
+//! upstream on 127.0.0.1:0 and the proxy on a real socket.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{config_yaml, fixed, get, proxy, response, send, upstream};
+use http_body_util::BodyExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const PORTAL: &str = "portal.test";
+
+fn portal_cookies() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("set-cookie", "sessionid=s1; HttpOnly; Path=/"),
+        ("set-cookie", "_ga=GA1.2.3; Max-Age=63072000; Path=/"),
+        ("set-cookie", "csrftoken=c1; Path=/"),
+        ("set-cookie", "_fbp=fb.1; Path=/"),
+        ("set-cookie", "mystery=1"),
+        ("set-cookie", "_hjSessionUser_9=x; HttpOnly"),
+    ]
+}
+
+#[tokio::test]
+async fn removes_every_set_cookie_not_granted_and_keeps_the_rest_in_order() {
+    let up = fixed(200, &portal_cookies(), "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let addr = p.http_addr.unwrap();
+
+    let none = get(addr, PORTAL, "/", &[]).await;
+    assert_eq!(none.status, 200);
+    assert_eq!(none.set_cookies(), ["sessionid=s1; HttpOnly; Path=/", "csrftoken=c1; Path=/"]);
+
+    let stats = get(addr, PORTAL, "/", &[("cookie", r#"cookies_preferences={"statistics":true}"#)]).await;
+    assert_eq!(
+        stats.set_cookies(),
+        [
+            "sessionid=s1; HttpOnly; Path=/",
+            "_ga=GA1.2.3; Max-Age=63072000; Path=/",
+            "csrftoken=c1; Path=/",
+            "_hjSessionUser_9=x; HttpOnly"
+        ]
+    );
+    let all = get(
+        addr,
+        PORTAL,
+        "/",
+        &[("cookie", "cookies_preferences=%7B%22statistics%22%3Atrue%2C%22third_party%22%3Atrue%7D")],
+    )
+    .await;
+    assert_eq!(all.set_cookie_names(), ["sessionid", "_ga", "csrftoken", "_fbp", "_hjSessionUser_9"]);
+}
+
+#[tokio::test]
+async fn enforces_on_redirects_errors_and_every_status() {
+    for status in [200, 204, 301, 302, 304, 400, 404, 500, 503] {
+        let up = fixed(status, &portal_cookies(), "").await;
+        let p = proxy(&config_yaml(&up.url(), "", "")).await;
+        let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+        assert_eq!(got.status, status);
+        assert_eq!(got.set_cookie_names(), ["sessionid", "csrftoken"], "status {status}");
+        assert_eq!(got.headers.get("link").unwrap(), "</terms/cookies-policy/>; rel=\"privacy-policy\"");
+    }
+}
+
+#[tokio::test]
+async fn list_format_and_unclassified_allow() {
+    let up = fixed(200, &portal_cookies(), "ok").await;
+    let yaml = config_yaml(&up.url(), "  unclassified: allow", "").replace("format: json", "format: list");
+    let p = proxy(&yaml).await;
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[("cookie", "cookies_preferences=third_party, nonsense")]).await;
+    assert_eq!(got.set_cookie_names(), ["sessionid", "csrftoken", "_fbp", "mystery"]);
+}
+
+#[tokio::test]
+async fn sec_gpc_refuses_third_party_whatever_the_cookie_says() {
+    let up = fixed(200, &portal_cookies(), "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let cookie = r#"cookies_preferences={"statistics":true,"third_party":true}"#;
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[("cookie", cookie), ("sec-gpc", "1")]).await;
+    assert!(got.set_cookie_names().contains(&"_ga".to_string()));
+    assert!(!got.set_cookie_names().contains(&"_fbp".to_string()));
+}
+
+#[tokio::test]
+async fn two_preferences_cookies_fail_closed() {
+    let up = fixed(200, &portal_cookies(), "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let both = r#"cookies_preferences={"statistics":true}; cookies_preferences={"statistics":true}"#;
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[("cookie", both)]).await;
+    assert_eq!(got.set_cookie_names(), ["sessionid", "csrftoken"]);
+}
+
+#[tokio::test]
+async fn unreadable_oversized_and_mistyped_preferences_fail_closed() {
+    let up = fixed(200, &portal_cookies(), "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let addr = p.http_addr.unwrap();
+    let big = format!(r#"cookies_preferences={{"statistics":true,"x":"{}"}}"#, "a".repeat(4200));
+    for cookie in [
+        "cookies_preferences=",
+        "cookies_preferences=not-json",
+        r#"cookies_preferences={"statistics":"yes"}"#,
+        big.as_str(),
+    ] {
+        let got = get(addr, PORTAL, "/", &[("cookie", cookie)]).await;
+        assert_eq!(got.set_cookie_names(), ["sessionid", "csrftoken"], "{}", &cookie[..30.min(cookie.len())]);
+    }
+}
+
+#[tokio::test]
+async fn strips_refused_request_cookies_and_expires_revoked_ones() {
+    let up = fixed(200, &[], "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let cookie = "sessionid=s; _ga=1; _fbp=2; mystery=3; cookies_preferences={}";
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[("cookie", cookie)]).await;
+    assert_eq!(up.last().headers.get("cookie").unwrap(), "sessionid=s; cookies_preferences={}");
+    assert_eq!(
+        got.set_cookies(),
+        ["_ga=; Max-Age=0; Path=/", "_fbp=; Max-Age=0; Path=/; Domain=.portal.test"]
+    );
+}
+
+#[tokio::test]
+async fn keeps_request_cookies_when_stripping_is_off() {
+    let up = fixed(200, &[], "ok").await;
+    let consent = "  strip_request_cookies: false\n  expire_revoked: false";
+    let p = proxy(&config_yaml(&up.url(), consent, "")).await;
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[("cookie", "_ga=1; mystery=3")]).await;
+    assert_eq!(up.last().headers.get("cookie").unwrap(), "_ga=1; mystery=3");
+    assert!(got.set_cookies().is_empty());
+}
+
+#[tokio::test]
+async fn forwards_host_and_sets_forwarding_headers_without_hop_by_hop() {
+    let up = fixed(200, &[("connection", "x-secret"), ("x-secret", "1"), ("keep-alive", "timeout=5")], "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let got = get(
+        p.http_addr.unwrap(),
+        "Portal.Test:8080",
+        "/data?q=1",
+        &[("x-forwarded-for", "203.0.113.9"), ("connection", "x-hop"), ("x-hop", "1"), ("te", "trailers")],
+    )
+    .await;
+    let seen = up.last();
+    assert_eq!(seen.uri.path_and_query().unwrap().as_str(), "/data?q=1");
+    assert_eq!(seen.headers.get("host").unwrap(), "Portal.Test:8080");
+    assert_eq!(seen.headers.get("x-forwarded-for").unwrap(), "203.0.113.9, 127.0.0.1");
+    assert_eq!(seen.headers.get("x-forwarded-proto").unwrap(), "http");
+    assert_eq!(seen.headers.get("x-forwarded-host").unwrap(), "Portal.Test:8080");
+    assert!(seen.headers.get("via").unwrap().to_str().unwrap().contains("consentry"));
+    assert!(seen.headers.get("x-hop").is_none());
+    assert!(seen.headers.get("te").is_none());
+    assert!(got.headers.get("x-secret").is_none());
+    assert!(got.headers.get("keep-alive").is_none());
+    assert!(got.headers.get("via").is_some());
+}
+
+#[tokio::test]
+async fn unknown_host_is_misdirected_and_missing_host_is_bad() {
+    let up = fixed(200, &[], "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let got = get(p.http_addr.unwrap(), "elsewhere.example", "/", &[]).await;
+    assert_eq!(got.status, 421);
+    assert!(got.text().contains("elsewhere.example"));
+    assert_eq!(up.count(), 0);
+
+    let mut raw = tokio::net::TcpStream::connect(p.http_addr.unwrap()).await.unwrap();
+    raw.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    raw.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.0 400") || answer.starts_with("HTTP/1.1 400"), "{answer}");
+}
+
+#[tokio::test]
+async fn upstream_down_is_502_and_slow_upstream_is_504_each_with_a_body() {
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closed_addr = closed.local_addr().unwrap();
+    drop(closed);
+    let p = proxy(&config_yaml(&format!("http://{closed_addr}"), "", "")).await;
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+    assert_eq!(got.status, 502);
+    assert!(got.text().contains("502 Bad Gateway"));
+
+    let slow = upstream(|_req| {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            response(200, &[], "late")
+        })
+    })
+    .await;
+    let yaml = config_yaml(&slow.url(), "", "timeouts:\n  upstream_response: 300ms\n");
+    let p = proxy(&yaml).await;
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+    assert_eq!(got.status, 504);
+    assert!(got.text().contains("504 Gateway Timeout"));
+}
+
+#[tokio::test]
+async fn upstream_that_breaks_mid_connection_is_502() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else { return };
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Len").await;
+        }
+    });
+    let p = proxy(&config_yaml(&format!("http://{addr}"), "", "")).await;
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+    assert_eq!(got.status, 502);
+}
+
+#[tokio::test]
+async fn upgrade_is_proxied_with_consent_enforced_on_the_101() {
+    // An upstream that switches to a line echo protocol after its 101.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let Ok((mut s, _)) = listener.accept().await else { return };
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if s.read(&mut byte).await.unwrap_or(0) == 0 {
+                return;
+            }
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_lowercase();
+        assert!(head.contains("upgrade: echo"), "{head}");
+        s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: echo\r\nSet-Cookie: _ga=1\r\nSet-Cookie: sessionid=2\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        while let Ok(n) = s.read(&mut buf).await {
+            if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    let p = proxy(&config_yaml(&format!("http://{addr}"), "", "")).await;
+    let mut client = tokio::net::TcpStream::connect(p.http_addr.unwrap()).await.unwrap();
+    client
+        .write_all(b"GET /ws HTTP/1.1\r\nHost: portal.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(client.read(&mut byte).await.unwrap(), 1);
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("set-cookie: sessionid=2"));
+    assert!(!head.contains("_ga"), "{head}");
+    client.write_all(b"ping").await.unwrap();
+    let mut echoed = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut echoed)).await.unwrap().unwrap();
+    assert_eq!(&echoed, b"ping");
+}
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_large_bodies_both_ways_in_constant_memory() {
+    const TOTAL: usize = 256 * 1024 * 1024;
+    const CHUNK: usize = 64 * 1024;
+    let up = upstream(|req| {
+        Box::pin(async move {
+            if req.method() == http::Method::POST {
+                let mut body = req.into_body();
+                let mut n = 0usize;
+                while let Some(frame) = body.frame().await {
+                    n += frame.map(|f| f.into_data().map(|d| d.len()).unwrap_or(0)).unwrap_or(0);
+                }
+                return response(200, &[], n.to_string());
+            }
+            let chunks = futures_util::stream::iter((0..TOTAL / CHUNK).map(|_| {
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(hyper::body::Frame::data(Bytes::from(vec![b'x'; CHUNK])))
+            }));
+            let mut r = http::Response::new(http_body_util::StreamBody::new(chunks).boxed());
+            r.headers_mut().insert("content-type", "application/octet-stream".parse().unwrap());
+            r
+        })
+    })
+    .await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let addr = p.http_addr.unwrap();
+    let before = peak_rss_kib();
+
+    let req = http::Request::get(format!("http://{addr}/big")).header("host", PORTAL).body(http_body_util::Full::new(Bytes::new())).unwrap();
+    let mut body = common::client().request(req).await.unwrap().into_body();
+    let mut received = 0usize;
+    while let Some(frame) = body.frame().await {
+        received += frame.unwrap().into_data().map(|d| d.len()).unwrap_or(0);
+    }
+    assert_eq!(received, TOTAL);
+
+    let chunks = futures_util::stream::iter((0..TOTAL / CHUNK).map(|_| {
+        Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(Bytes::from(vec![b'y'; CHUNK])))
+    }));
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let req = http::Request::post(format!("http://{addr}/upload")).header("host", PORTAL).body(http_body_util::StreamBody::new(chunks)).unwrap();
+    let got = client.request(req).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(got, TOTAL.to_string());
+
+    let growth_mib = peak_rss_kib().saturating_sub(before) / 1024;
+    assert!(growth_mib < 64, "peak RSS grew by {growth_mib} MiB while streaming 2 x 256 MiB");
+}
+
+#[tokio::test]
+async fn a_request_body_over_the_limit_is_413() {
+    let up = fixed(200, &[], "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "limits:\n  max_request_body_bytes: 1000\n")).await;
+    let got = send(p.http_addr.unwrap(), "POST", PORTAL, "/", &[], &"z".repeat(5000)).await;
+    assert_eq!(got.status, 413);
+    let ok = send(p.http_addr.unwrap(), "POST", PORTAL, "/", &[], &"z".repeat(500)).await;
+    assert_eq!(ok.status, 200);
+}
+
+#[tokio::test]
+async fn oversized_request_headers_get_431() {
+    let up = fixed(200, &[], "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "limits:\n  max_request_header_bytes: 16384\n")).await;
+    let big = "v".repeat(20_000);
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[("x-big", &big)]).await;
+    assert_eq!(got.status, 431);
+    assert_eq!(up.count(), 0);
+}
