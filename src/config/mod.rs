@@ -564,7 +564,8 @@ fn compile_rules(
     let mut rules = Vec::new();
     for (i, r) in raw.iter().enumerate() {
         let here = at(path, &[Seg::Index(i)]);
-        if r.name.trim().is_empty() || r.name.contains([';', '=', ' ', '\t']) {
+        // Inner spaces are allowed: browsers store names such as `foo bar`.
+        if r.name.trim().is_empty() || r.name.contains([';', '=']) || r.name.chars().any(char::is_control) {
             p.add(&at(&here, &[key("name")]), format!("`{}` is not a cookie name or glob", r.name));
         }
         if let Some(rule_path) = &r.path {
