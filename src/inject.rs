@@ -338,7 +338,7 @@ impl Rewriting {
     fn bail_out(&mut self, error: &lol_html::errors::RewritingError) -> Bytes {
         tracing::warn!(%error, "HTML rewriting stopped; the rest of the page passes unchanged");
         self.rewriter = None;
-        let mut out = BytesMut::from(&self.sink.take()[..]);
+        let mut out = BytesMut::from(&self.drain()[..]);
         out.extend_from_slice(&self.held.split());
         out.freeze()
     }

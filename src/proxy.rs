@@ -95,6 +95,10 @@ impl Proxy {
             return ex.finish(self, None, &Report::default(), response);
         };
         let ex = ex.with_site(site);
+        if header_bytes(req.headers()) > config.limits.max_request_header_bytes {
+            let response = reply::text(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "The request headers are larger than this proxy accepts.");
+            return ex.finish(self, None, &Report::default(), response);
+        }
 
         // 2. Consent, from the request's cookies and Sec-GPC.
         let cookies = RequestCookies::from_headers(req.headers());
@@ -253,15 +257,6 @@ impl<'a> Exchange<'a> {
     }
 }
 
-impl Config {
-    /// The site index and site serving `host` (already lower-cased, without port).
-    pub fn site_index_for_host(&self, host: &str) -> Option<(usize, &Arc<Site>)> {
-        let site = self.site_for_host(host)?;
-        let index = self.sites.iter().position(|s| Arc::ptr_eq(s, site))?;
-        Some((index, site))
-    }
-}
-
 /// The host a request is for: the URI authority (HTTP/2 `:authority`, absolute-form),
 /// else the `Host` header; lower-cased, port and trailing dot removed.
 pub fn request_host<B>(req: &Request<B>) -> Option<String> {
@@ -281,6 +276,11 @@ fn strip_port(host: &str) -> &str {
         return &host[..end + 2];
     }
     host.rsplit_once(':').map_or(host, |(name, _)| name)
+}
+
+/// The size of the request's header fields as sent (name, `: `, value, CRLF).
+fn header_bytes(headers: &http::HeaderMap) -> usize {
+    headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum()
 }
 
 fn declared_length(headers: &http::HeaderMap) -> Option<u64> {

@@ -78,15 +78,24 @@ struct Walker {
     stack: Vec<Frame>,
     path: Path,
     nodes: HashMap<Path, (usize, usize)>,
+    /// Where the key of the value being entered stands.
+    key_at: Option<(usize, usize)>,
 }
 
 impl Walker {
-    /// Called for each node; returns false when the node was a mapping key.
+    /// Called for each node; returns false when the node was a mapping key. A scalar
+    /// is located where it stands; a mapping or sequence where its key stands (the
+    /// parser marks block collections at their first inner token).
     fn enter_node(&mut self, scalar: Option<&str>, mark: Marker) -> bool {
-        let at = (mark.line(), mark.col() + 1);
+        let mut at = (mark.line(), mark.col() + 1);
+        let key_at = self.key_at.take();
+        if scalar.is_none() {
+            at = key_at.unwrap_or(at);
+        }
         match self.stack.last_mut() {
             Some(Frame::Mapping { key }) if key.is_none() => {
                 *key = Some(scalar.unwrap_or_default().to_owned());
+                self.key_at = Some(at);
                 return false;
             }
             Some(Frame::Mapping { key }) => {
@@ -162,7 +171,7 @@ mod tests {
     #[test]
     fn falls_back_to_the_nearest_ancestor() {
         let loc = Locations::index("a:\n  b: 1\n");
-        assert_eq!(loc.find(&[key("a"), key("missing")]), (2, 3));
+        assert_eq!(loc.find(&[key("a"), key("missing")]), (1, 1));
     }
 
     #[test]

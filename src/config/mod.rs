@@ -184,7 +184,13 @@ impl Config {
 
     /// The site serving `host` (lower-case, without port).
     pub fn site_for_host(&self, host: &str) -> Option<&Arc<Site>> {
-        self.hosts.get(host).map(|&i| &self.sites[i])
+        self.site_index_for_host(host).map(|(_, site)| site)
+    }
+
+    /// The position in `sites` and the site serving `host` (lower-case, without port).
+    pub fn site_index_for_host(&self, host: &str) -> Option<(usize, &Arc<Site>)> {
+        let &i = self.hosts.get(host)?;
+        Some((i, self.sites.get(i)?))
     }
 
     /// A one-paragraph description, printed by `consentry check`.

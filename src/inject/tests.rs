@@ -1,1 +1,75 @@
+use super::*;
+use futures_util::StreamExt;
 
+fn plan(body_markup: &str) -> Plan {
+    Plan {
+        coding: Coding::Identity,
+        encoding: AsciiCompatibleEncoding::utf_8(),
+        charset_from_header: false,
+        body_markup: body_markup.to_owned(),
+        head_markup: Arc::from("<link rel=\"privacy-policy\" href=\"/p\">"),
+    }
+}
+
+async fn rewrite(chunks: Vec<Vec<u8>>, markup: &str) -> Vec<u8> {
+    let input: ByteStream = Box::pin(futures_util::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from(c)))));
+    let mut out = Vec::new();
+    let mut stream = Rewriting::new(plan(markup), input);
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn inserts_before_the_body_end_tag_once_at_any_chunk_boundary() {
+    let page = b"<html><head></head><body><p>x</p></body></html>".to_vec();
+    for split in 1..page.len() {
+        let out = rewrite(vec![page[..split].to_vec(), page[split..].to_vec()], "<a>L</a>").await;
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "<html><head><link rel=\"privacy-policy\" href=\"/p\"></head><body><p>x</p><a>L</a></body></html>",
+            "split at {split}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_page_without_body_gets_the_markup_at_its_end() {
+    let out = rewrite(vec![b"just text".to_vec()], "<a>L</a>").await;
+    assert_eq!(out, b"just text<a>L</a>");
+}
+
+#[tokio::test]
+async fn a_body_end_inside_a_script_is_not_a_body_end() {
+    let page = b"<body><script>var s = '</body>';</script><p>y</p></body>".to_vec();
+    let out = String::from_utf8(rewrite(vec![page], "<a>L</a>").await).unwrap();
+    assert_eq!(out.matches("<a>L</a>").count(), 1);
+    assert!(out.ends_with("<p>y</p><a>L</a></body>"), "{out}");
+}
+
+#[tokio::test]
+async fn past_the_memory_limit_the_rest_passes_through_without_losing_a_byte() {
+    // A <body> start tag (which the rewriter must hold whole, since it has a handler)
+    // longer than the rewriter may buffer, arriving in small chunks.
+    let mut page = b"<html><body data-x=\"".to_vec();
+    page.extend(std::iter::repeat_n(b'a', REWRITER_MEMORY + 1024 * 1024));
+    page.extend_from_slice(b"\"><div>z</div></body></html>");
+    let chunks: Vec<Vec<u8>> = page.chunks(16 * 1024).map(<[u8]>::to_vec).collect();
+    let out = rewrite(chunks, "<a>L</a>").await;
+    assert_eq!(out.len(), page.len());
+    assert!(out == page, "the page must pass through unchanged after a bail-out");
+}
+
+#[test]
+fn reads_content_codings() {
+    let h = |v: &'static str| HeaderValue::from_static(v);
+    assert_eq!(Coding::from_header(None), Some(Coding::Identity));
+    assert_eq!(Coding::from_header(Some(&h("GZIP"))), Some(Coding::Gzip));
+    assert_eq!(Coding::from_header(Some(&h("x-gzip"))), Some(Coding::Gzip));
+    assert_eq!(Coding::from_header(Some(&h("br"))), Some(Coding::Brotli));
+    assert_eq!(Coding::from_header(Some(&h("zstd"))), Some(Coding::Zstd));
+    assert_eq!(Coding::from_header(Some(&h("deflate"))), Some(Coding::Deflate));
+    assert_eq!(Coding::from_header(Some(&h("gzip, br"))), None);
+    assert_eq!(Coding::from_header(Some(&h("compress"))), None);
+}
