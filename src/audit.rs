@@ -144,3 +144,63 @@ pub fn table(json: &str) -> Result<String, serde_json::Error> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::Origin;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    fn site_and_categories() -> (Arc<Site>, Arc<Categories>) {
+        let yaml = "listen: { http: 127.0.0.1:0 }\ncategories:\n  necessary: { required: true }\n  statistics: {}\ncookies:\n  - { name: _ga, category: statistics }\nsites:\n  - { name: s, hosts: [s.test], upstream: 'http://127.0.0.1:1' }\n";
+        let config = crate::Config::from_yaml(yaml, "t.yaml", Path::new(".")).unwrap();
+        (config.sites[0].clone(), config.categories.clone())
+    }
+
+    fn decision(name: &str, category: Option<u8>, origin: Origin) -> Decision {
+        Decision {
+            name: name.into(),
+            category: category.map(crate::category::CategoryId),
+            origin,
+        }
+    }
+
+    #[test]
+    fn counts_allowed_and_removed_per_name_with_category_and_source() {
+        let (site, categories) = site_and_categories();
+        let audit = Audit::default();
+        let report = Report {
+            allowed: vec![decision("sessionid", Some(0), Origin::Rule(0))],
+            removed: vec![decision("_ga", Some(1), Origin::Rule(1)), decision("mystery", None, Origin::Unclassified)],
+            ..Report::default()
+        };
+        audit.record(&site, &report, &categories);
+        audit.record(&site, &report, &categories);
+        let snapshot = audit.snapshot();
+        let names = &snapshot[0].1;
+        let ga = names.iter().find(|s| s.name == "_ga").unwrap();
+        assert_eq!((ga.allowed, ga.removed, ga.category.as_deref(), ga.source), (0, 2, Some("statistics"), "rule"));
+        let mystery = names.iter().find(|s| s.name == "mystery").unwrap();
+        assert_eq!((mystery.category.as_deref(), mystery.source), (None, "unclassified"));
+        let table = table(&audit.to_json()).unwrap();
+        assert!(table.lines().any(|l| l.starts_with("s ") && l.contains("_ga") && l.contains("statistics") && l.trim_end().ends_with('2')), "{table}");
+    }
+
+    #[test]
+    fn memory_is_bounded_past_the_name_limit() {
+        let (site, categories) = site_and_categories();
+        let audit = Audit::default();
+        for i in 0..MAX_NAMES_PER_SITE + 50 {
+            let report = Report {
+                removed: vec![decision(&format!("c{i}"), None, Origin::Unclassified)],
+                ..Report::default()
+            };
+            audit.record(&site, &report, &categories);
+        }
+        let names = &audit.snapshot()[0].1;
+        assert_eq!(names.len(), MAX_NAMES_PER_SITE + 1);
+        let other = names.iter().find(|s| s.name == OTHER).unwrap();
+        assert_eq!(other.removed, 50);
+    }
+}

@@ -342,3 +342,58 @@ async fn oversized_request_headers_get_431() {
     assert_eq!(got.status, 431);
     assert_eq!(up.count(), 0);
 }
+
+/// An HTTPS upstream with a certificate for `localhost` made at run time.
+async fn https_upstream() -> (std::net::SocketAddr, String) {
+    use std::sync::Arc;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let ca_pem = cert.cert.pem();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else { return };
+                let service = hyper::service::service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(response(200, &[("set-cookie", "sessionid=tls"), ("set-cookie", "_ga=1")], "secure"))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (addr, ca_pem)
+}
+
+#[tokio::test]
+async fn https_upstreams_are_verified_with_an_extra_ca_per_site() {
+    let (addr, ca_pem) = https_upstream().await;
+    let dir = std::env::temp_dir().join(format!("consentry-ca-{}-{}", std::process::id(), addr.port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_pem).unwrap();
+    let url = format!("https://localhost:{}", addr.port());
+
+    let trusted = config_yaml(&url, "", "    upstream_ca: ca.pem\n");
+    let config = consentry::Config::from_yaml(&trusted, "test.yaml", &dir).unwrap();
+    let p = consentry::server::start(config, None).await.unwrap();
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.text(), "secure");
+    assert_eq!(got.set_cookie_names(), ["sessionid"]);
+
+    // Without the CA the certificate is not trusted: 502, never a silent downgrade.
+    let p = proxy(&config_yaml(&url, "", "")).await;
+    assert_eq!(get(p.http_addr.unwrap(), PORTAL, "/", &[]).await.status, 502);
+    let _ = std::fs::remove_dir_all(&dir);
+}
