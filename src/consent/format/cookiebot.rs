@@ -40,10 +40,7 @@ pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreada
     }
     let mut granted = CategorySet::EMPTY;
     let mut refused = CategorySet::EMPTY;
-    let mut p = Tokens {
-        text: &text,
-        at: 0,
-    };
+    let mut p = Tokens { text: &text, at: 0 };
     p.expect(b'{')?;
     loop {
         if p.eat(b'}') {
@@ -114,7 +111,11 @@ impl<'t> Tokens<'t> {
     }
 
     fn expect(&mut self, byte: u8) -> Result<(), Unreadable> {
-        if self.eat(byte) { Ok(()) } else { Err(MALFORMED) }
+        if self.eat(byte) {
+            Ok(())
+        } else {
+            Err(MALFORMED)
+        }
     }
 
     /// Bytes while `pred` holds, as text (ASCII only, so always on a char boundary).
@@ -267,7 +268,9 @@ mod tests {
     #[test]
     fn tolerates_spaces_double_quotes_quoted_keys_and_a_trailing_comma() {
         assert_eq!(
-            granted(r#" { "statistics" : true , stamp : "a'b,c:d}" , 'marketing':true, x: -1.5e3, y: null, } "#),
+            granted(
+                r#" { "statistics" : true , stamp : "a'b,c:d}" , 'marketing':true, x: -1.5e3, y: null, } "#
+            ),
             Ok(set(&[1, 3]))
         );
         assert_eq!(granted(r#"{stamp:'it\'s',statistics:true}"#), Ok(set(&[1])));
@@ -304,7 +307,9 @@ mod tests {
                 "{{stamp:%27-3ZcDGWqaMvkfuUwZS9NZ1yoGPd1bZ1zsDrDMcjk5EUbS1X0uaxa7A==%27%2C{fields}method:%27explicit%27%2Cver:1%2Cutc:1697033110185%2Cregion:%27gb%27}}"
             );
             assert_eq!(granted(&value), Ok(subset), "{value}");
-            let raw = percent_encoding::percent_decode_str(&value).decode_utf8().unwrap();
+            let raw = percent_encoding::percent_decode_str(&value)
+                .decode_utf8()
+                .unwrap();
             assert_eq!(granted(&raw), Ok(subset), "{raw}");
         }
     }

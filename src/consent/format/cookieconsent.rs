@@ -48,8 +48,8 @@ pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreada
     } else {
         percent_decoded(text)?
     };
-    let parsed: Value = serde_json::from_str(&text)
-        .map_err(|_| Unreadable("not a cookieconsent JSON object"))?;
+    let parsed: Value =
+        serde_json::from_str(&text).map_err(|_| Unreadable("not a cookieconsent JSON object"))?;
     let words = match (parsed.categories, parsed.level) {
         (Some(words), None) | (None, Some(words)) => words,
         (None, None) => return Err(Unreadable("no `categories` or `level` array")),
@@ -67,8 +67,8 @@ pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreada
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{encode_uri_component, set, subsets, vocab_for};
     use super::super::Format;
+    use super::super::test_support::{encode_uri_component, set, subsets, vocab_for};
     use super::*;
 
     fn read_str(value: &str) -> Result<Recorded, Unreadable> {
@@ -124,7 +124,12 @@ mod tests {
     #[test]
     fn no_revision_is_none() {
         assert_eq!(read_str(r#"{"categories":[]}"#).unwrap().revision, None);
-        assert_eq!(read_str(r#"{"categories":[],"revision":null}"#).unwrap().revision, None);
+        assert_eq!(
+            read_str(r#"{"categories":[],"revision":null}"#)
+                .unwrap()
+                .revision,
+            None
+        );
     }
 
     #[test]

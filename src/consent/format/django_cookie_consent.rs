@@ -2,12 +2,13 @@
 //! `|`-separated `group=value` items, usually double-quoted by Django
 //! (`"optional=-1|social=2013-06-04T03:17:01.421395+00:00"`), possibly percent-encoded.
 //!
-//! `-1` declines the group; any other non-empty value (the time it was accepted)
-//! accepts it. A category is granted only when every group mapped to it that the
-//! value mentions is accepted (a group given twice, too). An item that is not exactly
-//! one non-empty `group=value` (what django-cookie-consent itself would fail to
-//! parse), and any backslash (Django's escapes for characters these values never
-//! hold), fail the whole value.
+//! `-1` declines the group; a timestamp (the `isoformat()` of the group's newest
+//! cookie, which django-cookie-consent writes on acceptance) accepts it. A category is
+//! granted only when every group mapped to it that the value mentions is accepted (a
+//! group given twice, too). An item that is not exactly one `group=value` with a
+//! group name django-cookie-consent allows (`[-_a-zA-Z0-9]+`) and a value that is
+//! `-1` or looks like a timestamp fails the whole value: a stray quote or character
+//! must not turn a `-1` into an acceptance.
 
 use super::{Recorded, Unreadable, Vocabulary, percent_decoded, unquoted, utf8};
 use crate::category::CategorySet;
@@ -24,23 +25,33 @@ pub(super) const DEFAULT_MAPPING: &[(&str, &str)] = &[
 
 pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreadable> {
     let text = percent_decoded(unquoted(utf8(value)?))?;
-    if text.contains('\\') {
-        return Err(Unreadable("an escaped django-cookie-consent value"));
-    }
     let mut granted = CategorySet::EMPTY;
     let mut refused = CategorySet::EMPTY;
     for item in text.split('|') {
         let Some((group, value)) = item.split_once('=') else {
             return Err(Unreadable("a django-cookie-consent item has no `=`"));
         };
-        if group.is_empty() || value.is_empty() || value.contains('=') {
-            return Err(Unreadable("a django-cookie-consent item is not `group=value`"));
+        let accepted = match value {
+            "-1" => false,
+            _ if is_timestamp(value) => true,
+            _ => {
+                return Err(Unreadable(
+                    "a django-cookie-consent value is not -1 or a time",
+                ));
+            }
+        };
+        if group.is_empty()
+            || !group
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(Unreadable("not a django-cookie-consent group name"));
         }
         if let Some(category) = vocab.category(group) {
-            if value == "-1" {
-                refused.insert(category);
-            } else {
+            if accepted {
                 granted.insert(category);
+            } else {
+                refused.insert(category);
             }
         }
     }
@@ -48,6 +59,17 @@ pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreada
         granted: granted.without(refused),
         revision: None,
     })
+}
+
+/// `2013-06-04T03:17:01.421395+00:00` and the like: a year, `-`, then only what
+/// `datetime.isoformat()` writes.
+fn is_timestamp(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b.iter()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b':' | b'.' | b'+' | b'T' | b'Z'))
 }
 
 #[cfg(test)]
@@ -67,7 +89,9 @@ mod tests {
             Ok(set(&[3]))
         );
         assert_eq!(
-            granted("optional=2013-06-04T03:17:01.421395+00:00|social=-1|analytics=2024-01-02T10:00:00+00:00"),
+            granted(
+                "optional=2013-06-04T03:17:01.421395+00:00|social=-1|analytics=2024-01-02T10:00:00+00:00"
+            ),
             Ok(set(&[1, 2]))
         );
     }
@@ -83,7 +107,10 @@ mod tests {
     #[test]
     fn a_category_needs_every_mentioned_group() {
         assert_eq!(granted("social=2024-01-01|marketing=-1"), Ok(set(&[])));
-        assert_eq!(granted("social=2024-01-01|marketing=2024-01-01"), Ok(set(&[3])));
+        assert_eq!(
+            granted("social=2024-01-01|marketing=2024-01-01"),
+            Ok(set(&[3]))
+        );
         assert_eq!(granted("social=2024-01-01|social=-1"), Ok(set(&[])));
     }
 
@@ -103,7 +130,11 @@ mod tests {
             let value = items.join("|");
             assert_eq!(granted(&value), Ok(subset), "{value}");
             assert_eq!(granted(&format!("\"{value}\"")), Ok(subset), "{value}");
-            assert_eq!(granted(&encode_uri_component(&value)), Ok(subset), "{value}");
+            assert_eq!(
+                granted(&encode_uri_component(&value)),
+                Ok(subset),
+                "{value}"
+            );
         }
     }
 
@@ -115,12 +146,21 @@ mod tests {
             "social",
             "social=",
             "=2013-06-04",
-            "social=2013|optional",
-            "social=2013||optional=-1",
-            "social=2013|",
+            "social=2013-06-04|optional",
+            "social=2013-06-04||optional=-1",
+            "social=2013-06-04|",
             "social=a=b",
-            "social=-1,optional=2013",
-            r#""social=2013\054optional=-1""#,
+            "social=-1,optional=2013-06-04",
+            "social=-1\"",
+            "\"social=-1",
+            "social=-2",
+            "social=1",
+            "social=yes",
+            "social=2013-06-04 03:17:01",
+            "social=13-06-04T03:17:01",
+            "so cial=2013-06-04",
+            "\"social=2013-06-04",
+            r#""social=2013-06-04\054optional=-1""#,
             "%FF",
         ] {
             assert!(granted(bad).is_err(), "{bad:?} should be unreadable");

@@ -37,7 +37,9 @@ mod tests {
             Ok(set(&[0, 1]))
         );
         assert_eq!(
-            granted("%7B%22essential%22%3Atrue%2C%22settings%22%3Atrue%2C%22usage%22%3Afalse%2C%22campaigns%22%3Atrue%7D"),
+            granted(
+                "%7B%22essential%22%3Atrue%2C%22settings%22%3Atrue%2C%22usage%22%3Afalse%2C%22campaigns%22%3Atrue%7D"
+            ),
             Ok(set(&[0, 2, 3]))
         );
     }

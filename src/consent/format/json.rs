@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use super::{percent_decoded, utf8, Recorded, Unreadable, Vocabulary};
+use super::{Recorded, Unreadable, Vocabulary, percent_decoded, utf8};
 use crate::category::CategorySet;
 
 pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreadable> {
@@ -37,8 +37,9 @@ pub(super) fn read_object(
         revision_key,
     }
     .deserialize(&mut de)
-        .map_err(|_| Unreadable("not a JSON object of booleans"))?;
-    de.end().map_err(|_| Unreadable("trailing characters after JSON"))?;
+    .map_err(|_| Unreadable("not a JSON object of booleans"))?;
+    de.end()
+        .map_err(|_| Unreadable("trailing characters after JSON"))?;
     Ok(recorded)
 }
 
@@ -47,13 +48,7 @@ pub(super) fn write(granted: CategorySet, vocab: &Vocabulary, revision: Option<u
         .all
         .ids()
         .filter_map(|id| vocab.word(id).map(|w| (id, w)))
-        .map(|(id, word)| {
-            format!(
-                "{}:{}",
-                serde_json::Value::from(word),
-                granted.contains(id)
-            )
-        })
+        .map(|(id, word)| format!("{}:{}", serde_json::Value::from(word), granted.contains(id)))
         .collect();
     if let Some(rev) = revision {
         fields.push(format!("\"rev\":{rev}"));
@@ -137,7 +132,10 @@ mod tests {
 
     #[test]
     fn grants_the_categories_set_to_true() {
-        assert_eq!(granted(r#"{"statistics":true,"third_party":false}"#), Ok(set(&[1])));
+        assert_eq!(
+            granted(r#"{"statistics":true,"third_party":false}"#),
+            Ok(set(&[1]))
+        );
         assert_eq!(granted(r#"{}"#), Ok(set(&[])));
     }
 
@@ -151,7 +149,11 @@ mod tests {
 
     #[test]
     fn ignores_keys_that_are_not_categories_and_reads_rev() {
-        let r = read(br#"{"rev":3,"ts":"2024","x":[1],"statistics":true}"#, &vocab()).unwrap();
+        let r = read(
+            br#"{"rev":3,"ts":"2024","x":[1],"statistics":true}"#,
+            &vocab(),
+        )
+        .unwrap();
         assert_eq!(r.granted, set(&[1]));
         assert_eq!(r.revision, Some(3));
     }
@@ -170,12 +172,23 @@ mod tests {
 
     #[test]
     fn a_key_given_twice_grants_only_if_always_true() {
-        assert_eq!(granted(r#"{"statistics":true,"statistics":false}"#), Ok(set(&[])));
+        assert_eq!(
+            granted(r#"{"statistics":true,"statistics":false}"#),
+            Ok(set(&[]))
+        );
     }
 
     #[test]
     fn rejects_what_is_not_one_json_object() {
-        for bad in ["", "[]", "true", "{", r#"{"statistics":true} x"#, "%E0%A4%A", "%FF"] {
+        for bad in [
+            "",
+            "[]",
+            "true",
+            "{",
+            r#"{"statistics":true} x"#,
+            "%E0%A4%A",
+            "%FF",
+        ] {
             assert!(granted(bad).is_err(), "{bad:?} should be unreadable");
         }
     }

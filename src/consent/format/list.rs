@@ -2,7 +2,7 @@
 //! (`statistics,first_party`). Items are trimmed; empty items and words that name no
 //! category are ignored.
 
-use super::{percent_decoded, unquoted, utf8, Recorded, Unreadable, Vocabulary};
+use super::{Recorded, Unreadable, Vocabulary, percent_decoded, unquoted, utf8};
 use crate::category::CategorySet;
 
 pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreadable> {
@@ -53,6 +53,11 @@ mod tests {
     #[test]
     fn writes_what_it_reads() {
         let v = vocab();
-        assert_eq!(read(write(set(&[1, 3]), &v).as_bytes(), &v).unwrap().granted, set(&[1, 3]));
+        assert_eq!(
+            read(write(set(&[1, 3]), &v).as_bytes(), &v)
+                .unwrap()
+                .granted,
+            set(&[1, 3])
+        );
     }
 }

@@ -267,11 +267,17 @@ pub(crate) mod test_support {
         const NAMES: [&str; 4] = ["necessary", "statistics", "first_party", "third_party"];
         let mut v = vocab();
         for (word, category) in format.default_mapping() {
-            let i = NAMES.iter().position(|n| n == category).expect("a known category");
+            let i = NAMES
+                .iter()
+                .position(|n| n == category)
+                .expect("a known category");
             v.map(word, Some(CategoryId(i as u8)));
         }
         for (category, list) in format.default_purposes() {
-            let i = NAMES.iter().position(|n| n == category).expect("a known category");
+            let i = NAMES
+                .iter()
+                .position(|n| n == category)
+                .expect("a known category");
             let bits = list.iter().fold(0u32, |bits, n| bits | 1 << (n - 1));
             v.purposes.push((CategoryId(i as u8), bits));
         }
@@ -290,7 +296,7 @@ pub(crate) mod test_support {
 
     /// Percent-encodes like JavaScript's `encodeURIComponent`.
     pub fn encode_uri_component(text: &str) -> String {
-        use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+        use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
         const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
             .remove(b'-')
             .remove(b'_')

@@ -80,7 +80,9 @@ mod tests {
     #[test]
     fn reads_a_real_optanon_consent() {
         assert_eq!(
-            granted(&real("C0001%3A1%2CC0002%3A0%2CC0003%3A1%2CC0004%3A0%2CC0005%3A0")),
+            granted(&real(
+                "C0001%3A1%2CC0002%3A0%2CC0003%3A1%2CC0004%3A0%2CC0005%3A0"
+            )),
             Ok(set(&[0, 2]))
         );
     }
@@ -120,7 +122,11 @@ mod tests {
                 .collect();
             let value = real(&encode_uri_component(&pairs.join(",")));
             assert_eq!(granted(&value), Ok(subset), "{value}");
-            assert_eq!(granted(&encode_uri_component(&value)), Ok(subset), "{value}");
+            assert_eq!(
+                granted(&encode_uri_component(&value)),
+                Ok(subset),
+                "{value}"
+            );
         }
     }
 

@@ -68,7 +68,10 @@ fn consented_purposes(value: &[u8]) -> Result<u32, Unreadable> {
             return Err(Unreadable("a second TCF core segment"));
         }
     }
-    let mut bits = Bits { bytes: &core, at: 0 };
+    let mut bits = Bits {
+        bytes: &core,
+        at: 0,
+    };
     if bits.take(6)? != 2 {
         return Err(Unreadable("not a TCF v2 string"));
     }
@@ -208,14 +211,21 @@ mod tests {
     /// Real TC strings with their purpose consents as decoded by other libraries.
     #[test]
     fn reads_real_tc_strings() {
-        let bitfield = "CLcVDxRMWfGmWAVAHCENAXCkAKDAADnAABRgA5mdfCKZuYJez-NQm0TBMYA4oCAAGQYIAAAAAAEAIAEgAA";
-        assert_eq!(consented_purposes(bitfield.as_bytes()), Ok(purposes(&[1, 3, 9, 10])));
+        let bitfield =
+            "CLcVDxRMWfGmWAVAHCENAXCkAKDAADnAABRgA5mdfCKZuYJez-NQm0TBMYA4oCAAGQYIAAAAAAEAIAEgAA";
+        assert_eq!(
+            consented_purposes(bitfield.as_bytes()),
+            Ok(purposes(&[1, 3, 9, 10]))
+        );
         assert_eq!(granted(bitfield), Ok(set(&[0])));
         let with_publisher_tc = format!("{bitfield}.argAC0gAAAAAAAAAAAA");
         assert_eq!(granted(&with_publisher_tc), Ok(set(&[0])));
 
         let mut v = vocab();
-        v.purposes = vec![(CategoryId(1), purposes(&[3, 9, 10])), (CategoryId(2), purposes(&[2]))];
+        v.purposes = vec![
+            (CategoryId(1), purposes(&[3, 9, 10])),
+            (CategoryId(2), purposes(&[2])),
+        ];
         assert_eq!(read(bitfield.as_bytes(), &v).unwrap().granted, set(&[1]));
 
         let nothing = "COyfVVoOyfVVoADACHENAwCAAAAAAAAAAAAAE5QBgALgAqgD8AQACSwEygJyAnSAMABgAFkAgQCDASeAmYBOgAA";
@@ -227,7 +237,11 @@ mod tests {
     fn reads_every_purpose_at_its_place() {
         for n in 1..=24u8 {
             let value = core_segment(purposes(&[n]), 2);
-            assert_eq!(consented_purposes(value.as_bytes()), Ok(purposes(&[n])), "purpose {n}");
+            assert_eq!(
+                consented_purposes(value.as_bytes()),
+                Ok(purposes(&[n])),
+                "purpose {n}"
+            );
         }
         let all = core_segment(0xff_ffff, 2);
         assert_eq!(consented_purposes(all.as_bytes()), Ok(0xff_ffff));
@@ -245,7 +259,11 @@ mod tests {
                 }
             }
             let value = core_segment(mask, 2);
-            assert_eq!(read(value.as_bytes(), &v).unwrap().granted, expected, "{mask:#b}");
+            assert_eq!(
+                read(value.as_bytes(), &v).unwrap().granted,
+                expected,
+                "{mask:#b}"
+            );
         }
     }
 
