@@ -14,17 +14,26 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::proxy::Proxy;
-use crate::{reply, Body};
+use crate::{Body, reply};
 
 /// Whether the listeners are bound and serving.
 pub type ReadyCheck = Arc<dyn Fn() -> bool + Send + Sync>;
 
-pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, ready: ReadyCheck, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    proxy: Arc<Proxy>,
+    ready: ReadyCheck,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
-                Err(_) => continue,
+                Err(_) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
             },
             _ = shutdown.changed() => return,
         };
@@ -47,7 +56,10 @@ pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, ready: ReadyCheck, 
 
 async fn route(req: &Request<Incoming>, proxy: &Proxy, ready: &ReadyCheck) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return reply::text(StatusCode::METHOD_NOT_ALLOWED, "The admin endpoints answer GET only.");
+        return reply::text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "The admin endpoints answer GET only.",
+        );
     }
     match req.uri().path() {
         "/healthz" => reply::text(StatusCode::OK, "alive"),
@@ -57,18 +69,29 @@ async fn route(req: &Request<Incoming>, proxy: &Proxy, ready: &ReadyCheck) -> Re
             }
             match reachable_upstreams(proxy).await {
                 0 => reply::text(StatusCode::SERVICE_UNAVAILABLE, "no upstream is reachable"),
-                n => reply::text(StatusCode::OK, &format!("ready: configuration loaded, {n} upstream(s) reachable")),
+                n => reply::text(
+                    StatusCode::OK,
+                    &format!("ready: configuration loaded, {n} upstream(s) reachable"),
+                ),
             }
         }
-        "/metrics" => typed(proxy.metrics.encode(), "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        "/metrics" => typed(
+            proxy.metrics.encode(),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
         "/cookies" => typed(proxy.audit.to_json(), "application/json"),
-        _ => reply::text(StatusCode::NOT_FOUND, "Try /healthz, /readyz, /metrics or /cookies."),
+        _ => reply::text(
+            StatusCode::NOT_FOUND,
+            "Try /healthz, /readyz, /metrics or /cookies.",
+        ),
     }
 }
 
 fn typed(body: String, content_type: &'static str) -> Response<Body> {
     let mut response = Response::new(reply::full(body));
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -80,17 +103,38 @@ async fn reachable_upstreams(proxy: &Proxy) -> usize {
         .sites
         .iter()
         .map(|s| {
-            let port = s.upstream.authority.port_u16().unwrap_or(if s.upstream.scheme == http::uri::Scheme::HTTPS { 443 } else { 80 });
-            format!("{}:{port}", s.upstream.authority.host().trim_start_matches('[').trim_end_matches(']'))
+            let port = s.upstream.authority.port_u16().unwrap_or(
+                if s.upstream.scheme == http::uri::Scheme::HTTPS {
+                    443
+                } else {
+                    80
+                },
+            );
+            format!(
+                "{}:{port}",
+                s.upstream
+                    .authority
+                    .host()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+            )
         })
         .collect();
     targets.sort();
     targets.dedup();
     let checks = targets.into_iter().map(|target| async move {
         matches!(
-            tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(target)).await,
+            tokio::time::timeout(
+                Duration::from_secs(1),
+                tokio::net::TcpStream::connect(target)
+            )
+            .await,
             Ok(Ok(_))
         )
     });
-    futures_util::future::join_all(checks).await.into_iter().filter(|ok| *ok).count()
+    futures_util::future::join_all(checks)
+        .await
+        .into_iter()
+        .filter(|ok| *ok)
+        .count()
 }

@@ -41,14 +41,20 @@ impl Audit {
         if report.allowed.is_empty() && report.removed.is_empty() {
             return;
         }
-        let Ok(mut sites) = self.sites.lock() else { return };
+        let Ok(mut sites) = self.sites.lock() else {
+            return;
+        };
         let names = sites.entry(site.name.clone()).or_default();
         let mut count = |d: &Decision, allowed: bool| {
             let full = names.len() >= MAX_NAMES_PER_SITE && !names.contains_key(&d.name);
             let key = if full { OTHER } else { d.name.as_str() };
             let seen = names.entry(key.to_owned()).or_insert_with(|| Seen {
                 name: key.to_owned(),
-                category: if full { None } else { d.category.map(|c| categories.name(c).to_owned()) },
+                category: if full {
+                    None
+                } else {
+                    d.category.map(|c| categories.name(c).to_owned())
+                },
                 source: if full { "mixed" } else { d.origin.as_str() },
                 allowed: 0,
                 removed: 0,
@@ -69,7 +75,9 @@ impl Audit {
 
     /// A snapshot: site name → names sorted by name.
     pub fn snapshot(&self) -> Vec<(String, Vec<Seen>)> {
-        let Ok(sites) = self.sites.lock() else { return Vec::new() };
+        let Ok(sites) = self.sites.lock() else {
+            return Vec::new();
+        };
         let mut out: Vec<(String, Vec<Seen>)> = sites
             .iter()
             .map(|(site, names)| {
@@ -97,7 +105,8 @@ impl Audit {
 pub async fn fetch(admin: std::net::SocketAddr) -> Result<String, crate::BoxError> {
     use http_body_util::BodyExt;
     let stream = tokio::net::TcpStream::connect(admin).await?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(connection);
     let request = http::Request::get("/cookies")
         .header(http::header::HOST, admin.to_string())
@@ -125,7 +134,10 @@ pub fn table(json: &str) -> Result<String, serde_json::Error> {
         sites: std::collections::BTreeMap<String, Vec<Row>>,
     }
     let doc: Doc = serde_json::from_str(json)?;
-    let mut out = format!("{:<16} {:<32} {:<14} {:<12} {:>9} {:>9}\n", "SITE", "COOKIE", "CATEGORY", "SOURCE", "ALLOWED", "REMOVED");
+    let mut out = format!(
+        "{:<16} {:<32} {:<14} {:<12} {:>9} {:>9}\n",
+        "SITE", "COOKIE", "CATEGORY", "SOURCE", "ALLOWED", "REMOVED"
+    );
     for (site, rows) in &doc.sites {
         for r in rows {
             out.push_str(&format!(
@@ -172,7 +184,10 @@ mod tests {
         let audit = Audit::default();
         let report = Report {
             allowed: vec![decision("sessionid", Some(0), Origin::Rule(0))],
-            removed: vec![decision("_ga", Some(1), Origin::Rule(1)), decision("mystery", None, Origin::Unclassified)],
+            removed: vec![
+                decision("_ga", Some(1), Origin::Rule(1)),
+                decision("mystery", None, Origin::Unclassified),
+            ],
             ..Report::default()
         };
         audit.record(&site, &report, &categories);
@@ -180,11 +195,23 @@ mod tests {
         let snapshot = audit.snapshot();
         let names = &snapshot[0].1;
         let ga = names.iter().find(|s| s.name == "_ga").unwrap();
-        assert_eq!((ga.allowed, ga.removed, ga.category.as_deref(), ga.source), (0, 2, Some("statistics"), "rule"));
+        assert_eq!(
+            (ga.allowed, ga.removed, ga.category.as_deref(), ga.source),
+            (0, 2, Some("statistics"), "rule")
+        );
         let mystery = names.iter().find(|s| s.name == "mystery").unwrap();
-        assert_eq!((mystery.category.as_deref(), mystery.source), (None, "unclassified"));
+        assert_eq!(
+            (mystery.category.as_deref(), mystery.source),
+            (None, "unclassified")
+        );
         let table = table(&audit.to_json()).unwrap();
-        assert!(table.lines().any(|l| l.starts_with("s ") && l.contains("_ga") && l.contains("statistics") && l.trim_end().ends_with('2')), "{table}");
+        assert!(
+            table.lines().any(|l| l.starts_with("s ")
+                && l.contains("_ga")
+                && l.contains("statistics")
+                && l.trim_end().ends_with('2')),
+            "{table}"
+        );
     }
 
     #[test]

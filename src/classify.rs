@@ -189,7 +189,8 @@ impl Classifier {
         unclassified: Unclassified,
         catalogue: Option<Arc<Catalogue>>,
     ) -> Self {
-        let patterns: Vec<NamePattern> = rules.iter().map(|r| NamePattern::new(&r.pattern)).collect();
+        let patterns: Vec<NamePattern> =
+            rules.iter().map(|r| NamePattern::new(&r.pattern)).collect();
         Classifier {
             matcher: NameMatcher::new(&patterns),
             rules,

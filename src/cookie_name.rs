@@ -80,7 +80,10 @@ mod tests {
     fn keeps_names_a_strict_parser_rejects() {
         assert_eq!(set_cookie_name(b"_ga x=1"), Some(&b"_ga x"[..]));
         assert_eq!(set_cookie_name(b"  \t_ga \t=1"), Some(&b"_ga"[..]));
-        assert_eq!(set_cookie_name("caf\u{e9}=1".as_bytes()), Some("caf\u{e9}".as_bytes()));
+        assert_eq!(
+            set_cookie_name("caf\u{e9}=1".as_bytes()),
+            Some("caf\u{e9}".as_bytes())
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 
 use crate::config::raw::{RawPolicy, RawSite};
 use crate::config::{self, Config, ConfigErrors};
-use crate::{reply, Body};
+use crate::{Body, reply};
 
 /// The cookies the sample portal sets on every HTML page.
 pub const SAMPLE_COOKIES: &[&str] = &[
@@ -92,7 +92,11 @@ pub fn sample_portal(req: &Request<Incoming>) -> Response<Body> {
         "/banner" => (BANNER, "text/html; charset=utf-8", true),
         "/static/portal-banner.js" => (BANNER_JS, "text/javascript", false),
         "/static/portal.css" => (CSS, "text/css", false),
-        "/api/records.json" => (r#"{"total_count":3,"results":[{"name":"Street trees"}]}"#, "application/json", true),
+        "/api/records.json" => (
+            r#"{"total_count":3,"results":[{"name":"Street trees"}]}"#,
+            "application/json",
+            true,
+        ),
         _ => return reply::text(StatusCode::NOT_FOUND, "No such page in the sample portal."),
     };
     let mut response = Response::new(reply::full(body));
@@ -112,9 +116,13 @@ pub async fn start_sample_portal() -> std::io::Result<SocketAddr> {
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             tokio::spawn(async move {
-                let service = service_fn(|req: Request<Incoming>| async move { Ok::<_, Infallible>(sample_portal(&req)) });
+                let service = service_fn(|req: Request<Incoming>| async move {
+                    Ok::<_, Infallible>(sample_portal(&req))
+                });
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
@@ -127,7 +135,13 @@ pub async fn start_sample_portal() -> std::io::Result<SocketAddr> {
 /// The demo configuration: `proxy.yaml`'s policy (categories, rules, consent, policy)
 /// with every site sent to the sample portal, plus a `demo` site for localhost that
 /// shows consentry's own banner, served plainly on `listen`.
-pub fn demo_config(text: &str, label: &str, base: &Path, portal: SocketAddr, listen: SocketAddr) -> Result<Config, ConfigErrors> {
+pub fn demo_config(
+    text: &str,
+    label: &str,
+    base: &Path,
+    portal: SocketAddr,
+    listen: SocketAddr,
+) -> Result<Config, ConfigErrors> {
     let mut raw = config::parse_raw(text, label)?;
     let upstream = format!("http://{portal}");
     raw.listen.http = Some(listen.to_string());
@@ -138,7 +152,11 @@ pub fn demo_config(text: &str, label: &str, base: &Path, portal: SocketAddr, lis
         site.upstream = upstream.clone();
         site.upstream_ca = None;
     }
-    let taken: Vec<String> = raw.sites.iter().flat_map(|s| s.hosts.iter().map(|h| h.to_ascii_lowercase())).collect();
+    let taken: Vec<String> = raw
+        .sites
+        .iter()
+        .flat_map(|s| s.hosts.iter().map(|h| h.to_ascii_lowercase()))
+        .collect();
     let hosts: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
         .into_iter()
         .filter(|h| !taken.iter().any(|t| t == h))
@@ -151,7 +169,10 @@ pub fn demo_config(text: &str, label: &str, base: &Path, portal: SocketAddr, lis
             upstream,
             upstream_ca: None,
             consent: None,
-            policy: Some(RawPolicy { banner: Some(true), ..RawPolicy::default() }),
+            policy: Some(RawPolicy {
+                banner: Some(true),
+                ..RawPolicy::default()
+            }),
             cookies: Vec::new(),
         });
     }

@@ -3,7 +3,7 @@
 //! each rule of DESIGN.md's "What the proxy does to each exchange" is tested here
 //! without sockets.
 
-use http::header::{Entry, COOKIE, LINK, SET_COOKIE};
+use http::header::{COOKIE, Entry, LINK, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
 
 use crate::category::{CategoryId, CategorySet};
@@ -174,13 +174,19 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         h
     }
 
     fn set_cookies(h: &HeaderMap) -> Vec<&str> {
-        h.get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap()).collect()
+        h.get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect()
     }
 
     fn necessary_only() -> CategorySet {
@@ -197,10 +203,18 @@ mod tests {
             ("set-cookie", "mystery=1"),
         ]);
         let mut report = Report::default();
-        filter_set_cookies(&mut h, &classifier(Unclassified::Block), necessary_only(), &mut report);
+        filter_set_cookies(
+            &mut h,
+            &classifier(Unclassified::Block),
+            necessary_only(),
+            &mut report,
+        );
         assert_eq!(
             set_cookies(&h),
-            ["sessionid=abc; HttpOnly; Path=/", "cookies_preferences={}; Path=/"]
+            [
+                "sessionid=abc; HttpOnly; Path=/",
+                "cookies_preferences={}; Path=/"
+            ]
         );
         assert_eq!(h.get("content-type").unwrap(), "text/html");
         let removed: Vec<_> = report.removed.iter().map(|d| d.name.as_str()).collect();
@@ -216,16 +230,30 @@ mod tests {
         ]);
         let mut report = Report::default();
         let granted = necessary_only().with(STATISTICS);
-        filter_set_cookies(&mut h, &classifier(Unclassified::Block), granted, &mut report);
+        filter_set_cookies(
+            &mut h,
+            &classifier(Unclassified::Block),
+            granted,
+            &mut report,
+        );
         assert_eq!(set_cookies(&h), ["_ga x=1"]);
         assert_eq!(report.removed.len(), 2);
     }
 
     #[test]
     fn unclassified_allow_lets_unknown_and_nameless_lines_through() {
-        let mut h = headers(&[("set-cookie", "mystery=1"), ("set-cookie", "noequals"), ("set-cookie", "_ga=1")]);
+        let mut h = headers(&[
+            ("set-cookie", "mystery=1"),
+            ("set-cookie", "noequals"),
+            ("set-cookie", "_ga=1"),
+        ]);
         let mut report = Report::default();
-        filter_set_cookies(&mut h, &classifier(Unclassified::Allow), necessary_only(), &mut report);
+        filter_set_cookies(
+            &mut h,
+            &classifier(Unclassified::Allow),
+            necessary_only(),
+            &mut report,
+        );
         assert_eq!(set_cookies(&h), ["mystery=1", "noequals"]);
     }
 
@@ -235,19 +263,36 @@ mod tests {
         let req = headers(&[("cookie", "_ga=1; sessionid=2; _fbp=3; mystery=4; _ga=5")]);
         let cookies = RequestCookies::from_headers(&req);
         let mut report = Report::default();
-        expire_revoked(&mut h, &cookies, &classifier(Unclassified::Block), necessary_only(), &mut report);
+        expire_revoked(
+            &mut h,
+            &cookies,
+            &classifier(Unclassified::Block),
+            necessary_only(),
+            &mut report,
+        );
         assert_eq!(
             set_cookies(&h),
-            ["_ga=; Max-Age=0; Path=/", "_fbp=; Max-Age=0; Path=/app; Domain=.example.org"]
+            [
+                "_ga=; Max-Age=0; Path=/",
+                "_fbp=; Max-Age=0; Path=/app; Domain=.example.org"
+            ]
         );
         assert_eq!(report.expired, ["_ga", "_fbp"]);
     }
 
     #[test]
     fn strips_request_cookies_that_are_not_granted() {
-        let mut h = headers(&[("cookie", "sessionid=1; _ga=2; lonely; cookies_preferences=x")]);
+        let mut h = headers(&[(
+            "cookie",
+            "sessionid=1; _ga=2; lonely; cookies_preferences=x",
+        )]);
         let cookies = RequestCookies::from_headers(&h);
-        let dropped = strip_request_cookies(&mut h, &cookies, &classifier(Unclassified::Block), necessary_only());
+        let dropped = strip_request_cookies(
+            &mut h,
+            &cookies,
+            &classifier(Unclassified::Block),
+            necessary_only(),
+        );
         assert_eq!(dropped, 2);
         assert_eq!(h.get(COOKIE).unwrap(), "sessionid=1; cookies_preferences=x");
     }
@@ -256,13 +301,23 @@ mod tests {
     fn joins_several_cookie_fields_and_removes_an_emptied_header() {
         let mut h = headers(&[("cookie", "sessionid=1"), ("cookie", "a=b")]);
         let cookies = RequestCookies::from_headers(&h);
-        strip_request_cookies(&mut h, &cookies, &classifier(Unclassified::Allow), necessary_only());
+        strip_request_cookies(
+            &mut h,
+            &cookies,
+            &classifier(Unclassified::Allow),
+            necessary_only(),
+        );
         assert_eq!(h.get_all(COOKIE).iter().count(), 1);
         assert_eq!(h.get(COOKIE).unwrap(), "sessionid=1; a=b");
 
         let mut h = headers(&[("cookie", "_ga=1")]);
         let cookies = RequestCookies::from_headers(&h);
-        strip_request_cookies(&mut h, &cookies, &classifier(Unclassified::Block), necessary_only());
+        strip_request_cookies(
+            &mut h,
+            &cookies,
+            &classifier(Unclassified::Block),
+            necessary_only(),
+        );
         assert!(h.get(COOKIE).is_none());
     }
 
@@ -270,7 +325,18 @@ mod tests {
     fn leaves_an_untouched_cookie_header_alone() {
         let mut h = headers(&[("cookie", "sessionid=1;  cookies_preferences=x")]);
         let cookies = RequestCookies::from_headers(&h);
-        assert_eq!(strip_request_cookies(&mut h, &cookies, &classifier(Unclassified::Block), necessary_only()), 0);
-        assert_eq!(h.get(COOKIE).unwrap(), "sessionid=1;  cookies_preferences=x");
+        assert_eq!(
+            strip_request_cookies(
+                &mut h,
+                &cookies,
+                &classifier(Unclassified::Block),
+                necessary_only()
+            ),
+            0
+        );
+        assert_eq!(
+            h.get(COOKIE).unwrap(),
+            "sessionid=1;  cookies_preferences=x"
+        );
     }
 }

@@ -5,8 +5,8 @@
 //! `Connection: upgrade` survive only on an upgrade exchange, where the proxy must
 //! pass them on for the upgrade to happen at all.
 
-use http::header::{HeaderName, HeaderValue, CONNECTION, UPGRADE, VIA};
 use http::HeaderMap;
+use http::header::{CONNECTION, HeaderName, HeaderValue, UPGRADE, VIA};
 
 static HOP_BY_HOP: [&str; 8] = [
     "connection",
@@ -29,7 +29,11 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .collect();
-    let upgrade = if keep_upgrade { headers.get(UPGRADE).cloned() } else { None };
+    let upgrade = if keep_upgrade {
+        headers.get(UPGRADE).cloned()
+    } else {
+        None
+    };
     for name in named {
         headers.remove(name);
     }
@@ -106,7 +110,10 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         h
     }
@@ -133,7 +140,10 @@ mod tests {
 
     #[test]
     fn keeps_upgrade_on_an_upgrade_exchange() {
-        let mut h = headers(&[("connection", "Upgrade, keep-alive"), ("upgrade", "websocket")]);
+        let mut h = headers(&[
+            ("connection", "Upgrade, keep-alive"),
+            ("upgrade", "websocket"),
+        ]);
         assert!(is_upgrade(&h));
         remove_hop_by_hop(&mut h, true);
         assert_eq!(h.get(UPGRADE).unwrap(), "websocket");
@@ -152,7 +162,10 @@ mod tests {
         add_forwarding(&mut h, client, Some(&host), http::Version::HTTP_11);
         assert_eq!(h.get("x-forwarded-for").unwrap(), "10.0.0.1, 192.0.2.7");
         assert_eq!(h.get("x-forwarded-proto").unwrap(), "https");
-        assert_eq!(h.get("x-forwarded-host").unwrap(), "data.longbeach.gov:8443");
+        assert_eq!(
+            h.get("x-forwarded-host").unwrap(),
+            "data.longbeach.gov:8443"
+        );
         let via: Vec<_> = h.get_all(VIA).iter().collect();
         assert_eq!(via, ["1.1 edge", "1.1 consentry"]);
     }

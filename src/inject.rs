@@ -13,17 +13,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use async_compression::tokio::bufread as codec;
 use async_compression::Level;
+use async_compression::tokio::bufread as codec;
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, TryStreamExt};
-use http::header::{ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG};
+use http::header::{
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG,
+};
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, BodyStream, StreamBody};
 use hyper::body::Frame;
 use lol_html::html_content::ContentType;
 use lol_html::send::{HtmlRewriter, Settings};
-use lol_html::{element, end, end_tag, AsciiCompatibleEncoding, MemorySettings};
+use lol_html::{AsciiCompatibleEncoding, MemorySettings, element, end, end_tag};
 use tokio::io::{AsyncBufRead, AsyncRead, BufReader};
 use tokio_util::io::{ReaderStream, StreamReader};
 
@@ -50,7 +52,11 @@ impl RequestFacts {
                 .get("sec-fetch-dest")
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.trim().to_ascii_lowercase()),
-            path_and_query: req.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned(),
+            path_and_query: req
+                .uri()
+                .path_and_query()
+                .map_or("/", |pq| pq.as_str())
+                .to_owned(),
         }
     }
 }
@@ -67,7 +73,9 @@ pub enum Coding {
 
 impl Coding {
     fn from_header(value: Option<&HeaderValue>) -> Option<Coding> {
-        let Some(value) = value else { return Some(Coding::Identity) };
+        let Some(value) = value else {
+            return Some(Coding::Identity);
+        };
         match value.to_str().ok()?.trim().to_ascii_lowercase().as_str() {
             "" | "identity" => Some(Coding::Identity),
             "gzip" | "x-gzip" => Some(Coding::Gzip),
@@ -94,7 +102,12 @@ pub struct Plan {
 }
 
 /// Whether and how to rewrite this response (DESIGN.md, response step 4).
-pub fn plan(req: &RequestFacts, head: &http::response::Parts, site: &Site, consent: &Consent) -> Option<Plan> {
+pub fn plan(
+    req: &RequestFacts,
+    head: &http::response::Parts,
+    site: &Site,
+    consent: &Consent,
+) -> Option<Plan> {
     if req.method == Method::HEAD {
         return None;
     }
@@ -105,7 +118,10 @@ pub fn plan(req: &RequestFacts, head: &http::response::Parts, site: &Site, conse
     }
     let status = head.status;
     if status.is_informational()
-        || matches!(status, StatusCode::NO_CONTENT | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED)
+        || matches!(
+            status,
+            StatusCode::NO_CONTENT | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED
+        )
     {
         return None;
     }
@@ -134,7 +150,9 @@ pub fn plan(req: &RequestFacts, head: &http::response::Parts, site: &Site, conse
     }
     let charset = params.find_map(|p| {
         let (k, v) = p.split_once('=')?;
-        k.trim().eq_ignore_ascii_case("charset").then(|| v.trim().trim_matches('"').to_owned())
+        k.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches('"').to_owned())
     });
     let (encoding, charset_from_header) = match charset {
         Some(label) => {
@@ -185,12 +203,18 @@ fn rewrite_body(plan: Plan, body: Body) -> Body {
         .map_err(|e: BoxError| std::io::Error::other(e));
     let decoded: ByteStream = match coding {
         Coding::Identity => Box::pin(data),
-        _ => Box::pin(ReaderStream::with_capacity(decoder(coding, BufReader::new(StreamReader::new(data))), CHUNK)),
+        _ => Box::pin(ReaderStream::with_capacity(
+            decoder(coding, BufReader::new(StreamReader::new(data))),
+            CHUNK,
+        )),
     };
     let rewritten: ByteStream = Box::pin(Rewriting::new(plan, decoded));
     let encoded: ByteStream = match coding {
         Coding::Identity => rewritten,
-        _ => Box::pin(ReaderStream::with_capacity(encoder(coding, BufReader::new(StreamReader::new(rewritten))), CHUNK)),
+        _ => Box::pin(ReaderStream::with_capacity(
+            encoder(coding, BufReader::new(StreamReader::new(rewritten))),
+            CHUNK,
+        )),
     };
     StreamBody::new(encoded.map_ok(Frame::data).map_err(BoxError::from)).boxed_unsync()
 }
@@ -234,7 +258,10 @@ impl lol_html::OutputSink for Sink {
 
 impl Sink {
     fn take(&self) -> Bytes {
-        self.0.lock().map(|mut out| out.split().freeze()).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|mut out| out.split().freeze())
+            .unwrap_or_default()
     }
 }
 
@@ -265,7 +292,8 @@ impl Rewriting {
         let head_markup = plan.head_markup;
 
         let (on_body, on_end) = (injected.clone(), injected);
-        let (count_body, count_end, count_head) = (inserted.clone(), inserted.clone(), inserted.clone());
+        let (count_body, count_end, count_head) =
+            (inserted.clone(), inserted.clone(), inserted.clone());
         let (markup_body, markup_end) = (body_markup.clone(), body_markup);
         let head_done = Arc::new(AtomicBool::new(false));
 
@@ -326,7 +354,9 @@ impl Rewriting {
     fn drain(&mut self) -> Bytes {
         let out = self.sink.take();
         self.emitted += out.len();
-        let from_input = self.emitted.saturating_sub(self.inserted.load(Ordering::Relaxed));
+        let from_input = self
+            .emitted
+            .saturating_sub(self.inserted.load(Ordering::Relaxed));
         let pending = self.fed.saturating_sub(from_input);
         if self.held.len() > pending {
             self.held.advance(self.held.len() - pending);

@@ -3,14 +3,16 @@
 //! to when JavaScript is off.
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST, LOCATION, ORIGIN, REFERER, SET_COOKIE, VARY};
+use http::header::{
+    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HOST, LOCATION, ORIGIN, REFERER, SET_COOKIE, VARY,
+};
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
 
 use crate::category::{Categories, CategorySet};
 use crate::config::Site;
 use crate::consent::Consent;
-use crate::{page, reply, Body, BoxError, RESERVED_PREFIX};
+use crate::{Body, BoxError, RESERVED_PREFIX, page, reply};
 
 const BANNER_JS: &str = include_str!("../assets/banner.js");
 const BANNER_CSS: &str = include_str!("../assets/banner.css");
@@ -63,9 +65,10 @@ where
                 return method_not_allowed("GET, HEAD");
             }
             let mut response = static_response(text.as_bytes(), content_type, head);
-            response
-                .headers_mut()
-                .insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+            response.headers_mut().insert(
+                CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            );
             response
         }
         Local::PolicyPage => {
@@ -85,14 +88,23 @@ where
 }
 
 fn method_not_allowed(allow: &'static str) -> Response<Body> {
-    let mut response = reply::text(StatusCode::METHOD_NOT_ALLOWED, "This method is not allowed here.");
-    response.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static(allow));
+    let mut response = reply::text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "This method is not allowed here.",
+    );
+    response
+        .headers_mut()
+        .insert(http::header::ALLOW, HeaderValue::from_static(allow));
     response
 }
 
 fn static_response(bytes: &[u8], content_type: &'static str, head: bool) -> Response<Body> {
     let length = bytes.len();
-    let body = if head { reply::empty() } else { reply::full(Bytes::copy_from_slice(bytes)) };
+    let body = if head {
+        reply::empty()
+    } else {
+        reply::full(Bytes::copy_from_slice(bytes))
+    };
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -102,7 +114,12 @@ fn static_response(bytes: &[u8], content_type: &'static str, head: bool) -> Resp
 
 /// `POST /.consentry/consent`: records the visitor's choice in the preferences cookie
 /// and sends them back (303) to the page they came from, on this site only.
-async fn record_choice<B>(req: Request<B>, site: &Site, categories: &Categories, tls: bool) -> Response<Body>
+async fn record_choice<B>(
+    req: Request<B>,
+    site: &Site,
+    categories: &Categories,
+    tls: bool,
+) -> Response<Body>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -110,8 +127,16 @@ where
     if req.method() != Method::POST {
         return method_not_allowed("POST");
     }
-    let host = req.headers().get(HOST).and_then(|h| h.to_str().ok()).map(str::to_ascii_lowercase)
-        .or_else(|| req.uri().authority().map(|a| a.as_str().to_ascii_lowercase()));
+    let host = req
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_ascii_lowercase)
+        .or_else(|| {
+            req.uri()
+                .authority()
+                .map(|a| a.as_str().to_ascii_lowercase())
+        });
     let Some(host) = host else {
         return reply::text(StatusCode::BAD_REQUEST, "The request names no host.");
     };
@@ -120,21 +145,45 @@ where
         let uri: Uri = value.to_str().ok()?.parse().ok()?;
         uri.authority().map(|a| a.as_str().to_ascii_lowercase())
     };
-    let referer = req.headers().get(REFERER).and_then(|v| v.to_str().ok()?.parse::<Uri>().ok());
+    let referer = req
+        .headers()
+        .get(REFERER)
+        .and_then(|v| v.to_str().ok()?.parse::<Uri>().ok());
     let same_site = match (req.headers().get(ORIGIN), &referer) {
         (Some(origin), _) => origin_host(origin).as_deref() == Some(host.as_str()),
-        (None, Some(referer)) => referer.authority().map(|a| a.as_str().to_ascii_lowercase()).as_deref() == Some(host.as_str()),
+        (None, Some(referer)) => {
+            referer
+                .authority()
+                .map(|a| a.as_str().to_ascii_lowercase())
+                .as_deref()
+                == Some(host.as_str())
+        }
         (None, None) => false,
     };
     if !same_site {
-        return reply::text(StatusCode::FORBIDDEN, "Consent can only be recorded from this site's own pages.");
+        return reply::text(
+            StatusCode::FORBIDDEN,
+            "Consent can only be recorded from this site's own pages.",
+        );
     }
-    let body = match Limited::new(req.into_body(), MAX_FORM_BYTES).collect().await {
+    let cookies = crate::consent::RequestCookies::from_headers(req.headers());
+    let body = match Limited::new(req.into_body(), MAX_FORM_BYTES)
+        .collect()
+        .await
+    {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return reply::text(StatusCode::PAYLOAD_TOO_LARGE, "The consent form is too large."),
+        Err(_) => {
+            return reply::text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The consent form is too large.",
+            );
+        }
     };
     let form = parse_form(&body);
-    let choice = form.iter().find(|(k, _)| k == "choice").map_or("save", |(_, v)| v.as_str());
+    let choice = form
+        .iter()
+        .find(|(k, _)| k == "choice")
+        .map_or("save", |(_, v)| v.as_str());
     let granted = match choice {
         "accept_all" => categories.all(),
         "refuse_all" => categories.required(),
@@ -145,7 +194,9 @@ where
             .fold(categories.required(), CategorySet::with),
     };
     let source = &site.consent.sources[0];
-    let value = source.format.write(granted, &source.vocab, site.consent.revision);
+    let value = source
+        .format
+        .write(granted, &source.vocab, site.consent.revision);
     let encoded = percent_encoding::utf8_percent_encode(&value, COOKIE_VALUE).to_string();
     let mut cookie = format!(
         "{}={encoded}; Max-Age={}; Path=/; SameSite=Lax",
@@ -160,7 +211,12 @@ where
         .map(|(_, v)| v.as_str())
         .filter(|p| is_local_path(p))
         .map(str::to_owned)
-        .or_else(|| referer.as_ref().and_then(|r| r.path_and_query()).map(|pq| pq.as_str().to_owned()))
+        .or_else(|| {
+            referer
+                .as_ref()
+                .and_then(|r| r.path_and_query())
+                .map(|pq| pq.as_str().to_owned())
+        })
         .filter(|p| is_local_path(p))
         .unwrap_or_else(|| "/".to_owned());
     let mut response = Response::new(reply::empty());
@@ -175,18 +231,28 @@ where
         headers.insert(SET_COOKIE, cookie);
     }
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // What the visitor just refused goes at once, HttpOnly cookies included.
+    if site.consent.expire_revoked {
+        let mut report = crate::enforce::Report::default();
+        crate::enforce::expire_revoked(headers, &cookies, &site.classifier, granted, &mut report);
+    }
     response
 }
 
-/// Characters escaped in the cookie value: everything RFC 6265's cookie-octet excludes
-/// (and `%`), so any format's value is a valid cookie value.
-const COOKIE_VALUE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b',')
-    .add(b';')
-    .add(b'\\')
-    .add(b'%');
+/// Characters escaped in the cookie value: all but JavaScript's `encodeURIComponent`
+/// unreserved set, as the banner script writes it. This covers everything RFC 6265's
+/// cookie-octet excludes, and a JSON value then starts `%7B`, so the readers take it
+/// as percent-encoded (a raw leading `{` would make them read it as raw JSON and fail).
+const COOKIE_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
 
 /// A path on this site: starts with one `/`, not `//` or `/\` (which browsers read as
 /// another host), no control characters.
@@ -200,8 +266,13 @@ fn is_local_path(path: &str) -> bool {
 /// `application/x-www-form-urlencoded` pairs.
 fn parse_form(body: &[u8]) -> Vec<(String, String)> {
     let decode = |s: &[u8]| {
-        let plus: Vec<u8> = s.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
-        percent_encoding::percent_decode(&plus).decode_utf8_lossy().into_owned()
+        let plus: Vec<u8> = s
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        percent_encoding::percent_decode(&plus)
+            .decode_utf8_lossy()
+            .into_owned()
     };
     body.split(|&b| b == b'&')
         .filter(|pair| !pair.is_empty())
@@ -227,7 +298,8 @@ mod tests {
 
     #[test]
     fn parses_urlencoded_forms() {
-        let form = parse_form(b"choice=save&category=statistics&category=first_party&return=%2Fa+b");
+        let form =
+            parse_form(b"choice=save&category=statistics&category=first_party&return=%2Fa+b");
         assert_eq!(form[0], ("choice".into(), "save".into()));
         assert_eq!(form[2], ("category".into(), "first_party".into()));
         assert_eq!(form[3], ("return".into(), "/a b".into()));

@@ -10,7 +10,11 @@ use consentry::config::{Config, SHIPPED};
 use consentry::logging::{self, LogFormat};
 
 #[derive(Parser)]
-#[command(name = "consentry", version, about = "A reverse proxy that enforces cookie consent on the wire")]
+#[command(
+    name = "consentry",
+    version,
+    about = "A reverse proxy that enforces cookie consent on the wire"
+)]
 struct Cli {
     /// The configuration file.
     #[arg(long, short, global = true, default_value = "proxy.yaml")]
@@ -55,7 +59,10 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("consentry: cannot start the async runtime: {e}");
@@ -97,8 +104,16 @@ async fn run(path: &Path) -> ExitCode {
 async fn demo(path: &Path, listen: SocketAddr) -> ExitCode {
     // The policy comes from the given file, else ./proxy.yaml, else the shipped copy.
     let (text, label, base) = match std::fs::read_to_string(path) {
-        Ok(text) => (text, path.display().to_string(), path.parent().map(Path::to_path_buf).unwrap_or_default()),
-        Err(_) => (SHIPPED.to_owned(), "proxy.yaml (built in)".to_owned(), PathBuf::new()),
+        Ok(text) => (
+            text,
+            path.display().to_string(),
+            path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        ),
+        Err(_) => (
+            SHIPPED.to_owned(),
+            "proxy.yaml (built in)".to_owned(),
+            PathBuf::new(),
+        ),
     };
     let portal = match consentry::demo::start_sample_portal().await {
         Ok(addr) => addr,
@@ -114,7 +129,11 @@ async fn demo(path: &Path, listen: SocketAddr) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let policy_path = config.sites.last().map(|s| s.policy.path.clone()).unwrap_or_default();
+    let policy_path = config
+        .sites
+        .last()
+        .map(|s| s.policy.path.clone())
+        .unwrap_or_default();
     let running = match consentry::server::start(config, None).await {
         Ok(running) => running,
         Err(e) => {
@@ -122,7 +141,10 @@ async fn demo(path: &Path, listen: SocketAddr) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("{}", consentry::demo::instructions(running.http_addr.unwrap_or(listen), &policy_path));
+    println!(
+        "{}",
+        consentry::demo::instructions(running.http_addr.unwrap_or(listen), &policy_path)
+    );
     let _ = tokio::signal::ctrl_c().await;
     running.shutdown().await;
     ExitCode::SUCCESS

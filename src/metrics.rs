@@ -39,7 +39,9 @@ struct OutcomeLabels {
 }
 
 fn latency_histogram() -> Histogram {
-    Histogram::new([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+    Histogram::new([
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ])
 }
 
 /// Every metric consentry exports.
@@ -63,17 +65,53 @@ impl Default for Metrics {
         let expired = Family::<SiteLabels, Counter>::default();
         let stripped = Family::<SiteLabels, Counter>::default();
         let upstream_errors = Family::<KindLabels, Counter>::default();
-        let request_seconds = Family::<SiteLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
-        let upstream_seconds = Family::<SiteLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let request_seconds = Family::<SiteLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        let upstream_seconds = Family::<SiteLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
         let reloads = Family::<OutcomeLabels, Counter>::default();
-        registry.register("requests", "Requests answered, by site and status class", requests.clone());
-        registry.register("set_cookie_removed", "Set-Cookie lines removed, by site and category", removed.clone());
-        registry.register("cookies_expired", "Revoked cookies expired in responses", expired.clone());
-        registry.register("request_cookies_stripped", "Request cookies not forwarded upstream", stripped.clone());
-        registry.register("upstream_errors", "Upstream failures, by kind", upstream_errors.clone());
-        registry.register("request_duration_seconds", "Whole request latency", request_seconds.clone());
-        registry.register("upstream_duration_seconds", "Time to upstream response headers", upstream_seconds.clone());
-        registry.register("config_reloads", "Configuration reloads, by outcome", reloads.clone());
+        registry.register(
+            "requests",
+            "Requests answered, by site and status class",
+            requests.clone(),
+        );
+        registry.register(
+            "set_cookie_removed",
+            "Set-Cookie lines removed, by site and category",
+            removed.clone(),
+        );
+        registry.register(
+            "cookies_expired",
+            "Revoked cookies expired in responses",
+            expired.clone(),
+        );
+        registry.register(
+            "request_cookies_stripped",
+            "Request cookies not forwarded upstream",
+            stripped.clone(),
+        );
+        registry.register(
+            "upstream_errors",
+            "Upstream failures, by kind",
+            upstream_errors.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Whole request latency",
+            request_seconds.clone(),
+        );
+        registry.register(
+            "upstream_duration_seconds",
+            "Time to upstream response headers",
+            upstream_seconds.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Configuration reloads, by outcome",
+            reloads.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -117,37 +155,59 @@ impl Metrics {
     ) {
         let site = site.to_owned();
         self.requests
-            .get_or_create(&RequestLabels { site: site.clone(), class: status_class(status) })
+            .get_or_create(&RequestLabels {
+                site: site.clone(),
+                class: status_class(status),
+            })
             .inc();
         let by_site = SiteLabels { site };
-        self.request_seconds.get_or_create(&by_site).observe(elapsed.as_secs_f64());
+        self.request_seconds
+            .get_or_create(&by_site)
+            .observe(elapsed.as_secs_f64());
         if let Some(upstream) = upstream {
-            self.upstream_seconds.get_or_create(&by_site).observe(upstream.as_secs_f64());
+            self.upstream_seconds
+                .get_or_create(&by_site)
+                .observe(upstream.as_secs_f64());
         }
         for d in &report.removed {
-            let category = d.category.map_or("unclassified", |c| categories.name(c)).to_owned();
+            let category = d
+                .category
+                .map_or("unclassified", |c| categories.name(c))
+                .to_owned();
             self.removed
-                .get_or_create(&CategoryLabels { site: by_site.site.clone(), category })
+                .get_or_create(&CategoryLabels {
+                    site: by_site.site.clone(),
+                    category,
+                })
                 .inc();
         }
         if !report.expired.is_empty() {
-            self.expired.get_or_create(&by_site).inc_by(report.expired.len() as u64);
+            self.expired
+                .get_or_create(&by_site)
+                .inc_by(report.expired.len() as u64);
         }
         if report.stripped > 0 {
-            self.stripped.get_or_create(&by_site).inc_by(report.stripped as u64);
+            self.stripped
+                .get_or_create(&by_site)
+                .inc_by(report.stripped as u64);
         }
     }
 
     pub fn upstream_error(&self, site: &str, kind: &'static str) {
         self.upstream_errors
-            .get_or_create(&KindLabels { site: site.to_owned(), kind })
+            .get_or_create(&KindLabels {
+                site: site.to_owned(),
+                kind,
+            })
             .inc();
     }
 
     /// Counts a configuration reload: `ok` or `failed`.
     pub fn reload(&self, ok: bool) {
         self.reloads
-            .get_or_create(&OutcomeLabels { outcome: if ok { "ok" } else { "failed" } })
+            .get_or_create(&OutcomeLabels {
+                outcome: if ok { "ok" } else { "failed" },
+            })
             .inc();
     }
 

@@ -6,10 +6,10 @@
 
 use std::fmt::Write as _;
 
+use crate::RESERVED_PREFIX;
 use crate::category::{Categories, CategorySet};
 use crate::classify::Rule;
 use crate::config::{Policy, Site};
-use crate::RESERVED_PREFIX;
 
 /// HTML-escapes text for element content and double-quoted attributes.
 pub fn escape(text: &str) -> String {
@@ -32,7 +32,10 @@ pub fn escape(text: &str) -> String {
 
 /// `<link rel="privacy-policy">` for `<head>`.
 pub fn head_markup(policy: &Policy) -> String {
-    format!("<link rel=\"privacy-policy\" href=\"{}\">", escape(&policy.path))
+    format!(
+        "<link rel=\"privacy-policy\" href=\"{}\">",
+        escape(&policy.path)
+    )
 }
 
 /// The policy link inserted at the end of `<body>`.
@@ -96,7 +99,14 @@ fn choice_form(categories: &Categories, checked: CategorySet, return_to: &str, i
 }
 
 /// The banner, split where the (per-request) return path goes.
-pub fn banner_markup(site_policy: &Policy, categories: &Categories, cookie: &str, format: &str, max_age: u64, revision: Option<u64>) -> (String, String) {
+pub fn banner_markup(
+    site_policy: &Policy,
+    categories: &Categories,
+    cookie: &str,
+    format: &str,
+    max_age: u64,
+    revision: Option<u64>,
+) -> (String, String) {
     const MARK: &str = "\u{0}RETURN\u{0}";
     let form = choice_form(categories, CategorySet::EMPTY, MARK, "consentry-banner");
     let mut out = String::new();
@@ -113,7 +123,9 @@ pub fn banner_markup(site_policy: &Policy, categories: &Categories, cookie: &str
          <script src=\"{RESERVED_PREFIX}banner.js\" defer></script>",
         escape(cookie),
         escape(format),
-        revision.map(|r| format!(" data-revision=\"{r}\"")).unwrap_or_default(),
+        revision
+            .map(|r| format!(" data-revision=\"{r}\""))
+            .unwrap_or_default(),
         escape(&site_policy.path),
         escape(&site_policy.link_text),
     );
@@ -155,7 +167,12 @@ pub fn policy_page(site: &Site, categories: &Categories, granted: CategorySet) -
             escape(&category.title),
             escape(&category.description)
         );
-        let rules: Vec<&Rule> = site.classifier.rules().iter().filter(|r| r.category == cat_id).collect();
+        let rules: Vec<&Rule> = site
+            .classifier
+            .rules()
+            .iter()
+            .filter(|r| r.category == cat_id)
+            .collect();
         if rules.is_empty() {
             out.push_str("<p>No cookies of this category are used.</p></section>");
             continue;
@@ -165,13 +182,21 @@ pub fn policy_page(site: &Site, categories: &Categories, granted: CategorySet) -
             let provider = rule.provider.as_deref().unwrap_or("");
             let function = rule.function.as_deref().unwrap_or("");
             let purpose = rule.purpose.as_deref().unwrap_or("");
-            match rows.iter_mut().find(|r| r.provider == provider && r.function == function && r.purpose == purpose) {
+            match rows
+                .iter_mut()
+                .find(|r| r.provider == provider && r.function == function && r.purpose == purpose)
+            {
                 Some(row) => {
                     if !row.names.contains(&rule.pattern.as_str()) {
                         row.names.push(&rule.pattern);
                     }
                 }
-                None => rows.push(Row { provider, function, purpose, names: vec![&rule.pattern] }),
+                None => rows.push(Row {
+                    provider,
+                    function,
+                    purpose,
+                    names: vec![&rule.pattern],
+                }),
             }
         }
         let _ = write!(
@@ -182,7 +207,11 @@ pub fn policy_page(site: &Site, categories: &Categories, granted: CategorySet) -
             escape(&category.title)
         );
         for row in rows {
-            let names: Vec<String> = row.names.iter().map(|n| format!("<code>{}</code>", escape(n))).collect();
+            let names: Vec<String> = row
+                .names
+                .iter()
+                .map(|n| format!("<code>{}</code>", escape(n)))
+                .collect();
             let _ = write!(
                 out,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -198,7 +227,12 @@ pub fn policy_page(site: &Site, categories: &Categories, granted: CategorySet) -
         out,
         "<section aria-labelledby=\"consentry-choice\" class=\"consentry-choice\"><h2 id=\"consentry-choice\">Your choice</h2>{}</section>\
          </main><script src=\"{RESERVED_PREFIX}banner.js\" defer></script></body></html>\n",
-        choice_form(categories, granted, &escape(&site.policy.path), "consentry-policy")
+        choice_form(
+            categories,
+            granted,
+            &escape(&site.policy.path),
+            "consentry-policy"
+        )
     );
     out
 }
@@ -209,8 +243,14 @@ mod tests {
 
     #[test]
     fn escapes_markup_and_writes_non_ascii_as_references() {
-        assert_eq!(escape(r#"<a href="x">&'"#), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
-        assert_eq!(escape("Politique de confidentialité"), "Politique de confidentialit&#xE9;");
+        assert_eq!(
+            escape(r#"<a href="x">&'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert_eq!(
+            escape("Politique de confidentialité"),
+            "Politique de confidentialit&#xE9;"
+        );
         assert!(escape("日本").is_ascii());
     }
 }

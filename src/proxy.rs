@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_LENGTH, HOST};
+use http::header::{CONTENT_LENGTH, HOST, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper_util::rt::TokioIo;
@@ -20,7 +20,7 @@ use crate::consent::{Consent, RequestCookies};
 use crate::enforce::{self, Report};
 use crate::hop::{self, ClientInfo};
 use crate::upstream::{self, ClientError, UpstreamClient};
-use crate::{inject, local, reply, Body, BoxError};
+use crate::{Body, BoxError, inject, local, reply};
 
 /// A configuration together with what was built from it (one client per site).
 pub struct Loaded {
@@ -83,9 +83,22 @@ impl Proxy {
             categories: &config.categories,
         };
 
+        if header_bytes(req.headers()) > config.limits.max_request_header_bytes {
+            let response = reply::text(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "The request headers are larger than this proxy accepts.",
+            );
+            return ex.finish(self, None, &Report::default(), response);
+        }
+
         // 1. Route by :authority, then Host; port ignored, case folded.
         let Some(host) = request_host(&req) else {
-            return ex.finish(self, None, &Report::default(), reply::text(StatusCode::BAD_REQUEST, "The request names no host."));
+            return ex.finish(
+                self,
+                None,
+                &Report::default(),
+                reply::text(StatusCode::BAD_REQUEST, "The request names no host."),
+            );
         };
         let Some((index, site)) = config.site_index_for_host(&host) else {
             let response = reply::text(
@@ -95,20 +108,20 @@ impl Proxy {
             return ex.finish(self, None, &Report::default(), response);
         };
         let ex = ex.with_site(site);
-        if header_bytes(req.headers()) > config.limits.max_request_header_bytes {
-            let response = reply::text(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "The request headers are larger than this proxy accepts.");
-            return ex.finish(self, None, &Report::default(), response);
-        }
 
         // 2. Consent, from the request's cookies and Sec-GPC.
         let cookies = RequestCookies::from_headers(req.headers());
-        let gpc = req.headers().get("sec-gpc").is_some_and(|v| v.as_bytes().trim_ascii() == b"1");
+        let gpc = req
+            .headers()
+            .get("sec-gpc")
+            .is_some_and(|v| v.as_bytes().trim_ascii() == b"1");
         let consent = Consent::read(&cookies, gpc, &site.consent, &config.categories);
         let granted = consent.granted();
 
         // Consentry's own pages: the policy, banner assets, the consent endpoint.
         if let Some(what) = local::route(&req, site) {
-            let response = local::respond(what, req, site, &config.categories, &consent, client.tls).await;
+            let response =
+                local::respond(what, req, site, &config.categories, &consent, client.tls).await;
             return ex.finish(self, None, &Report::default(), response);
         }
         let page = inject::RequestFacts::of(&req);
@@ -116,7 +129,10 @@ impl Proxy {
         // 3. The request to forward.
         if let Some(limit) = config.limits.max_request_body_bytes {
             if declared_length(req.headers()).is_some_and(|n| n > limit) {
-                let response = reply::text(StatusCode::PAYLOAD_TOO_LARGE, "The request body is larger than this proxy accepts.");
+                let response = reply::text(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "The request body is larger than this proxy accepts.",
+                );
                 return ex.finish(self, None, &Report::default(), response);
             }
         }
@@ -126,14 +142,29 @@ impl Proxy {
         let (mut parts, body) = req.into_parts();
         let mut report = Report::default();
         if site.consent.strip_request_cookies {
-            report.stripped = enforce::strip_request_cookies(&mut parts.headers, &cookies, &site.classifier, granted);
+            report.stripped = enforce::strip_request_cookies(
+                &mut parts.headers,
+                &cookies,
+                &site.classifier,
+                granted,
+            );
         }
         let client_host = parts.headers.get(HOST).cloned().or_else(|| {
-            parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
         hop::remove_hop_by_hop(&mut parts.headers, upgrading);
-        hop::add_forwarding(&mut parts.headers, client, client_host.as_ref(), parts.version);
-        parts.headers.insert(crate::request_id::HEADER, request_id.clone());
+        hop::add_forwarding(
+            &mut parts.headers,
+            client,
+            client_host.as_ref(),
+            parts.version,
+        );
+        parts
+            .headers
+            .insert(crate::request_id::HEADER, request_id.clone());
         if let Some(host) = &client_host {
             parts.headers.insert(HOST, host.clone());
         }
@@ -141,13 +172,18 @@ impl Proxy {
         parts.uri = match site.upstream.uri_for(path_and_query) {
             Ok(uri) => uri,
             Err(_) => {
-                let response = reply::text(StatusCode::BAD_REQUEST, "The request target cannot be forwarded.");
+                let response = reply::text(
+                    StatusCode::BAD_REQUEST,
+                    "The request target cannot be forwarded.",
+                );
                 return ex.finish(self, None, &report, response);
             }
         };
         parts.version = Version::HTTP_11;
         let body: Body = match config.limits.max_request_body_bytes {
-            Some(limit) => Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).boxed_unsync(),
+            Some(limit) => {
+                Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).boxed_unsync()
+            }
             None => body.map_err(Into::into).boxed_unsync(),
         };
 
@@ -188,7 +224,10 @@ impl Proxy {
                     tokio::spawn(pipe_upgraded(client_upgrade, upstream_upgrade));
                 }
                 None => {
-                    let response = reply::text(StatusCode::BAD_GATEWAY, "The upstream switched protocols unasked.");
+                    let response = reply::text(
+                        StatusCode::BAD_GATEWAY,
+                        "The upstream switched protocols unasked.",
+                    );
                     return ex.finish(self, Some(upstream_time), &report, response);
                 }
             }
@@ -199,7 +238,13 @@ impl Proxy {
         hop::remove_hop_by_hop(&mut parts.headers, switching);
         enforce::filter_set_cookies(&mut parts.headers, &site.classifier, granted, &mut report);
         if site.consent.expire_revoked && !cookies.is_empty() {
-            enforce::expire_revoked(&mut parts.headers, &cookies, &site.classifier, granted, &mut report);
+            enforce::expire_revoked(
+                &mut parts.headers,
+                &cookies,
+                &site.classifier,
+                granted,
+                &mut report,
+            );
         }
         enforce::add_policy_link(&mut parts.headers, &site.policy.link_header);
         hop::append_via(&mut parts.headers, Version::HTTP_11);
@@ -213,7 +258,6 @@ impl Proxy {
         let response = Response::from_parts(parts, body);
         ex.finish(self, Some(upstream_time), &report, response)
     }
-
 }
 
 /// What is known of an exchange from its start, for the log line, metrics and audit.
@@ -246,13 +290,32 @@ impl<'a> Exchange<'a> {
         let status = response.status().as_u16();
         let elapsed = self.started.elapsed();
         let request_id = self.request_id.to_str().unwrap_or("-");
-        crate::logging::access(request_id, site_name, &self.method, &self.path, status, elapsed, upstream_time, report, self.categories);
-        proxy.metrics.record(site_name, status, elapsed, upstream_time, report, self.categories);
+        crate::logging::access(
+            request_id,
+            site_name,
+            &self.method,
+            &self.path,
+            status,
+            elapsed,
+            upstream_time,
+            report,
+            self.categories,
+        );
+        proxy.metrics.record(
+            site_name,
+            status,
+            elapsed,
+            upstream_time,
+            report,
+            self.categories,
+        );
         if let Some(site) = self.site {
             proxy.audit.record(site, report, self.categories);
         }
         let mut response = response;
-        response.headers_mut().insert(crate::request_id::HEADER, self.request_id.clone());
+        response
+            .headers_mut()
+            .insert(crate::request_id::HEADER, self.request_id.clone());
         response
     }
 }
@@ -280,26 +343,49 @@ fn strip_port(host: &str) -> &str {
 
 /// The size of the request's header fields as sent (name, `: `, value, CRLF).
 fn header_bytes(headers: &http::HeaderMap) -> usize {
-    headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum()
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum()
 }
 
 fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+    headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Maps a client error to the status the visitor gets and a metric label.
-fn classify_upstream_error(error: &hyper_util::client::legacy::Error) -> (StatusCode, &'static str, &'static str) {
+fn classify_upstream_error(
+    error: &hyper_util::client::legacy::Error,
+) -> (StatusCode, &'static str, &'static str) {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         if e.is::<http_body_util::LengthLimitError>() {
-            return (StatusCode::PAYLOAD_TOO_LARGE, "The request body is larger than this proxy accepts", "body_too_large");
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The request body is larger than this proxy accepts",
+                "body_too_large",
+            );
         }
         source = e.source();
     }
     if error.is_connect() {
-        (StatusCode::BAD_GATEWAY, "The upstream refused the connection or could not be reached", "connect")
+        (
+            StatusCode::BAD_GATEWAY,
+            "The upstream refused the connection or could not be reached",
+            "connect",
+        )
     } else {
-        (StatusCode::BAD_GATEWAY, "The upstream closed the connection or sent a broken response", "protocol")
+        (
+            StatusCode::BAD_GATEWAY,
+            "The upstream closed the connection or sent a broken response",
+            "protocol",
+        )
     }
 }
 
@@ -325,7 +411,11 @@ async fn pipe_upgraded(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgra
             }
         }
         (client, upstream) => {
-            tracing::debug!(client_ok = client.is_ok(), upstream_ok = upstream.is_ok(), "upgrade failed");
+            tracing::debug!(
+                client_ok = client.is_ok(),
+                upstream_ok = upstream.is_ok(),
+                "upgrade failed"
+            );
         }
     }
 }
@@ -344,10 +434,22 @@ mod tests {
 
     #[test]
     fn routes_on_authority_then_host_without_port_and_case() {
-        assert_eq!(request_host(&req("/", Some("Data.LongBeach.gov:8080"))).as_deref(), Some("data.longbeach.gov"));
-        assert_eq!(request_host(&req("https://goldcoast.opendatasoft.com/x", Some("other"))).as_deref(), Some("goldcoast.opendatasoft.com"));
-        assert_eq!(request_host(&req("/", Some("[::1]:8080"))).as_deref(), Some("[::1]"));
-        assert_eq!(request_host(&req("/", Some("example.org."))).as_deref(), Some("example.org"));
+        assert_eq!(
+            request_host(&req("/", Some("Data.LongBeach.gov:8080"))).as_deref(),
+            Some("data.longbeach.gov")
+        );
+        assert_eq!(
+            request_host(&req("https://goldcoast.opendatasoft.com/x", Some("other"))).as_deref(),
+            Some("goldcoast.opendatasoft.com")
+        );
+        assert_eq!(
+            request_host(&req("/", Some("[::1]:8080"))).as_deref(),
+            Some("[::1]")
+        );
+        assert_eq!(
+            request_host(&req("/", Some("example.org."))).as_deref(),
+            Some("example.org")
+        );
         assert_eq!(request_host(&req("/", None)), None);
     }
 }

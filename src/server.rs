@@ -15,8 +15,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -31,14 +31,14 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::hop::ClientInfo;
 use crate::proxy::{Loaded, Proxy};
-use crate::{admin, reply, tls, Body, BoxError};
+use crate::{Body, BoxError, admin, reply, tls};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +79,9 @@ impl Running {
         let grace = self.proxy.current().config.timeouts.shutdown_grace;
         let _ = self.stop.send(true);
         self.shared.tracker.close();
-        tokio::time::timeout(grace, self.shared.tracker.wait()).await.is_ok()
+        tokio::time::timeout(grace, self.shared.tracker.wait())
+            .await
+            .is_ok()
     }
 
     /// Re-reads the configuration file (and certificates) and swaps them in; on any
@@ -96,7 +98,9 @@ pub async fn start(config: Config, config_path: Option<PathBuf>) -> Result<Runni
         None => None,
     };
     let bind = |addr: SocketAddr| async move {
-        TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })
     };
     let http = match config.listen_http {
         Some(addr) => Some(bind(addr).await?),
@@ -140,10 +144,17 @@ pub async fn start(config: Config, config_path: Option<PathBuf>) -> Result<Runni
     if let Some(listener) = admin {
         let shared = shared.clone();
         let ready = move || shared.ready.load(Ordering::Relaxed);
-        tokio::spawn(admin::serve(listener, running.proxy.clone(), Arc::new(ready), running.shared.shutdown.clone()));
+        tokio::spawn(admin::serve(
+            listener,
+            running.proxy.clone(),
+            Arc::new(ready),
+            running.shared.shutdown.clone(),
+        ));
     }
-    if running.shared.config_path.is_some() {
-        tokio::spawn(watch_config(shared.clone()));
+    if let Some(path) = &running.shared.config_path {
+        // Taken now, not when the task first runs, so an edit right after start counts.
+        let seen = file_stamp(path);
+        tokio::spawn(watch_config(shared.clone(), seen));
     }
     shared.ready.store(true, Ordering::Relaxed);
     tracing::info!(
@@ -171,7 +182,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Sta
 async fn wait_for_stop_signal() {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
+        use tokio::signal::unix::{SignalKind, signal};
         if let Ok(mut term) = signal(SignalKind::terminate()) {
             tokio::select! {
                 _ = term.recv() => {}
@@ -190,7 +201,9 @@ fn reload(shared: &Shared) -> Result<(), String> {
     let outcome = (|| {
         let config = Config::load(path).map_err(|e| e.to_string())?;
         let acceptor = match config.listen_https {
-            Some(_) => Some(Arc::new(TlsAcceptor::from(tls::server_config(&config.certificates).map_err(|e| e.to_string())?))),
+            Some(_) => Some(Arc::new(TlsAcceptor::from(
+                tls::server_config(&config.certificates).map_err(|e| e.to_string())?,
+            ))),
             None => None,
         };
         let loaded = Loaded::new(config).map_err(|e| e.to_string())?;
@@ -203,16 +216,28 @@ fn reload(shared: &Shared) -> Result<(), String> {
     shared.proxy.metrics.reload(outcome.is_ok());
     match &outcome {
         Ok(()) => tracing::info!(path = %path.display(), "configuration reloaded"),
-        Err(errors) => tracing::error!(path = %path.display(), %errors, "reload failed; keeping the running configuration"),
+        Err(errors) => {
+            tracing::error!(path = %path.display(), %errors, "reload failed; keeping the running configuration")
+        }
     }
     outcome
 }
 
-/// Reloads on SIGHUP, and when the file's modification time changes.
-async fn watch_config(shared: Arc<Shared>) {
-    let Some(path) = shared.config_path.clone() else { return };
-    let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let mut last = modified(&path);
+/// What the watcher compares: modification time and length. File times tick
+/// coarsely (a few ms), so a rewrite within one tick changes only the length, and a
+/// truncate-then-write seen half done must not hide the finished file.
+type FileStamp = Option<(std::time::SystemTime, u64)>;
+
+fn file_stamp(path: &std::path::Path) -> FileStamp {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// Reloads on SIGHUP, and when the file's modification time or length changes.
+async fn watch_config(shared: Arc<Shared>, mut last: FileStamp) {
+    let Some(path) = shared.config_path.clone() else {
+        return;
+    };
     #[cfg(unix)]
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut shutdown = shared.shutdown.clone();
@@ -229,11 +254,11 @@ async fn watch_config(shared: Arc<Shared>) {
         let signalled = std::future::pending::<Option<()>>();
         tokio::select! {
             _ = signalled => {
-                last = modified(&path);
+                last = file_stamp(&path);
                 let _ = reload(&shared);
             }
             _ = poll.tick() => {
-                let now = modified(&path);
+                let now = file_stamp(&path);
                 if now.is_some() && now != last {
                     last = now;
                     let _ = reload(&shared);
@@ -267,10 +292,13 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, https: bool) {
             // Over the connection limit a new connection waits briefly, then gets a 503.
             let permit = match shared_for_task.connections.clone().try_acquire_owned() {
                 Ok(p) => Some(p),
-                Err(_) => tokio::time::timeout(OVERLOAD_WAIT, shared_for_task.connections.clone().acquire_owned())
-                    .await
-                    .ok()
-                    .and_then(Result::ok),
+                Err(_) => tokio::time::timeout(
+                    OVERLOAD_WAIT,
+                    shared_for_task.connections.clone().acquire_owned(),
+                )
+                .await
+                .ok()
+                .and_then(Result::ok),
             };
             serve_stream(stream, shared_for_task, info, permit).await;
         });
@@ -280,14 +308,25 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, https: bool) {
 /// How long a connection over `max_connections` waits for a slot before its 503.
 const OVERLOAD_WAIT: Duration = Duration::from_secs(1);
 
-async fn serve_stream(stream: TcpStream, shared: Arc<Shared>, info: ClientInfo, permit: Option<OwnedSemaphorePermit>) {
+async fn serve_stream(
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    info: ClientInfo,
+    permit: Option<OwnedSemaphorePermit>,
+) {
     let config = shared.proxy.current().config.clone();
     let activity = Arc::new(Activity::new());
-    let io = Watched { inner: stream, activity: activity.clone() };
+    let io = Watched {
+        inner: stream,
+        activity: activity.clone(),
+    };
     if info.tls {
-        let Some(acceptor) = shared.tls.load_full() else { return };
+        let Some(acceptor) = shared.tls.load_full() else {
+            return;
+        };
         // HTTP/2 has no header timeout of its own (hyper#2894): the handshake is bounded.
-        let handshake = tokio::time::timeout(config.timeouts.header_read, acceptor.accept(io)).await;
+        let handshake =
+            tokio::time::timeout(config.timeouts.header_read, acceptor.accept(io)).await;
         match handshake {
             Ok(Ok(tls)) => {
                 let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
@@ -320,13 +359,25 @@ async fn serve_connection<I>(
         let guard = InFlight::start(service_activity.clone());
         async move {
             let response = if overloaded {
-                let mut r = reply::text(StatusCode::SERVICE_UNAVAILABLE, "The proxy is at its connection limit; try again shortly.");
-                r.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                let mut r = reply::text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The proxy is at its connection limit; try again shortly.",
+                );
+                r.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
                 r
             } else {
                 answer(&proxy, req, info).await
             };
-            Ok::<_, Infallible>(response.map(|body| Guarded { body, _guard: guard }.boxed_unsync()))
+            Ok::<_, Infallible>(response.map(|body| {
+                Guarded {
+                    body,
+                    _guard: guard,
+                }
+                .boxed_unsync()
+            }))
         }
     });
 
@@ -348,7 +399,11 @@ async fn serve_connection<I>(
 
     let timeouts = &config.timeouts;
     let mut shutdown = shared.shutdown.clone();
-    let mut tick = tokio::time::interval(Duration::from_millis(250).min(timeouts.header_read / 4));
+    // Never zero: `interval` panics on a zero period (header_read may be under 4 ns).
+    let period = Duration::from_millis(250)
+        .min(timeouts.header_read / 4)
+        .max(Duration::from_millis(1));
+    let mut tick = tokio::time::interval(period);
     let mut closing = false;
     loop {
         tokio::select! {
@@ -382,11 +437,17 @@ async fn serve_connection<I>(
 
 /// Calls the proxy, turning a panic in it into a 500 for this request only.
 async fn answer(proxy: &Proxy, req: Request<Incoming>, info: ClientInfo) -> Response<Body> {
-    match std::panic::AssertUnwindSafe(proxy.handle(req, info)).catch_unwind().await {
+    match std::panic::AssertUnwindSafe(proxy.handle(req, info))
+        .catch_unwind()
+        .await
+    {
         Ok(response) => response,
         Err(_) => {
             tracing::error!("a request handler panicked; answered 500");
-            reply::text(StatusCode::INTERNAL_SERVER_ERROR, "The proxy failed on this request.")
+            reply::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The proxy failed on this request.",
+            )
         }
     }
 }
@@ -428,7 +489,12 @@ impl Activity {
         let now = self.now();
         self.last.store(now, Ordering::Relaxed);
         if self.in_flight.load(Ordering::Relaxed) == 0 {
-            let _ = self.request_started.compare_exchange(0, now + 1, Ordering::Relaxed, Ordering::Relaxed);
+            let _ = self.request_started.compare_exchange(
+                0,
+                now + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
         }
     }
 
@@ -439,10 +505,15 @@ impl Activity {
         }
         let now = self.now();
         let started = self.request_started.load(Ordering::Relaxed);
-        if header_timer && started != 0 && now.saturating_sub(started - 1) > header_read.as_millis() as u64 {
+        if header_timer
+            && started != 0
+            && now.saturating_sub(started - 1) > header_read.as_millis() as u64
+        {
             return Verdict::SlowHeaders;
         }
-        if (started == 0 || !header_timer) && now.saturating_sub(self.last.load(Ordering::Relaxed)) > idle.as_millis() as u64 {
+        if (started == 0 || !header_timer)
+            && now.saturating_sub(self.last.load(Ordering::Relaxed)) > idle.as_millis() as u64
+        {
             return Verdict::Idle;
         }
         Verdict::Fine
@@ -478,7 +549,10 @@ impl hyper::body::Body for Guarded {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         Pin::new(&mut self.body).poll_frame(cx)
     }
     fn is_end_stream(&self) -> bool {
@@ -496,7 +570,11 @@ struct Watched<I> {
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
@@ -507,7 +585,11 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
 }
 
 impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -516,7 +598,11 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
-    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {

@@ -45,8 +45,12 @@ impl std::fmt::Debug for SniResolver {
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let default = self.entries.first().map(|e| e.key.clone());
-        let Some(name) = hello.server_name() else { return default };
-        let Ok(name) = ServerName::try_from(name.to_owned()) else { return default };
+        let Some(name) = hello.server_name() else {
+            return default;
+        };
+        let Ok(name) = ServerName::try_from(name.to_owned()) else {
+            return default;
+        };
         self.entries
             .iter()
             .find(|e| {
@@ -71,7 +75,8 @@ fn load_entry(paths: &CertificatePaths) -> Result<Entry, TlsError> {
         return Err(fail(&paths.cert, "holds no PEM certificate".into()));
     };
     // PKCS#8, PKCS#1 (RSA) and SEC1 (EC) keys are all read by `from_pem_file`.
-    let key = PrivateKeyDer::from_pem_file(&paths.key).map_err(|e| fail(&paths.key, e.to_string()))?;
+    let key =
+        PrivateKeyDer::from_pem_file(&paths.key).map_err(|e| fail(&paths.key, e.to_string()))?;
     let signing = any_supported_type(&key).map_err(|e| fail(&paths.key, e.to_string()))?;
     Ok(Entry {
         key: Arc::new(CertifiedKey::new(chain, signing)),
@@ -80,11 +85,16 @@ fn load_entry(paths: &CertificatePaths) -> Result<Entry, TlsError> {
 }
 
 /// Builds the server configuration from the configured certificates.
-pub fn server_config(certificates: &[CertificatePaths]) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+pub fn server_config(
+    certificates: &[CertificatePaths],
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     if certificates.is_empty() {
         return Err(TlsError::Empty);
     }
-    let entries = certificates.iter().map(load_entry).collect::<Result<Vec<_>, _>>()?;
+    let entries = certificates
+        .iter()
+        .map(load_entry)
+        .collect::<Result<Vec<_>, _>>()?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
-use crate::config::{Timeouts, Upstream};
 use crate::Body;
+use crate::config::{Timeouts, Upstream};
 
 /// The client type used for every upstream.
 pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Body>;
@@ -24,7 +24,10 @@ pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Body>;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot read CA file {path}: {source}")]
-    CaFile { path: String, source: std::io::Error },
+    CaFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("CA file {0} holds no usable certificate")]
     NoCertificate(String),
 }
@@ -37,7 +40,10 @@ const POOL_IDLE: Duration = Duration::from_secs(4);
 
 /// Builds one client per site, in site order. The system roots are read once.
 pub fn clients(config: &crate::Config) -> Result<Vec<UpstreamClient>, ClientError> {
-    let needs_roots = config.sites.iter().any(|s| s.upstream.scheme == http::uri::Scheme::HTTPS);
+    let needs_roots = config
+        .sites
+        .iter()
+        .any(|s| s.upstream.scheme == http::uri::Scheme::HTTPS);
     let mut system = rustls::RootCertStore::empty();
     if needs_roots {
         // The system store may be missing or partly unreadable; an https upstream then

@@ -4,7 +4,11 @@
 use std::process::Command;
 
 fn check(yaml: &str) -> (i32, String, String) {
-    let dir = std::env::temp_dir().join(format!("consentry-check-{}-{}", std::process::id(), yaml.len()));
+    let dir = std::env::temp_dir().join(format!(
+        "consentry-check-{}-{}",
+        std::process::id(),
+        yaml.len()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("p{:x}.yaml", fxhash(yaml)));
     std::fs::write(&file, yaml).unwrap();
@@ -22,7 +26,9 @@ fn check(yaml: &str) -> (i32, String, String) {
 }
 
 fn fxhash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    s.bytes().fold(0xcbf29ce484222325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
 }
 
 const BASE: &str = "listen:\n  http: 127.0.0.1:8080\ncategories:\n  necessary: { required: true }\n  statistics: {}\ncookies:\n  - name: _ga*\n    category: statistics\nsites:\n  - name: a\n    hosts: [a.test]\n    upstream: http://127.0.0.1:8001\n";
@@ -30,17 +36,28 @@ const BASE: &str = "listen:\n  http: 127.0.0.1:8080\ncategories:\n  necessary: {
 fn assert_error(yaml: &str, expected: &str) {
     let (code, _, stderr) = check(yaml);
     assert_eq!(code, 1, "expected failure for:\n{yaml}\n{stderr}");
-    assert!(stderr.contains(expected), "expected {expected:?} in:\n{stderr}");
+    assert!(
+        stderr.contains(expected),
+        "expected {expected:?} in:\n{stderr}"
+    );
 }
 
 #[test]
 fn the_shipped_configuration_is_valid_and_summarised() {
     let out = Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args(["check", "--config", concat!(env!("CARGO_MANIFEST_DIR"), "/proxy.yaml")])
+        .args([
+            "check",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/proxy.yaml"),
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("sites: 5"), "{stdout}");
     assert!(stdout.contains("categories: 4"), "{stdout}");
     assert!(stdout.contains("goldcoast.opendatasoft.com"), "{stdout}");
@@ -55,40 +72,69 @@ fn the_base_configuration_is_valid() {
 
 #[test]
 fn unknown_key_is_located() {
-    assert_error(&BASE.replace("  http: 127.0.0.1:8080", "  http: 127.0.0.1:8080\n  htps: 1"), "FILE:3:3: listen: unknown field `htps`");
+    assert_error(
+        &BASE.replace(
+            "  http: 127.0.0.1:8080",
+            "  http: 127.0.0.1:8080\n  htps: 1",
+        ),
+        "FILE:3:3: listen: unknown field `htps`",
+    );
 }
 
 #[test]
 fn wrong_type_is_located() {
-    assert_error(&BASE.replace("{ required: true }", "{ required: maybe }"), "FILE:4:26:");
+    assert_error(
+        &BASE.replace("{ required: true }", "{ required: maybe }"),
+        "FILE:4:26:",
+    );
 }
 
 #[test]
 fn unknown_category_in_a_rule() {
-    assert_error(&BASE.replace("category: statistics", "category: stats"), "FILE:8:15: cookies[0].category: unknown category `stats`");
+    assert_error(
+        &BASE.replace("category: statistics", "category: stats"),
+        "FILE:8:15: cookies[0].category: unknown category `stats`",
+    );
 }
 
 #[test]
 fn duplicate_host() {
-    let yaml = format!("{BASE}  - name: b\n    hosts: [A.test]\n    upstream: http://127.0.0.1:8002\n");
-    assert_error(&yaml, "FILE:14:13: sites[1].hosts[0]: host `A.test` is already served by site `a`");
+    let yaml =
+        format!("{BASE}  - name: b\n    hosts: [A.test]\n    upstream: http://127.0.0.1:8002\n");
+    assert_error(
+        &yaml,
+        "FILE:14:13: sites[1].hosts[0]: host `A.test` is already served by site `a`",
+    );
 }
 
 #[test]
 fn duplicate_site_name() {
-    let yaml = format!("{BASE}  - name: a\n    hosts: [b.test]\n    upstream: http://127.0.0.1:8002\n");
-    assert_error(&yaml, "FILE:13:11: sites[1].name: site name `a` is already used");
+    let yaml =
+        format!("{BASE}  - name: a\n    hosts: [b.test]\n    upstream: http://127.0.0.1:8002\n");
+    assert_error(
+        &yaml,
+        "FILE:13:11: sites[1].name: site name `a` is already used",
+    );
 }
 
 #[test]
 fn bad_listen_address() {
-    assert_error(&BASE.replace("127.0.0.1:8080", "localhost"), "FILE:2:9: listen.http: `localhost` is not an address");
+    assert_error(
+        &BASE.replace("127.0.0.1:8080", "localhost"),
+        "FILE:2:9: listen.http: `localhost` is not an address",
+    );
 }
 
 #[test]
 fn bad_upstream_url() {
-    assert_error(&BASE.replace("http://127.0.0.1:8001", "ftp://x"), "FILE:12:15: sites[0].upstream: `ftp://x` is not a usable upstream URL");
-    assert_error(&BASE.replace("http://127.0.0.1:8001", "not a url"), "sites[0].upstream");
+    assert_error(
+        &BASE.replace("http://127.0.0.1:8001", "ftp://x"),
+        "FILE:12:15: sites[0].upstream: `ftp://x` is not a usable upstream URL",
+    );
+    assert_error(
+        &BASE.replace("http://127.0.0.1:8001", "not a url"),
+        "sites[0].upstream",
+    );
 }
 
 #[test]
@@ -99,38 +145,70 @@ fn empty_sites() {
 
 #[test]
 fn no_required_category() {
-    assert_error(&BASE.replace("{ required: true }", "{}"), "no category is `required: true`");
+    assert_error(
+        &BASE.replace("{ required: true }", "{}"),
+        "no category is `required: true`",
+    );
 }
 
 #[test]
 fn unknown_consent_format_and_unclassified_policy() {
-    assert_error(&format!("consent:\n  format: yaml\n{BASE}"), "FILE:2:11: consent.format: unknown consent format `yaml`");
-    assert_error(&format!("consent:\n  unclassified: maybe\n{BASE}"), "FILE:2:17: consent.unclassified: `maybe` is not one of block, allow, catalogue");
+    assert_error(
+        &format!("consent:\n  format: yaml\n{BASE}"),
+        "FILE:2:11: consent.format: unknown consent format `yaml`",
+    );
+    assert_error(
+        &format!("consent:\n  unclassified: maybe\n{BASE}"),
+        "FILE:2:17: consent.unclassified: `maybe` is not one of block, allow, catalogue",
+    );
 }
 
 #[test]
 fn https_without_tls_and_unreadable_certificates() {
-    assert_error(&BASE.replace("  http: 127.0.0.1:8080", "  https: 127.0.0.1:8443"), "listen.https: `listen.https` needs a `tls` section");
-    let yaml = format!("tls:\n  certificates:\n    - cert: /nonexistent/c.pem\n      key: /nonexistent/k.pem\n{BASE}");
-    assert_error(&yaml, "FILE:3:13: tls.certificates[0].cert: cannot read /nonexistent/c.pem");
+    assert_error(
+        &BASE.replace("  http: 127.0.0.1:8080", "  https: 127.0.0.1:8443"),
+        "listen.https: `listen.https` needs a `tls` section",
+    );
+    let yaml = format!(
+        "tls:\n  certificates:\n    - cert: /nonexistent/c.pem\n      key: /nonexistent/k.pem\n{BASE}"
+    );
+    assert_error(
+        &yaml,
+        "FILE:3:13: tls.certificates[0].cert: cannot read /nonexistent/c.pem",
+    );
 }
 
 #[test]
 fn admin_on_a_public_port() {
-    assert_error(&format!("admin:\n  listen: 0.0.0.0:8080\n{BASE}"), "admin.listen: the admin listener must not share port 8080");
+    assert_error(
+        &format!("admin:\n  listen: 0.0.0.0:8080\n{BASE}"),
+        "admin.listen: the admin listener must not share port 8080",
+    );
 }
 
 #[test]
 fn policy_path_must_be_a_path() {
-    assert_error(&format!("policy:\n  path: cookies\n{BASE}"), "FILE:2:9: policy.path: `cookies` is not a path");
-    assert_error(&format!("policy:\n  path: /.consentry/x\n{BASE}"), "reserved for consentry");
+    assert_error(
+        &format!("policy:\n  path: cookies\n{BASE}"),
+        "FILE:2:9: policy.path: `cookies` is not a path",
+    );
+    assert_error(
+        &format!("policy:\n  path: /.consentry/x\n{BASE}"),
+        "reserved for consentry",
+    );
 }
 
 #[test]
 fn bad_durations_and_limits() {
     assert_error(&format!("timeouts:\n  idle: forever\n{BASE}"), "FILE:2:9:");
-    assert_error(&format!("timeouts:\n  idle: 0s\n{BASE}"), "timeouts.idle: must be longer than zero");
-    assert_error(&format!("limits:\n  max_connections: 0\n{BASE}"), "limits.max_connections: must be at least 1");
+    assert_error(
+        &format!("timeouts:\n  idle: 0s\n{BASE}"),
+        "timeouts.idle: must be longer than zero",
+    );
+    assert_error(
+        &format!("limits:\n  max_connections: 0\n{BASE}"),
+        "limits.max_connections: must be at least 1",
+    );
 }
 
 #[test]
@@ -138,20 +216,34 @@ fn per_site_override_errors_point_into_the_site() {
     let yaml = BASE.replace("    upstream: http://127.0.0.1:8001\n", "    upstream: http://127.0.0.1:8001\n    consent:\n      unclassified: nope\n    cookies:\n      - name: x\n        category: nope\n");
     let (code, _, stderr) = check(&yaml);
     assert_eq!(code, 1);
-    assert!(stderr.contains("FILE:14:21: sites[0].consent.unclassified"), "{stderr}");
-    assert!(stderr.contains("FILE:17:19: sites[0].cookies[0].category: unknown category `nope`"), "{stderr}");
+    assert!(
+        stderr.contains("FILE:14:21: sites[0].consent.unclassified"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("FILE:17:19: sites[0].cookies[0].category: unknown category `nope`"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn every_error_is_reported_not_just_the_first() {
-    let yaml = BASE.replace("category: statistics", "category: stats").replace("http://127.0.0.1:8001", "ftp://x");
+    let yaml = BASE
+        .replace("category: statistics", "category: stats")
+        .replace("http://127.0.0.1:8001", "ftp://x");
     let (_, _, stderr) = check(&yaml);
     assert_eq!(stderr.lines().count(), 2, "{stderr}");
 }
 
 #[test]
 fn a_missing_file_names_the_file() {
-    let out = Command::new(env!("CARGO_BIN_EXE_consentry")).args(["check", "--config", "/nonexistent/proxy.yaml"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(["check", "--config", "/nonexistent/proxy.yaml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("/nonexistent/proxy.yaml:1:1: cannot read"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("/nonexistent/proxy.yaml:1:1: cannot read")
+    );
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use consentry::consent::RequestCookies;
 use consentry::cookie_name::set_cookie_name;
-use consentry::enforce::{filter_set_cookies, Report};
+use consentry::enforce::{Report, filter_set_cookies};
 use consentry::{CategorySet, Config, Consent};
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
@@ -24,7 +24,8 @@ struct Sent {
 }
 
 fn cases() -> Vec<Case> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/http-state-parser.json");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/http-state-parser.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
@@ -34,7 +35,10 @@ fn config(rules: &[(&str, &str)], unclassified: &str) -> Config {
         "listen: {{ http: 127.0.0.1:0 }}\nconsent: {{ unclassified: {unclassified} }}\ncategories:\n  necessary: {{ required: true }}\n  statistics: {{}}\n  third_party: {{ gpc: true }}\ncookies:\n"
     );
     for (name, category) in rules {
-        yaml.push_str(&format!("  - name: {}\n    category: {category}\n", serde_json::to_string(name).unwrap()));
+        yaml.push_str(&format!(
+            "  - name: {}\n    category: {category}\n",
+            serde_json::to_string(name).unwrap()
+        ));
     }
     if rules.is_empty() {
         yaml = yaml.replace("cookies:\n", "");
@@ -49,15 +53,29 @@ fn enforce(config: &Config, lines: &[String], consent_cookie: Option<&str>) -> V
     if let Some(c) = consent_cookie {
         request.insert(COOKIE, HeaderValue::from_str(c).unwrap());
     }
-    let consent = Consent::read(&RequestCookies::from_headers(&request), false, &site.consent, &config.categories);
+    let consent = Consent::read(
+        &RequestCookies::from_headers(&request),
+        false,
+        &site.consent,
+        &config.categories,
+    );
     let mut headers = HeaderMap::new();
     for line in lines {
         if let Ok(v) = HeaderValue::from_bytes(line.as_bytes()) {
             headers.append(SET_COOKIE, v);
         }
     }
-    filter_set_cookies(&mut headers, &site.classifier, consent.granted(), &mut Report::default());
-    headers.get_all(SET_COOKIE).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect()
+    filter_set_cookies(
+        &mut headers,
+        &site.classifier,
+        consent.granted(),
+        &mut Report::default(),
+    );
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect()
 }
 
 /// For every stored cookie, some received line yields exactly its name.
@@ -71,7 +89,11 @@ fn every_cookie_a_browser_stores_is_named_as_the_browser_names_it() {
                 .received
                 .iter()
                 .any(|line| set_cookie_name(line.as_bytes()) == Some(sent.name.as_bytes()));
-            assert!(named, "case {}: no received line is named {:?}: {:?}", case.test, sent.name, case.received);
+            assert!(
+                named,
+                "case {}: no received line is named {:?}: {:?}",
+                case.test, sent.name, case.received
+            );
         }
     }
 }
@@ -82,26 +104,42 @@ fn every_cookie_a_browser_stores_is_named_as_the_browser_names_it() {
 fn browser_cases_never_slip_through_unclassified() {
     let block_all = config(&[], "block");
     for case in cases() {
-        assert!(enforce(&block_all, &case.received, None).is_empty(), "case {}", case.test);
+        assert!(
+            enforce(&block_all, &case.received, None).is_empty(),
+            "case {}",
+            case.test
+        );
 
-        let names: Vec<&str> = case.sent.iter().map(|s| s.name.as_str()).filter(|n| !n.is_empty() && !n.contains('*')).collect();
+        let names: Vec<&str> = case
+            .sent
+            .iter()
+            .map(|s| s.name.as_str())
+            .filter(|n| !n.is_empty() && !n.contains('*'))
+            .collect();
         let rules: Vec<(&str, &str)> = names.iter().map(|n| (*n, "necessary")).collect();
         let granted = config(&rules, "block");
         let kept = enforce(&granted, &case.received, None);
         for line in &kept {
-            let name = set_cookie_name(line.as_bytes()).map(|n| String::from_utf8_lossy(n).into_owned());
-            assert!(name.as_deref().is_some_and(|n| names.contains(&n)), "case {}: {line:?} passed", case.test);
+            let name =
+                set_cookie_name(line.as_bytes()).map(|n| String::from_utf8_lossy(n).into_owned());
+            assert!(
+                name.as_deref().is_some_and(|n| names.contains(&n)),
+                "case {}: {line:?} passed",
+                case.test
+            );
         }
         for name in &names {
             // A line no HTTP header can carry (a NUL byte) never reaches a proxy.
             let carried = case.received.iter().any(|l| {
-                HeaderValue::from_bytes(l.as_bytes()).is_ok() && set_cookie_name(l.as_bytes()) == Some(name.as_bytes())
+                HeaderValue::from_bytes(l.as_bytes()).is_ok()
+                    && set_cookie_name(l.as_bytes()) == Some(name.as_bytes())
             });
             if !carried {
                 continue;
             }
             assert!(
-                kept.iter().any(|l| set_cookie_name(l.as_bytes()) == Some(name.as_bytes())),
+                kept.iter()
+                    .any(|l| set_cookie_name(l.as_bytes()) == Some(name.as_bytes())),
                 "case {}: {name} was removed",
                 case.test
             );
@@ -119,20 +157,37 @@ fn arbitrary_line() -> impl Strategy<Value = String> {
         Just("".to_string()),
         "[ -~]{0,12}",
     ];
-    let sep = prop_oneof![Just("=".to_string()), Just(" = ".to_string()), Just("".to_string()), Just(";".to_string())];
+    let sep = prop_oneof![
+        Just("=".to_string()),
+        Just(" = ".to_string()),
+        Just("".to_string()),
+        Just(";".to_string())
+    ];
     (name, sep, "[ -~]{0,20}").prop_map(|(n, s, rest)| format!("{n}{s}{rest}"))
 }
 
 fn arbitrary_consent() -> impl Strategy<Value = Option<String>> {
     let json = proptest::collection::vec(
-        (prop_oneof![Just("statistics"), Just("third_party"), Just("necessary"), Just("other")], any::<bool>()),
+        (
+            prop_oneof![
+                Just("statistics"),
+                Just("third_party"),
+                Just("necessary"),
+                Just("other")
+            ],
+            any::<bool>(),
+        ),
         0..4,
     )
     .prop_map(|kv| {
         let body: Vec<String> = kv.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
         format!("cookies_preferences={{{}}}", body.join(","))
     });
-    prop_oneof![Just(None), json.prop_map(Some), "[ -~]{0,30}".prop_map(|s| Some(format!("cookies_preferences={s}")))]
+    prop_oneof![
+        Just(None),
+        json.prop_map(Some),
+        "[ -~]{0,30}".prop_map(|s| Some(format!("cookies_preferences={s}")))
+    ]
 }
 
 proptest! {

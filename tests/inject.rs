@@ -9,29 +9,58 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const PORTAL: &str = "portal.test";
-const LINK: &str = r#"<a href="/terms/cookies-policy/" class="consentry-policy-link">Cookies policy</a>"#;
+const LINK: &str =
+    r#"<a href="/terms/cookies-policy/" class="consentry-policy-link">Cookies policy</a>"#;
 
 #[tokio::test]
 async fn injects_the_link_before_the_body_end_and_the_policy_link_in_head_once() {
     let page = "<!doctype html><html><head><title>t</title></head><body><p>hi</p></BODY></html>";
-    let up = fixed(200, &[("content-type", "text/html; charset=utf-8"), ("content-length", "79"), ("etag", "\"v1\"")], page).await;
+    let up = fixed(
+        200,
+        &[
+            ("content-type", "text/html; charset=utf-8"),
+            ("content-length", "79"),
+            ("etag", "\"v1\""),
+        ],
+        page,
+    )
+    .await;
     let p = proxy(&config_yaml(&up.url(), "", "")).await;
     let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
     let html = got.text();
     assert_eq!(html.matches(LINK).count(), 1, "{html}");
-    assert!(html.contains(&format!("<p>hi</p>{LINK}</BODY></html>")), "{html}");
-    assert!(html.contains(r#"<head><link rel="privacy-policy" href="/terms/cookies-policy/">"#), "{html}");
+    assert!(
+        html.contains(&format!("<p>hi</p>{LINK}</BODY></html>")),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<head><link rel="privacy-policy" href="/terms/cookies-policy/">"#),
+        "{html}"
+    );
     assert_eq!(got.headers.get("etag").unwrap(), "W/\"v1\"");
-    assert_ne!(got.headers.get("content-length").map(|v| v.to_str().unwrap()), Some("79"));
+    assert_ne!(
+        got.headers
+            .get("content-length")
+            .map(|v| v.to_str().unwrap()),
+        Some("79")
+    );
 }
 
 #[tokio::test]
 async fn appends_at_the_end_without_a_body_and_keeps_empty_bodies_empty() {
     let up = fixed(200, &[("content-type", "text/html")], "<p>fragment").await;
     let p = proxy(&config_yaml(&up.url(), "", "")).await;
-    assert_eq!(get(p.http_addr.unwrap(), PORTAL, "/", &[]).await.text(), format!("<p>fragment{LINK}"));
+    assert_eq!(
+        get(p.http_addr.unwrap(), PORTAL, "/", &[]).await.text(),
+        format!("<p>fragment{LINK}")
+    );
 
-    let empty = fixed(200, &[("content-type", "text/html"), ("content-length", "0")], "").await;
+    let empty = fixed(
+        200,
+        &[("content-type", "text/html"), ("content-length", "0")],
+        "",
+    )
+    .await;
     let p = proxy(&config_yaml(&empty.url(), "", "")).await;
     assert_eq!(get(p.http_addr.unwrap(), PORTAL, "/", &[]).await.text(), "");
 }
@@ -41,17 +70,23 @@ async fn finds_a_body_end_split_across_chunks() {
     let up = upstream(|_req| {
         Box::pin(async {
             let parts = ["<html><body>one", "</bo", "dy", "></html>"];
-            let stream = futures_util::stream::iter(
-                parts.map(|p| Ok::<_, Box<dyn std::error::Error + Send + Sync>>(hyper::body::Frame::data(Bytes::from(p)))),
-            );
+            let stream = futures_util::stream::iter(parts.map(|p| {
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(hyper::body::Frame::data(
+                    Bytes::from(p),
+                ))
+            }));
             let mut r = http::Response::new(http_body_util::StreamBody::new(stream).boxed());
-            r.headers_mut().insert("content-type", "text/html".parse().unwrap());
+            r.headers_mut()
+                .insert("content-type", "text/html".parse().unwrap());
             r
         })
     })
     .await;
     let p = proxy(&config_yaml(&up.url(), "", "")).await;
-    assert_eq!(get(p.http_addr.unwrap(), PORTAL, "/", &[]).await.text(), format!("<html><body>one{LINK}</body></html>"));
+    assert_eq!(
+        get(p.http_addr.unwrap(), PORTAL, "/", &[]).await.text(),
+        format!("<html><body>one{LINK}</body></html>")
+    );
 }
 
 async fn compress(coding: &str, data: &[u8]) -> Vec<u8> {
@@ -84,11 +119,14 @@ async fn decompress(coding: &str, data: &[u8]) -> Vec<u8> {
 async fn rewrites_compressed_pages_in_their_own_encoding() {
     let page = format!("<html><body>{}</body></html>", "<p>row</p>".repeat(5000));
     for coding in ["gzip", "deflate", "br", "zstd"] {
-        let body: &'static [u8] = Box::leak(compress(coding, page.as_bytes()).await.into_boxed_slice());
+        let body: &'static [u8] =
+            Box::leak(compress(coding, page.as_bytes()).await.into_boxed_slice());
         let up = upstream(move |_req| {
             let mut r = http::Response::new(common::body(Bytes::from_static(body)));
-            r.headers_mut().insert("content-type", "text/html".parse().unwrap());
-            r.headers_mut().insert("content-encoding", coding.parse().unwrap());
+            r.headers_mut()
+                .insert("content-type", "text/html".parse().unwrap());
+            r.headers_mut()
+                .insert("content-encoding", coding.parse().unwrap());
             r.headers_mut().insert("content-length", body.len().into());
             Box::pin(async move { r })
         })
@@ -97,15 +135,30 @@ async fn rewrites_compressed_pages_in_their_own_encoding() {
         let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
         assert_eq!(got.headers.get("content-encoding").unwrap(), coding);
         let html = String::from_utf8(decompress(coding, &got.body).await).unwrap();
-        assert_eq!(html, page.replace("</body>", &format!("{LINK}</body>")), "{coding}");
+        assert_eq!(
+            html,
+            page.replace("</body>", &format!("{LINK}</body>")),
+            "{coding}"
+        );
     }
 }
 
 #[tokio::test]
 async fn unknown_encodings_pass_untouched() {
-    let up = fixed(200, &[("content-type", "text/html"), ("content-encoding", "compress")], "<body>x</body>").await;
+    let up = fixed(
+        200,
+        &[
+            ("content-type", "text/html"),
+            ("content-encoding", "compress"),
+        ],
+        "<body>x</body>",
+    )
+    .await;
     let p = proxy(&config_yaml(&up.url(), "", "")).await;
-    assert_eq!(get(p.http_addr.unwrap(), PORTAL, "/", &[]).await.text(), "<body>x</body>");
+    assert_eq!(
+        get(p.http_addr.unwrap(), PORTAL, "/", &[]).await.text(),
+        "<body>x</body>"
+    );
 }
 
 #[tokio::test]
@@ -113,11 +166,17 @@ async fn keeps_a_latin1_page_byte_for_byte_around_an_ascii_link() {
     let page: &'static [u8] = b"<html><body>caf\xe9</body></html>";
     let up = upstream(move |_req| {
         let mut r = http::Response::new(common::body(Bytes::from_static(page)));
-        r.headers_mut().insert("content-type", "text/html; charset=ISO-8859-1".parse().unwrap());
+        r.headers_mut().insert(
+            "content-type",
+            "text/html; charset=ISO-8859-1".parse().unwrap(),
+        );
         Box::pin(async move { r })
     })
     .await;
-    let yaml = config_yaml(&up.url(), "", "").replace("link_text: Cookies policy", "link_text: Politique des témoins");
+    let yaml = config_yaml(&up.url(), "", "").replace(
+        "link_text: Cookies policy",
+        "link_text: Politique des témoins",
+    );
     let p = proxy(&yaml).await;
     let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
     let expected = b"<html><body>caf\xe9<a href=\"/terms/cookies-policy/\" class=\"consentry-policy-link\">Politique des t&#xE9;moins</a></body></html>";
@@ -125,36 +184,94 @@ async fn keeps_a_latin1_page_byte_for_byte_around_an_ascii_link() {
 }
 
 #[tokio::test]
-async fn leaves_head_no_content_not_modified_partial_no_transform_subresources_and_non_html_alone() {
+async fn leaves_head_no_content_not_modified_partial_no_transform_subresources_and_non_html_alone()
+{
     let page = "<html><body>x</body></html>";
     let cases: Vec<(u16, Vec<(&str, &str)>, &str, Vec<(&str, &str)>)> = vec![
-        (200, vec![("content-type", "text/html"), ("cache-control", "public, no-transform")], "GET", vec![]),
-        (206, vec![("content-type", "text/html"), ("content-range", "bytes 0-26/27")], "GET", vec![]),
-        (200, vec![("content-type", "application/json")], "GET", vec![]),
+        (
+            200,
+            vec![
+                ("content-type", "text/html"),
+                ("cache-control", "public, no-transform"),
+            ],
+            "GET",
+            vec![],
+        ),
+        (
+            206,
+            vec![
+                ("content-type", "text/html"),
+                ("content-range", "bytes 0-26/27"),
+            ],
+            "GET",
+            vec![],
+        ),
+        (
+            200,
+            vec![("content-type", "application/json")],
+            "GET",
+            vec![],
+        ),
         (200, vec![("content-type", "text/plain")], "GET", vec![]),
-        (200, vec![("content-type", "text/html")], "GET", vec![("sec-fetch-dest", "image")]),
-        (200, vec![("content-type", "text/html")], "GET", vec![("sec-fetch-dest", "script")]),
+        (
+            200,
+            vec![("content-type", "text/html")],
+            "GET",
+            vec![("sec-fetch-dest", "image")],
+        ),
+        (
+            200,
+            vec![("content-type", "text/html")],
+            "GET",
+            vec![("sec-fetch-dest", "script")],
+        ),
     ];
     for (status, headers, method, request_headers) in cases {
         let up = fixed(status, &headers, page).await;
         let p = proxy(&config_yaml(&up.url(), "", "")).await;
-        let got = send(p.http_addr.unwrap(), method, PORTAL, "/", &request_headers, "").await;
+        let got = send(
+            p.http_addr.unwrap(),
+            method,
+            PORTAL,
+            "/",
+            &request_headers,
+            "",
+        )
+        .await;
         assert_eq!(got.text(), page, "{status} {headers:?} {request_headers:?}");
     }
     for dest in ["document", "iframe", "frame"] {
         let up = fixed(200, &[("content-type", "text/html")], page).await;
         let p = proxy(&config_yaml(&up.url(), "", "")).await;
-        let got = get(p.http_addr.unwrap(), PORTAL, "/", &[("sec-fetch-dest", dest)]).await;
+        let got = get(
+            p.http_addr.unwrap(),
+            PORTAL,
+            "/",
+            &[("sec-fetch-dest", dest)],
+        )
+        .await;
         assert!(got.text().contains(LINK), "{dest}");
     }
     // HEAD: the upstream's Content-Length is kept and nothing is added.
-    let up = fixed(200, &[("content-type", "text/html"), ("content-length", "27")], "").await;
+    let up = fixed(
+        200,
+        &[("content-type", "text/html"), ("content-length", "27")],
+        "",
+    )
+    .await;
     let p = proxy(&config_yaml(&up.url(), "", "")).await;
-    let mut raw = tokio::net::TcpStream::connect(p.http_addr.unwrap()).await.unwrap();
-    raw.write_all(b"HEAD / HTTP/1.1\r\nHost: portal.test\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut raw = tokio::net::TcpStream::connect(p.http_addr.unwrap())
+        .await
+        .unwrap();
+    raw.write_all(b"HEAD / HTTP/1.1\r\nHost: portal.test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let mut answer = String::new();
     raw.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.to_lowercase().contains("content-length: 27"), "{answer}");
+    assert!(
+        answer.to_lowercase().contains("content-length: 27"),
+        "{answer}"
+    );
 }
 
 #[tokio::test]
@@ -183,26 +300,49 @@ async fn serves_the_generated_policy_page_with_head_and_cache_control() {
     let head = send(addr, "HEAD", PORTAL, "/terms/cookies-policy/", &[], "").await;
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
-    assert_eq!(head.headers.get("content-length").unwrap(), &page.body.len().to_string());
+    assert_eq!(
+        head.headers.get("content-length").unwrap(),
+        &page.body.len().to_string()
+    );
 }
 
 #[tokio::test]
 async fn shows_the_banner_only_until_the_visitor_chooses() {
-    let up = fixed(200, &[("content-type", "text/html")], "<html><body>x</body></html>").await;
-    let yaml = config_yaml(&up.url(), "", "").replace("  link_text: Cookies policy", "  link_text: Cookies policy\n  banner: true");
+    let up = fixed(
+        200,
+        &[("content-type", "text/html")],
+        "<html><body>x</body></html>",
+    )
+    .await;
+    let yaml = config_yaml(&up.url(), "", "").replace(
+        "  link_text: Cookies policy",
+        "  link_text: Cookies policy\n  banner: true",
+    );
     let p = proxy(&yaml).await;
     let addr = p.http_addr.unwrap();
     let first = get(addr, PORTAL, "/datasets?q=1&b=%3C", &[]).await.text();
     assert!(first.contains("id=\"consentry-banner\""));
     assert!(first.contains("role=\"dialog\""));
     assert!(first.contains("<script src=\"/.consentry/banner.js\" defer></script>"));
-    assert!(first.contains("name=\"return\" value=\"/datasets?q=1&amp;b=%3C\""), "{first}");
-    let chosen = get(addr, PORTAL, "/", &[("cookie", "cookies_preferences={}")]).await.text();
+    assert!(
+        first.contains("name=\"return\" value=\"/datasets?q=1&amp;b=%3C\""),
+        "{first}"
+    );
+    let chosen = get(addr, PORTAL, "/", &[("cookie", "cookies_preferences={}")])
+        .await
+        .text();
     assert!(!chosen.contains("consentry-banner\""));
     assert!(chosen.contains(LINK));
     let js = get(addr, PORTAL, "/.consentry/banner.js", &[]).await;
     assert_eq!(js.status, 200);
-    assert!(js.headers.get("content-type").unwrap().to_str().unwrap().starts_with("text/javascript"));
+    assert!(
+        js.headers
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
 }
 
 #[tokio::test]
@@ -210,21 +350,110 @@ async fn the_consent_form_sets_the_cookie_and_returns_same_site_only() {
     let up = fixed(200, &[], "ok").await;
     let p = proxy(&config_yaml(&up.url(), "", "")).await;
     let addr = p.http_addr.unwrap();
-    let form = [("content-type", "application/x-www-form-urlencoded"), ("origin", "http://portal.test")];
-    let got = send(addr, "POST", PORTAL, "/.consentry/consent", &form, "choice=save&category=statistics&return=%2Fdatasets").await;
+    let form = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("origin", "http://portal.test"),
+    ];
+    let got = send(
+        addr,
+        "POST",
+        PORTAL,
+        "/.consentry/consent",
+        &form,
+        "choice=save&category=statistics&return=%2Fdatasets",
+    )
+    .await;
     assert_eq!(got.status, 303);
     assert_eq!(got.headers.get("location").unwrap(), "/datasets");
     let cookie = got.set_cookies().pop().unwrap();
     assert!(cookie.starts_with("cookies_preferences="), "{cookie}");
-    let value = percent_encoding::percent_decode_str(cookie.split(';').next().unwrap().split_once('=').unwrap().1).decode_utf8().unwrap().into_owned();
+    let value = percent_encoding::percent_decode_str(
+        cookie.split(';').next().unwrap().split_once('=').unwrap().1,
+    )
+    .decode_utf8()
+    .unwrap()
+    .into_owned();
     let json: serde_json::Value = serde_json::from_str(&value).unwrap();
     assert_eq!(json["statistics"], true);
     assert_eq!(json["third_party"], false);
-    assert!(cookie.contains("Max-Age=15552000") && cookie.contains("Path=/") && cookie.contains("SameSite=Lax"));
+    assert!(
+        cookie.contains("Max-Age=15552000")
+            && cookie.contains("Path=/")
+            && cookie.contains("SameSite=Lax")
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP: no Secure attribute"
+    );
+    // The proxy reads back what it wrote.
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let cookied = fixed(
+        200,
+        &[("set-cookie", "_ga=1"), ("set-cookie", "_fbp=2")],
+        "ok",
+    )
+    .await;
+    let p2 = proxy(&config_yaml(&cookied.url(), "", "")).await;
+    assert_eq!(
+        get(p2.http_addr.unwrap(), PORTAL, "/", &[("cookie", &pair)])
+            .await
+            .set_cookie_names(),
+        ["_ga"]
+    );
 
-    let all = send(addr, "POST", PORTAL, "/.consentry/consent", &form, "choice=accept_all&return=//evil.example/").await;
+    let refusing = [form[0], form[1], ("cookie", "_ga=1; sessionid=2")];
+    let refused = send(
+        addr,
+        "POST",
+        PORTAL,
+        "/.consentry/consent",
+        &refusing,
+        "choice=refuse_all",
+    )
+    .await;
+    assert_eq!(
+        refused.set_cookie_names(),
+        ["cookies_preferences", "_ga"],
+        "refused cookies are expired at once"
+    );
+    let all = send(
+        addr,
+        "POST",
+        PORTAL,
+        "/.consentry/consent",
+        &form,
+        "choice=accept_all&return=//evil.example/",
+    )
+    .await;
     assert_eq!(all.headers.get("location").unwrap(), "/");
-    let cross = [("content-type", "application/x-www-form-urlencoded"), ("origin", "https://evil.example")];
-    assert_eq!(send(addr, "POST", PORTAL, "/.consentry/consent", &cross, "choice=accept_all").await.status, 403);
-    assert_eq!(send(addr, "POST", PORTAL, "/.consentry/consent", &[], "choice=accept_all").await.status, 403);
+    let cross = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("origin", "https://evil.example"),
+    ];
+    assert_eq!(
+        send(
+            addr,
+            "POST",
+            PORTAL,
+            "/.consentry/consent",
+            &cross,
+            "choice=accept_all"
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        send(
+            addr,
+            "POST",
+            PORTAL,
+            "/.consentry/consent",
+            &[],
+            "choice=accept_all"
+        )
+        .await
+        .status,
+        403
+    );
 }

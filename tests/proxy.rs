@@ -32,9 +32,18 @@ async fn removes_every_set_cookie_not_granted_and_keeps_the_rest_in_order() {
 
     let none = get(addr, PORTAL, "/", &[]).await;
     assert_eq!(none.status, 200);
-    assert_eq!(none.set_cookies(), ["sessionid=s1; HttpOnly; Path=/", "csrftoken=c1; Path=/"]);
+    assert_eq!(
+        none.set_cookies(),
+        ["sessionid=s1; HttpOnly; Path=/", "csrftoken=c1; Path=/"]
+    );
 
-    let stats = get(addr, PORTAL, "/", &[("cookie", r#"cookies_preferences={"statistics":true}"#)]).await;
+    let stats = get(
+        addr,
+        PORTAL,
+        "/",
+        &[("cookie", r#"cookies_preferences={"statistics":true}"#)],
+    )
+    .await;
     assert_eq!(
         stats.set_cookies(),
         [
@@ -48,10 +57,16 @@ async fn removes_every_set_cookie_not_granted_and_keeps_the_rest_in_order() {
         addr,
         PORTAL,
         "/",
-        &[("cookie", "cookies_preferences=%7B%22statistics%22%3Atrue%2C%22third_party%22%3Atrue%7D")],
+        &[(
+            "cookie",
+            "cookies_preferences=%7B%22statistics%22%3Atrue%2C%22third_party%22%3Atrue%7D",
+        )],
     )
     .await;
-    assert_eq!(all.set_cookie_names(), ["sessionid", "_ga", "csrftoken", "_fbp", "_hjSessionUser_9"]);
+    assert_eq!(
+        all.set_cookie_names(),
+        ["sessionid", "_ga", "csrftoken", "_fbp", "_hjSessionUser_9"]
+    );
 }
 
 #[tokio::test]
@@ -61,18 +76,35 @@ async fn enforces_on_redirects_errors_and_every_status() {
         let p = proxy(&config_yaml(&up.url(), "", "")).await;
         let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
         assert_eq!(got.status, status);
-        assert_eq!(got.set_cookie_names(), ["sessionid", "csrftoken"], "status {status}");
-        assert_eq!(got.headers.get("link").unwrap(), "</terms/cookies-policy/>; rel=\"privacy-policy\"");
+        assert_eq!(
+            got.set_cookie_names(),
+            ["sessionid", "csrftoken"],
+            "status {status}"
+        );
+        assert_eq!(
+            got.headers.get("link").unwrap(),
+            "</terms/cookies-policy/>; rel=\"privacy-policy\""
+        );
     }
 }
 
 #[tokio::test]
 async fn list_format_and_unclassified_allow() {
     let up = fixed(200, &portal_cookies(), "ok").await;
-    let yaml = config_yaml(&up.url(), "  unclassified: allow", "").replace("format: json", "format: list");
+    let yaml =
+        config_yaml(&up.url(), "  unclassified: allow", "").replace("format: json", "format: list");
     let p = proxy(&yaml).await;
-    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[("cookie", "cookies_preferences=third_party, nonsense")]).await;
-    assert_eq!(got.set_cookie_names(), ["sessionid", "csrftoken", "_fbp", "mystery"]);
+    let got = get(
+        p.http_addr.unwrap(),
+        PORTAL,
+        "/",
+        &[("cookie", "cookies_preferences=third_party, nonsense")],
+    )
+    .await;
+    assert_eq!(
+        got.set_cookie_names(),
+        ["sessionid", "csrftoken", "_fbp", "mystery"]
+    );
 }
 
 #[tokio::test]
@@ -80,7 +112,13 @@ async fn sec_gpc_refuses_third_party_whatever_the_cookie_says() {
     let up = fixed(200, &portal_cookies(), "ok").await;
     let p = proxy(&config_yaml(&up.url(), "", "")).await;
     let cookie = r#"cookies_preferences={"statistics":true,"third_party":true}"#;
-    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[("cookie", cookie), ("sec-gpc", "1")]).await;
+    let got = get(
+        p.http_addr.unwrap(),
+        PORTAL,
+        "/",
+        &[("cookie", cookie), ("sec-gpc", "1")],
+    )
+    .await;
     assert!(got.set_cookie_names().contains(&"_ga".to_string()));
     assert!(!got.set_cookie_names().contains(&"_fbp".to_string()));
 }
@@ -89,7 +127,8 @@ async fn sec_gpc_refuses_third_party_whatever_the_cookie_says() {
 async fn two_preferences_cookies_fail_closed() {
     let up = fixed(200, &portal_cookies(), "ok").await;
     let p = proxy(&config_yaml(&up.url(), "", "")).await;
-    let both = r#"cookies_preferences={"statistics":true}; cookies_preferences={"statistics":true}"#;
+    let both =
+        r#"cookies_preferences={"statistics":true}; cookies_preferences={"statistics":true}"#;
     let got = get(p.http_addr.unwrap(), PORTAL, "/", &[("cookie", both)]).await;
     assert_eq!(got.set_cookie_names(), ["sessionid", "csrftoken"]);
 }
@@ -99,7 +138,10 @@ async fn unreadable_oversized_and_mistyped_preferences_fail_closed() {
     let up = fixed(200, &portal_cookies(), "ok").await;
     let p = proxy(&config_yaml(&up.url(), "", "")).await;
     let addr = p.http_addr.unwrap();
-    let big = format!(r#"cookies_preferences={{"statistics":true,"x":"{}"}}"#, "a".repeat(4200));
+    let big = format!(
+        r#"cookies_preferences={{"statistics":true,"x":"{}"}}"#,
+        "a".repeat(4200)
+    );
     for cookie in [
         "cookies_preferences=",
         "cookies_preferences=not-json",
@@ -107,7 +149,12 @@ async fn unreadable_oversized_and_mistyped_preferences_fail_closed() {
         big.as_str(),
     ] {
         let got = get(addr, PORTAL, "/", &[("cookie", cookie)]).await;
-        assert_eq!(got.set_cookie_names(), ["sessionid", "csrftoken"], "{}", &cookie[..30.min(cookie.len())]);
+        assert_eq!(
+            got.set_cookie_names(),
+            ["sessionid", "csrftoken"],
+            "{}",
+            &cookie[..30.min(cookie.len())]
+        );
     }
 }
 
@@ -117,10 +164,16 @@ async fn strips_refused_request_cookies_and_expires_revoked_ones() {
     let p = proxy(&config_yaml(&up.url(), "", "")).await;
     let cookie = "sessionid=s; _ga=1; _fbp=2; mystery=3; cookies_preferences={}";
     let got = get(p.http_addr.unwrap(), PORTAL, "/", &[("cookie", cookie)]).await;
-    assert_eq!(up.last().headers.get("cookie").unwrap(), "sessionid=s; cookies_preferences={}");
+    assert_eq!(
+        up.last().headers.get("cookie").unwrap(),
+        "sessionid=s; cookies_preferences={}"
+    );
     assert_eq!(
         got.set_cookies(),
-        ["_ga=; Max-Age=0; Path=/", "_fbp=; Max-Age=0; Path=/; Domain=.portal.test"]
+        [
+            "_ga=; Max-Age=0; Path=/",
+            "_fbp=; Max-Age=0; Path=/; Domain=.portal.test"
+        ]
     );
 }
 
@@ -129,29 +182,62 @@ async fn keeps_request_cookies_when_stripping_is_off() {
     let up = fixed(200, &[], "ok").await;
     let consent = "  strip_request_cookies: false\n  expire_revoked: false";
     let p = proxy(&config_yaml(&up.url(), consent, "")).await;
-    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[("cookie", "_ga=1; mystery=3")]).await;
+    let got = get(
+        p.http_addr.unwrap(),
+        PORTAL,
+        "/",
+        &[("cookie", "_ga=1; mystery=3")],
+    )
+    .await;
     assert_eq!(up.last().headers.get("cookie").unwrap(), "_ga=1; mystery=3");
     assert!(got.set_cookies().is_empty());
 }
 
 #[tokio::test]
 async fn forwards_host_and_sets_forwarding_headers_without_hop_by_hop() {
-    let up = fixed(200, &[("connection", "x-secret"), ("x-secret", "1"), ("keep-alive", "timeout=5")], "ok").await;
+    let up = fixed(
+        200,
+        &[
+            ("connection", "x-secret"),
+            ("x-secret", "1"),
+            ("keep-alive", "timeout=5"),
+        ],
+        "ok",
+    )
+    .await;
     let p = proxy(&config_yaml(&up.url(), "", "")).await;
     let got = get(
         p.http_addr.unwrap(),
         "Portal.Test:8080",
         "/data?q=1",
-        &[("x-forwarded-for", "203.0.113.9"), ("connection", "x-hop"), ("x-hop", "1"), ("te", "trailers")],
+        &[
+            ("x-forwarded-for", "203.0.113.9"),
+            ("connection", "x-hop"),
+            ("x-hop", "1"),
+            ("te", "trailers"),
+        ],
     )
     .await;
     let seen = up.last();
     assert_eq!(seen.uri.path_and_query().unwrap().as_str(), "/data?q=1");
     assert_eq!(seen.headers.get("host").unwrap(), "Portal.Test:8080");
-    assert_eq!(seen.headers.get("x-forwarded-for").unwrap(), "203.0.113.9, 127.0.0.1");
+    assert_eq!(
+        seen.headers.get("x-forwarded-for").unwrap(),
+        "203.0.113.9, 127.0.0.1"
+    );
     assert_eq!(seen.headers.get("x-forwarded-proto").unwrap(), "http");
-    assert_eq!(seen.headers.get("x-forwarded-host").unwrap(), "Portal.Test:8080");
-    assert!(seen.headers.get("via").unwrap().to_str().unwrap().contains("consentry"));
+    assert_eq!(
+        seen.headers.get("x-forwarded-host").unwrap(),
+        "Portal.Test:8080"
+    );
+    assert!(
+        seen.headers
+            .get("via")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("consentry")
+    );
     assert!(seen.headers.get("x-hop").is_none());
     assert!(seen.headers.get("te").is_none());
     assert!(got.headers.get("x-secret").is_none());
@@ -168,11 +254,16 @@ async fn unknown_host_is_misdirected_and_missing_host_is_bad() {
     assert!(got.text().contains("elsewhere.example"));
     assert_eq!(up.count(), 0);
 
-    let mut raw = tokio::net::TcpStream::connect(p.http_addr.unwrap()).await.unwrap();
+    let mut raw = tokio::net::TcpStream::connect(p.http_addr.unwrap())
+        .await
+        .unwrap();
     raw.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
     let mut answer = String::new();
     raw.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.0 400") || answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.0 400") || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
 }
 
 #[tokio::test]
@@ -205,7 +296,9 @@ async fn upstream_that_breaks_mid_connection_is_502() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = listener.accept().await else { return };
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
             let mut buf = [0u8; 1024];
             let _ = s.read(&mut buf).await;
             let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Len").await;
@@ -222,7 +315,9 @@ async fn upgrade_is_proxied_with_consent_enforced_on_the_101() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        let Ok((mut s, _)) = listener.accept().await else { return };
+        let Ok((mut s, _)) = listener.accept().await else {
+            return;
+        };
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
         while !head.ends_with(b"\r\n\r\n") {
@@ -244,7 +339,9 @@ async fn upgrade_is_proxied_with_consent_enforced_on_the_101() {
         }
     });
     let p = proxy(&config_yaml(&format!("http://{addr}"), "", "")).await;
-    let mut client = tokio::net::TcpStream::connect(p.http_addr.unwrap()).await.unwrap();
+    let mut client = tokio::net::TcpStream::connect(p.http_addr.unwrap())
+        .await
+        .unwrap();
     client
         .write_all(b"GET /ws HTTP/1.1\r\nHost: portal.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
         .await
@@ -261,7 +358,10 @@ async fn upgrade_is_proxied_with_consent_enforced_on_the_101() {
     assert!(!head.contains("_ga"), "{head}");
     client.write_all(b"ping").await.unwrap();
     let mut echoed = [0u8; 4];
-    tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut echoed)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut echoed))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(&echoed, b"ping");
 }
 
@@ -285,15 +385,20 @@ async fn streams_large_bodies_both_ways_in_constant_memory() {
                 let mut body = req.into_body();
                 let mut n = 0usize;
                 while let Some(frame) = body.frame().await {
-                    n += frame.map(|f| f.into_data().map(|d| d.len()).unwrap_or(0)).unwrap_or(0);
+                    n += frame
+                        .map(|f| f.into_data().map(|d| d.len()).unwrap_or(0))
+                        .unwrap_or(0);
                 }
                 return response(200, &[], n.to_string());
             }
             let chunks = futures_util::stream::iter((0..TOTAL / CHUNK).map(|_| {
-                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(hyper::body::Frame::data(Bytes::from(vec![b'x'; CHUNK])))
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(hyper::body::Frame::data(
+                    Bytes::from(vec![b'x'; CHUNK]),
+                ))
             }));
             let mut r = http::Response::new(http_body_util::StreamBody::new(chunks).boxed());
-            r.headers_mut().insert("content-type", "application/octet-stream".parse().unwrap());
+            r.headers_mut()
+                .insert("content-type", "application/octet-stream".parse().unwrap());
             r
         })
     })
@@ -302,7 +407,10 @@ async fn streams_large_bodies_both_ways_in_constant_memory() {
     let addr = p.http_addr.unwrap();
     let before = peak_rss_kib();
 
-    let req = http::Request::get(format!("http://{addr}/big")).header("host", PORTAL).body(http_body_util::Full::new(Bytes::new())).unwrap();
+    let req = http::Request::get(format!("http://{addr}/big"))
+        .header("host", PORTAL)
+        .body(http_body_util::Full::new(Bytes::new()))
+        .unwrap();
     let mut body = common::client().request(req).await.unwrap().into_body();
     let mut received = 0usize;
     while let Some(frame) = body.frame().await {
@@ -315,28 +423,68 @@ async fn streams_large_bodies_both_ways_in_constant_memory() {
     }));
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build(hyper_util::client::legacy::connect::HttpConnector::new());
-    let req = http::Request::post(format!("http://{addr}/upload")).header("host", PORTAL).body(http_body_util::StreamBody::new(chunks)).unwrap();
-    let got = client.request(req).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+    let req = http::Request::post(format!("http://{addr}/upload"))
+        .header("host", PORTAL)
+        .body(http_body_util::StreamBody::new(chunks))
+        .unwrap();
+    let got = client
+        .request(req)
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
     assert_eq!(got, TOTAL.to_string());
 
     let growth_mib = peak_rss_kib().saturating_sub(before) / 1024;
-    assert!(growth_mib < 64, "peak RSS grew by {growth_mib} MiB while streaming 2 x 256 MiB");
+    assert!(
+        growth_mib < 64,
+        "peak RSS grew by {growth_mib} MiB while streaming 2 x 256 MiB"
+    );
 }
 
 #[tokio::test]
 async fn a_request_body_over_the_limit_is_413() {
     let up = fixed(200, &[], "ok").await;
-    let p = proxy(&config_yaml(&up.url(), "", "limits:\n  max_request_body_bytes: 1000\n")).await;
-    let got = send(p.http_addr.unwrap(), "POST", PORTAL, "/", &[], &"z".repeat(5000)).await;
+    let p = proxy(&config_yaml(
+        &up.url(),
+        "",
+        "limits:\n  max_request_body_bytes: 1000\n",
+    ))
+    .await;
+    let got = send(
+        p.http_addr.unwrap(),
+        "POST",
+        PORTAL,
+        "/",
+        &[],
+        &"z".repeat(5000),
+    )
+    .await;
     assert_eq!(got.status, 413);
-    let ok = send(p.http_addr.unwrap(), "POST", PORTAL, "/", &[], &"z".repeat(500)).await;
+    let ok = send(
+        p.http_addr.unwrap(),
+        "POST",
+        PORTAL,
+        "/",
+        &[],
+        &"z".repeat(500),
+    )
+    .await;
     assert_eq!(ok.status, 200);
 }
 
 #[tokio::test]
 async fn oversized_request_headers_get_431() {
     let up = fixed(200, &[], "ok").await;
-    let p = proxy(&config_yaml(&up.url(), "", "limits:\n  max_request_header_bytes: 16384\n")).await;
+    let p = proxy(&config_yaml(
+        &up.url(),
+        "",
+        "limits:\n  max_request_header_bytes: 16384\n",
+    ))
+    .await;
     let big = "v".repeat(20_000);
     let got = get(p.http_addr.unwrap(), PORTAL, "/", &[("x-big", &big)]).await;
     assert_eq!(got.status, 431);
@@ -349,23 +497,33 @@ async fn https_upstream() -> (std::net::SocketAddr, String) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     let ca_pem = cert.cert.pem();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.cert.der().clone()], key)
-        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(stream).await else { return };
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
                 let service = hyper::service::service_fn(|_req| async {
-                    Ok::<_, std::convert::Infallible>(response(200, &[("set-cookie", "sessionid=tls"), ("set-cookie", "_ga=1")], "secure"))
+                    Ok::<_, std::convert::Infallible>(response(
+                        200,
+                        &[("set-cookie", "sessionid=tls"), ("set-cookie", "_ga=1")],
+                        "secure",
+                    ))
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
@@ -379,7 +537,11 @@ async fn https_upstream() -> (std::net::SocketAddr, String) {
 #[tokio::test]
 async fn https_upstreams_are_verified_with_an_extra_ca_per_site() {
     let (addr, ca_pem) = https_upstream().await;
-    let dir = std::env::temp_dir().join(format!("consentry-ca-{}-{}", std::process::id(), addr.port()));
+    let dir = std::env::temp_dir().join(format!(
+        "consentry-ca-{}-{}",
+        std::process::id(),
+        addr.port()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("ca.pem"), ca_pem).unwrap();
     let url = format!("https://localhost:{}", addr.port());
@@ -394,6 +556,9 @@ async fn https_upstreams_are_verified_with_an_extra_ca_per_site() {
 
     // Without the CA the certificate is not trusted: 502, never a silent downgrade.
     let p = proxy(&config_yaml(&url, "", "")).await;
-    assert_eq!(get(p.http_addr.unwrap(), PORTAL, "/", &[]).await.status, 502);
+    assert_eq!(
+        get(p.http_addr.unwrap(), PORTAL, "/", &[]).await.status,
+        502
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -161,7 +161,10 @@ mod tests {
         let src = "a:\n  b: 1\nsites:\n  - name: x\n    hosts: [h1, h2]\n";
         let loc = Locations::index(src);
         assert_eq!(loc.find(&[key("a"), key("b")]), (2, 6));
-        assert_eq!(loc.find(&[key("sites"), Seg::Index(0), key("name")]), (4, 11));
+        assert_eq!(
+            loc.find(&[key("sites"), Seg::Index(0), key("name")]),
+            (4, 11)
+        );
         assert_eq!(
             loc.find(&[key("sites"), Seg::Index(0), key("hosts"), Seg::Index(1)]),
             (5, 17)

@@ -23,7 +23,7 @@ use crate::catalogue::Catalogue;
 use crate::category::{Categories, Category, CategoryId, MAX_CATEGORIES};
 use crate::classify::{Classifier, Rule, Unclassified};
 use crate::consent::{ConsentPolicy, Format, Source, Vocabulary};
-use locate::{display_path, Locations, Seg};
+use locate::{Locations, Seg, display_path};
 use raw::{RawConfig, RawConsent, RawPolicy, RawRule, RawSite, RawSource};
 
 /// The configuration shipped with consentry (the five portals), built into the binary
@@ -41,7 +41,11 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
     }
 }
 
@@ -198,7 +202,13 @@ impl Config {
         let categories: Vec<String> = self
             .categories
             .iter()
-            .map(|(_, c)| if c.required { format!("{} (required)", c.name) } else { c.name.clone() })
+            .map(|(_, c)| {
+                if c.required {
+                    format!("{} (required)", c.name)
+                } else {
+                    c.name.clone()
+                }
+            })
             .collect();
         let rules: usize = self.sites.iter().map(|s| s.classifier.rules().len()).sum();
         let mut out = format!(
@@ -309,7 +319,12 @@ fn at(base: &[Seg], rest: &[Seg]) -> Vec<Seg> {
 }
 
 /// Validates the raw configuration and builds the runtime one.
-pub fn compile(raw: RawConfig, text: &str, label: &str, base: &Path) -> Result<Config, ConfigErrors> {
+pub fn compile(
+    raw: RawConfig,
+    text: &str,
+    label: &str,
+    base: &Path,
+) -> Result<Config, ConfigErrors> {
     let mut problems = Problems {
         label,
         locations: Locations::index(text),
@@ -323,7 +338,10 @@ pub fn compile(raw: RawConfig, text: &str, label: &str, base: &Path) -> Result<C
         match value.parse::<SocketAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
-                p.add(path, format!("`{value}` is not an address: write IP:PORT, e.g. 0.0.0.0:8080"));
+                p.add(
+                    path,
+                    format!("`{value}` is not an address: write IP:PORT, e.g. 0.0.0.0:8080"),
+                );
                 None
             }
         }
@@ -331,7 +349,10 @@ pub fn compile(raw: RawConfig, text: &str, label: &str, base: &Path) -> Result<C
     let listen_http = addr(p, &raw.listen.http, &[key("listen"), key("http")]);
     let listen_https = addr(p, &raw.listen.https, &[key("listen"), key("https")]);
     if raw.listen.http.is_none() && raw.listen.https.is_none() {
-        p.add(&[key("listen")], "no listener: set `listen.http` and/or `listen.https`");
+        p.add(
+            &[key("listen")],
+            "no listener: set `listen.http` and/or `listen.https`",
+        );
     }
     let admin = raw
         .admin
@@ -339,17 +360,23 @@ pub fn compile(raw: RawConfig, text: &str, label: &str, base: &Path) -> Result<C
         .and_then(|a| addr(p, &Some(a.listen.clone()), &[key("admin"), key("listen")]));
     if let Some(admin) = admin {
         for public in [listen_http, listen_https].into_iter().flatten() {
-            if public.port() == admin.port() {
+            if public.port() == admin.port() && admin.port() != 0 {
                 p.add(
                     &[key("admin"), key("listen")],
-                    format!("the admin listener must not share port {} with a public listener", admin.port()),
+                    format!(
+                        "the admin listener must not share port {} with a public listener",
+                        admin.port()
+                    ),
                 );
             }
         }
     }
     if let (Some(a), Some(b)) = (listen_http, listen_https) {
         if a == b {
-            p.add(&[key("listen"), key("https")], "`listen.https` is the same address as `listen.http`");
+            p.add(
+                &[key("listen"), key("https")],
+                "`listen.https` is the same address as `listen.http`",
+            );
         }
     }
 
@@ -358,7 +385,10 @@ pub fn compile(raw: RawConfig, text: &str, label: &str, base: &Path) -> Result<C
     match &raw.tls {
         Some(tls) => {
             if tls.certificates.is_empty() {
-                p.add(&[key("tls"), key("certificates")], "at least one certificate is needed");
+                p.add(
+                    &[key("tls"), key("certificates")],
+                    "at least one certificate is needed",
+                );
             }
             for (i, c) in tls.certificates.iter().enumerate() {
                 let here = [key("tls"), key("certificates"), Seg::Index(i)];
@@ -366,14 +396,23 @@ pub fn compile(raw: RawConfig, text: &str, label: &str, base: &Path) -> Result<C
                 let key_path = base.join(&c.key);
                 for (field, file) in [("cert", &cert), ("key", &key_path)] {
                     if let Err(e) = std::fs::File::open(file) {
-                        p.add(&at(&here, &[key(field)]), format!("cannot read {}: {e}", file.display()));
+                        p.add(
+                            &at(&here, &[key(field)]),
+                            format!("cannot read {}: {e}", file.display()),
+                        );
                     }
                 }
-                certificates.push(CertificatePaths { cert, key: key_path });
+                certificates.push(CertificatePaths {
+                    cert,
+                    key: key_path,
+                });
             }
         }
         None if listen_https.is_some() => {
-            p.add(&[key("listen"), key("https")], "`listen.https` needs a `tls` section with certificates");
+            p.add(
+                &[key("listen"), key("https")],
+                "`listen.https` needs a `tls` section with certificates",
+            );
         }
         None => {}
     }
@@ -390,10 +429,16 @@ pub fn compile(raw: RawConfig, text: &str, label: &str, base: &Path) -> Result<C
         max_request_body_bytes: raw.limits.max_request_body_bytes,
     };
     if limits.max_request_header_bytes < 1024 {
-        p.add(&[key("limits"), key("max_request_header_bytes")], "must be at least 1024");
+        p.add(
+            &[key("limits"), key("max_request_header_bytes")],
+            "must be at least 1024",
+        );
     }
     if limits.max_connections == 0 {
-        p.add(&[key("limits"), key("max_connections")], "must be at least 1");
+        p.add(
+            &[key("limits"), key("max_connections")],
+            "must be at least 1",
+        );
     }
     let t = &raw.timeouts;
     let timeouts = Timeouts {
@@ -427,21 +472,38 @@ pub fn compile(raw: RawConfig, text: &str, label: &str, base: &Path) -> Result<C
         if site.name.trim().is_empty() {
             p.add(&at(&here, &[key("name")]), "a site needs a name");
         } else if let Some(first) = names.insert(&site.name, i) {
-            p.add(&at(&here, &[key("name")]), format!("site name `{}` is already used by sites[{first}]", site.name));
+            p.add(
+                &at(&here, &[key("name")]),
+                format!(
+                    "site name `{}` is already used by sites[{first}]",
+                    site.name
+                ),
+            );
         }
         if site.hosts.is_empty() {
-            p.add(&at(&here, &[key("hosts")]), "a site needs at least one host");
+            p.add(
+                &at(&here, &[key("hosts")]),
+                "a site needs at least one host",
+            );
         }
         for (j, host) in site.hosts.iter().enumerate() {
             let host_path = at(&here, &[key("hosts"), Seg::Index(j)]);
             let normal = host.trim().to_ascii_lowercase();
-            if normal.is_empty() || normal.contains(['/', ' ', ':', '@']) && !normal.starts_with('[') {
-                p.add(&host_path, format!("`{host}` is not a host name (write it without scheme, port or path)"));
+            if normal.is_empty()
+                || normal.contains(['/', ' ', ':', '@']) && !normal.starts_with('[')
+            {
+                p.add(
+                    &host_path,
+                    format!("`{host}` is not a host name (write it without scheme, port or path)"),
+                );
                 continue;
             }
             if let Some(&other) = hosts.get(&normal) {
                 let other_name = &raw.sites[other].name;
-                p.add(&host_path, format!("host `{host}` is already served by site `{other_name}`"));
+                p.add(
+                    &host_path,
+                    format!("host `{host}` is already served by site `{other_name}`"),
+                );
             } else {
                 hosts.insert(normal, i);
             }
@@ -451,10 +513,25 @@ pub fn compile(raw: RawConfig, text: &str, label: &str, base: &Path) -> Result<C
             continue;
         };
         let consent_raw = merge_consent(&raw.consent, site.consent.as_ref());
-        let consent_path = if site.consent.is_some() { at(&here, &[key("consent")]) } else { vec![key("consent")] };
-        let consent = compile_consent(p, &consent_raw, site.consent.as_ref(), &raw.consent, &here, categories);
+        let consent_path = if site.consent.is_some() {
+            at(&here, &[key("consent")])
+        } else {
+            vec![key("consent")]
+        };
+        let consent = compile_consent(
+            p,
+            &consent_raw,
+            site.consent.as_ref(),
+            &raw.consent,
+            &here,
+            categories,
+        );
         let policy_raw = merge_policy(&raw.policy, site.policy.as_ref());
-        let policy_path = if site.policy.is_some() { at(&here, &[key("policy")]) } else { vec![key("policy")] };
+        let policy_path = if site.policy.is_some() {
+            at(&here, &[key("policy")])
+        } else {
+            vec![key("policy")]
+        };
         let policy = compile_policy(p, &policy_raw, &policy_path);
         let unclassified = match consent_raw.unclassified.as_deref().unwrap_or("block") {
             "block" => Unclassified::Block,
@@ -468,7 +545,12 @@ pub fn compile(raw: RawConfig, text: &str, label: &str, base: &Path) -> Result<C
                 Unclassified::Block
             }
         };
-        let mut rules = compile_rules(p, &site.cookies, &at(&here, &[key("cookies")]), &Some(categories.clone()));
+        let mut rules = compile_rules(
+            p,
+            &site.cookies,
+            &at(&here, &[key("cookies")]),
+            &Some(categories.clone()),
+        );
         rules.extend(global_rules.iter().cloned());
         let (Some(upstream), Some(consent), Some(mut policy)) = (upstream, consent, policy) else {
             continue;
@@ -496,17 +578,27 @@ pub fn compile(raw: RawConfig, text: &str, label: &str, base: &Path) -> Result<C
         let Some(necessary) = categories.necessary() else {
             continue;
         };
-        let preferences = consent.sources.iter().map(|s| s.cookie.as_bytes().to_vec()).collect();
+        let preferences = consent
+            .sources
+            .iter()
+            .map(|s| s.cookie.as_bytes().to_vec())
+            .collect();
         let classifier = Classifier::new(
             rules,
             preferences,
             necessary,
             unclassified,
-            (unclassified == Unclassified::Catalogue).then(|| catalogue.clone()).flatten(),
+            (unclassified == Unclassified::Catalogue)
+                .then(|| catalogue.clone())
+                .flatten(),
         );
         sites.push(Arc::new(Site {
             name: site.name.clone(),
-            hosts: site.hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect(),
+            hosts: site
+                .hosts
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .collect(),
             upstream,
             consent,
             classifier,
@@ -533,11 +625,17 @@ pub fn compile(raw: RawConfig, text: &str, label: &str, base: &Path) -> Result<C
 fn compile_categories(p: &mut Problems, raw: &RawConfig) -> Option<Arc<Categories>> {
     let path = [key("categories")];
     if raw.categories.0.is_empty() {
-        p.add(&path, "no categories: declare at least one `required: true` category such as `necessary`");
+        p.add(
+            &path,
+            "no categories: declare at least one `required: true` category such as `necessary`",
+        );
         return None;
     }
     if raw.categories.0.len() > MAX_CATEGORIES {
-        p.add(&path, format!("at most {MAX_CATEGORIES} categories are supported"));
+        p.add(
+            &path,
+            format!("at most {MAX_CATEGORIES} categories are supported"),
+        );
         return None;
     }
     let mut list = Vec::new();
@@ -555,7 +653,10 @@ fn compile_categories(p: &mut Problems, raw: &RawConfig) -> Option<Arc<Categorie
     }
     let categories = Categories::new(list);
     if categories.necessary().is_none() {
-        p.add(&path, "no category is `required: true`: the preferences cookie itself needs one");
+        p.add(
+            &path,
+            "no category is `required: true`: the preferences cookie itself needs one",
+        );
         return None;
     }
     Some(Arc::new(categories))
@@ -571,25 +672,43 @@ fn compile_rules(
     for (i, r) in raw.iter().enumerate() {
         let here = at(path, &[Seg::Index(i)]);
         // Inner spaces are allowed: browsers store names such as `foo bar`.
-        if r.name.trim().is_empty() || r.name.contains([';', '=']) || r.name.chars().any(char::is_control) {
-            p.add(&at(&here, &[key("name")]), format!("`{}` is not a cookie name or glob", r.name));
+        if r.name.trim().is_empty()
+            || r.name.contains([';', '='])
+            || r.name.chars().any(char::is_control)
+        {
+            p.add(
+                &at(&here, &[key("name")]),
+                format!("`{}` is not a cookie name or glob", r.name),
+            );
         }
         if let Some(rule_path) = &r.path {
             if !rule_path.starts_with('/') || rule_path.contains(';') {
-                p.add(&at(&here, &[key("path")]), "a cookie path starts with `/` and has no `;`");
+                p.add(
+                    &at(&here, &[key("path")]),
+                    "a cookie path starts with `/` and has no `;`",
+                );
             }
         }
         if let Some(domain) = &r.domain {
             if domain.is_empty() || domain.contains([';', ' ', '/']) {
-                p.add(&at(&here, &[key("domain")]), format!("`{domain}` is not a cookie domain"));
+                p.add(
+                    &at(&here, &[key("domain")]),
+                    format!("`{domain}` is not a cookie domain"),
+                );
             }
         }
-        let Some(categories) = categories else { continue };
+        let Some(categories) = categories else {
+            continue;
+        };
         let Some(category) = categories.id(&r.category) else {
             let known: Vec<&str> = categories.iter().map(|(_, c)| c.name.as_str()).collect();
             p.add(
                 &at(&here, &[key("category")]),
-                format!("unknown category `{}` (categories are: {})", r.category, known.join(", ")),
+                format!(
+                    "unknown category `{}` (categories are: {})",
+                    r.category,
+                    known.join(", ")
+                ),
             );
             continue;
         };
@@ -606,10 +725,18 @@ fn compile_rules(
     rules
 }
 
-fn compile_upstream(p: &mut Problems, site: &RawSite, here: &[Seg], base: &Path) -> Option<Upstream> {
+fn compile_upstream(
+    p: &mut Problems,
+    site: &RawSite,
+    here: &[Seg],
+    base: &Path,
+) -> Option<Upstream> {
     let path = at(here, &[key("upstream")]);
     let bad = |p: &mut Problems, why: &str| {
-        p.add(&path, format!("`{}` is not a usable upstream URL: {why}", site.upstream));
+        p.add(
+            &path,
+            format!("`{}` is not a usable upstream URL: {why}", site.upstream),
+        );
         None
     };
     let uri: Uri = match site.upstream.parse() {
@@ -633,12 +760,18 @@ fn compile_upstream(p: &mut Problems, site: &RawSite, here: &[Seg], base: &Path)
     let ca_file = site.upstream_ca.as_ref().map(|ca| {
         let file = base.join(ca);
         if let Err(e) = std::fs::File::open(&file) {
-            p.add(&at(here, &[key("upstream_ca")]), format!("cannot read {}: {e}", file.display()));
+            p.add(
+                &at(here, &[key("upstream_ca")]),
+                format!("cannot read {}: {e}", file.display()),
+            );
         }
         file
     });
     if ca_file.is_some() && scheme != http::uri::Scheme::HTTPS {
-        p.add(&at(here, &[key("upstream_ca")]), "`upstream_ca` is only for https upstreams");
+        p.add(
+            &at(here, &[key("upstream_ca")]),
+            "`upstream_ca` is only for https upstreams",
+        );
     }
     Some(Upstream {
         scheme,
@@ -650,18 +783,32 @@ fn compile_upstream(p: &mut Problems, site: &RawSite, here: &[Seg], base: &Path)
 
 /// A site's `consent` keys override the global ones one by one.
 fn merge_consent(global: &RawConsent, site: Option<&RawConsent>) -> RawConsent {
-    let Some(site) = site else { return global.clone() };
+    let Some(site) = site else {
+        return global.clone();
+    };
     macro_rules! pick {
         ($($field:ident),*) => { RawConsent { $($field: site.$field.clone().or_else(|| global.$field.clone()),)* } };
     }
     pick!(
-        cookie, format, mapping, purposes, no_consent_region, sources, revision, max_age, honor_gpc,
-        unclassified, expire_revoked, strip_request_cookies
+        cookie,
+        format,
+        mapping,
+        purposes,
+        no_consent_region,
+        sources,
+        revision,
+        max_age,
+        honor_gpc,
+        unclassified,
+        expire_revoked,
+        strip_request_cookies
     )
 }
 
 fn merge_policy(global: &RawPolicy, site: Option<&RawPolicy>) -> RawPolicy {
-    let Some(site) = site else { return global.clone() };
+    let Some(site) = site else {
+        return global.clone();
+    };
     RawPolicy {
         path: site.path.clone().or_else(|| global.path.clone()),
         serve: site.serve.or(global.serve),
@@ -671,7 +818,11 @@ fn merge_policy(global: &RawPolicy, site: Option<&RawPolicy>) -> RawPolicy {
 }
 
 fn sets_single_source(c: &RawConsent) -> bool {
-    c.cookie.is_some() || c.format.is_some() || c.mapping.is_some() || c.purposes.is_some() || c.no_consent_region.is_some()
+    c.cookie.is_some()
+        || c.format.is_some()
+        || c.mapping.is_some()
+        || c.purposes.is_some()
+        || c.no_consent_region.is_some()
 }
 
 fn compile_consent(
@@ -684,7 +835,9 @@ fn compile_consent(
 ) -> Option<ConsentPolicy> {
     // Which level decides the sources, and where errors about them point.
     let (level, level_path): (&RawConsent, Vec<Seg>) = match site {
-        Some(s) if s.sources.is_some() || sets_single_source(s) => (s, at(site_path, &[key("consent")])),
+        Some(s) if s.sources.is_some() || sets_single_source(s) => {
+            (s, at(site_path, &[key("consent")]))
+        }
         _ => (global, vec![key("consent")]),
     };
     if level.sources.is_some() && sets_single_source(level) {
@@ -706,26 +859,47 @@ fn compile_consent(
         None => (vec![singles], level_path.clone()),
     };
     if raw_sources.is_empty() {
-        p.add(&sources_path, "`sources` is empty: list at least one consent cookie");
+        p.add(
+            &sources_path,
+            "`sources` is empty: list at least one consent cookie",
+        );
         return None;
     }
     let mut sources = Vec::new();
     for (i, s) in raw_sources.iter().enumerate() {
-        let here = if level.sources.is_some() { at(&sources_path, &[Seg::Index(i)]) } else { sources_path.clone() };
+        let here = if level.sources.is_some() {
+            at(&sources_path, &[Seg::Index(i)])
+        } else {
+            sources_path.clone()
+        };
         let Some(format) = Format::from_name(&s.format) else {
             let known: Vec<&str> = Format::ALL.iter().map(|(n, _)| *n).collect();
             p.add(
                 &at(&here, &[key("format")]),
-                format!("unknown consent format `{}` (formats are: {})", s.format, known.join(", ")),
+                format!(
+                    "unknown consent format `{}` (formats are: {})",
+                    s.format,
+                    known.join(", ")
+                ),
             );
             continue;
         };
-        let cookie = s.cookie.clone().unwrap_or_else(|| format.default_cookie().to_owned());
+        let cookie = s
+            .cookie
+            .clone()
+            .unwrap_or_else(|| format.default_cookie().to_owned());
         if cookie.is_empty() || cookie.contains([';', '=', ',', ' ']) {
-            p.add(&at(&here, &[key("cookie")]), format!("`{cookie}` is not a cookie name"));
+            p.add(
+                &at(&here, &[key("cookie")]),
+                format!("`{cookie}` is not a cookie name"),
+            );
         }
         let vocab = compile_vocabulary(p, format, s, &here, categories);
-        sources.push(Source { cookie, format, vocab });
+        sources.push(Source {
+            cookie,
+            format,
+            vocab,
+        });
     }
     if sources.len() != raw_sources.len() {
         return None;
@@ -775,7 +949,10 @@ fn compile_vocabulary(
     if let Some(purposes) = &source.purposes {
         for (category, list) in &purposes.0 {
             let Some(id) = categories.id(category) else {
-                p.add(&at(here, &[key("purposes"), key(category)]), format!("unknown category `{category}`"));
+                p.add(
+                    &at(here, &[key("purposes"), key(category)]),
+                    format!("unknown category `{category}`"),
+                );
                 continue;
             };
             let mut bits = 0u32;
@@ -783,7 +960,10 @@ fn compile_vocabulary(
                 if (1..=24).contains(&n) {
                     bits |= 1 << (n - 1);
                 } else {
-                    p.add(&at(here, &[key("purposes"), key(category)]), format!("TCF purpose {n} is not between 1 and 24"));
+                    p.add(
+                        &at(here, &[key("purposes"), key(category)]),
+                        format!("TCF purpose {n} is not between 1 and 24"),
+                    );
                 }
             }
             vocab.purposes.retain(|(c, _)| *c != id);
@@ -817,20 +997,33 @@ fn default_purposes(format: Format, categories: &Categories) -> Vec<(CategoryId,
 }
 
 fn compile_policy(p: &mut Problems, raw: &RawPolicy, path: &[Seg]) -> Option<Policy> {
-    let policy_path = raw.path.clone().unwrap_or_else(|| "/terms/cookies-policy/".into());
+    let policy_path = raw
+        .path
+        .clone()
+        .unwrap_or_else(|| "/terms/cookies-policy/".into());
     if !policy_path.starts_with('/') || policy_path.contains(['"', '<', '>', ' ', '?', '#']) {
         p.add(&at(path, &[key("path")]), format!("`{policy_path}` is not a path: it starts with `/` and has no spaces, quotes, `?` or `#`"));
         return None;
     }
     if policy_path.starts_with(crate::RESERVED_PREFIX) {
-        p.add(&at(path, &[key("path")]), format!("paths under {} are reserved for consentry", crate::RESERVED_PREFIX));
+        p.add(
+            &at(path, &[key("path")]),
+            format!(
+                "paths under {} are reserved for consentry",
+                crate::RESERVED_PREFIX
+            ),
+        );
         return None;
     }
-    let link_header = HeaderValue::from_str(&format!("<{policy_path}>; rel=\"privacy-policy\"")).ok()?;
+    let link_header =
+        HeaderValue::from_str(&format!("<{policy_path}>; rel=\"privacy-policy\"")).ok()?;
     Some(Policy {
         path: policy_path,
         serve: raw.serve.unwrap_or(true),
-        link_text: raw.link_text.clone().unwrap_or_else(|| "Cookies policy".into()),
+        link_text: raw
+            .link_text
+            .clone()
+            .unwrap_or_else(|| "Cookies policy".into()),
         banner: raw.banner.unwrap_or(false),
         link_header,
         head_markup: Arc::from(""),

@@ -70,7 +70,10 @@ fn site_rules_come_before_global_ones() {
     let c = compile(&text);
     let necessary = c.categories.id("necessary");
     assert_eq!(c.sites[0].classifier.classify(b"_ga").category, necessary);
-    assert_eq!(c.sites[0].classifier.classify(b"_ga_X").category, c.categories.id("statistics"));
+    assert_eq!(
+        c.sites[0].classifier.classify(b"_ga_X").category,
+        c.categories.id("statistics")
+    );
 }
 
 #[test]
@@ -82,29 +85,49 @@ fn several_sources_and_mappings_compile() {
     let c = compile(&text);
     let sources = &c.sites[0].consent.sources;
     assert_eq!(sources.len(), 2);
-    assert_eq!(sources[1].vocab.category("stats"), c.categories.id("statistics"));
+    assert_eq!(
+        sources[1].vocab.category("stats"),
+        c.categories.id("statistics")
+    );
     assert_eq!(sources[1].vocab.category("ads"), None);
     // Every consent cookie is necessary.
-    assert_eq!(c.sites[0].classifier.classify(b"old_prefs").category, c.categories.id("necessary"));
+    assert_eq!(
+        c.sites[0].classifier.classify(b"old_prefs").category,
+        c.categories.id("necessary")
+    );
 }
 
 #[test]
 fn sources_and_a_single_format_at_one_level_conflict() {
-    let text = BASE.replace("  cookie: prefs\n", "  cookie: prefs\n  sources: [ { format: json } ]\n");
+    let text = BASE.replace(
+        "  cookie: prefs\n",
+        "  cookie: prefs\n  sources: [ { format: json } ]\n",
+    );
     let err = Config::from_yaml(&text, "t.yaml", Path::new(".")).unwrap_err();
     assert!(err.to_string().contains("use either `sources` or"), "{err}");
 }
 
 #[test]
 fn a_mapping_to_an_unknown_category_is_an_error() {
-    let text = BASE.replace("  cookie: prefs\n", "  cookie: prefs\n  mapping: { analytics: stats }\n");
+    let text = BASE.replace(
+        "  cookie: prefs\n",
+        "  cookie: prefs\n  mapping: { analytics: stats }\n",
+    );
     let err = Config::from_yaml(&text, "t.yaml", Path::new(".")).unwrap_err();
-    assert!(err.to_string().contains("t.yaml:4:25: consent.mapping.analytics: `analytics` maps to unknown category `stats`"), "{err}");
+    assert!(
+        err.to_string().contains(
+            "t.yaml:4:25: consent.mapping.analytics: `analytics` maps to unknown category `stats`"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn the_banner_needs_a_format_it_can_write() {
-    let text = BASE.replace("  cookie: prefs\n", "  cookie: prefs\n  format: cookiebot\n") + "policy: { banner: true }\n";
+    let text = BASE.replace(
+        "  cookie: prefs\n",
+        "  cookie: prefs\n  format: cookiebot\n",
+    ) + "policy: { banner: true }\n";
     let err = Config::from_yaml(&text, "t.yaml", Path::new(".")).unwrap_err();
     assert!(err.to_string().contains("policy.banner"), "{err}");
 }

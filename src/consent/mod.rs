@@ -10,7 +10,7 @@ pub mod format;
 use http::HeaderMap;
 
 use crate::category::{Categories, CategorySet};
-use crate::cookie_name::{cookie_items, CookieItem};
+use crate::cookie_name::{CookieItem, cookie_items};
 pub use format::{Format, Recorded, Unreadable, Vocabulary};
 
 /// One consent cookie and how to read it.
@@ -103,7 +103,11 @@ impl Consent {
     }
 }
 
-fn read_sources(cookies: &RequestCookies, policy: &ConsentPolicy, categories: &Categories) -> Consent {
+fn read_sources(
+    cookies: &RequestCookies,
+    policy: &ConsentPolicy,
+    categories: &Categories,
+) -> Consent {
     for (i, source) in policy.sources.iter().enumerate() {
         let name = source.cookie.as_bytes();
         let mut copies = cookies.items().filter(|item| item.name == name);
@@ -112,7 +116,9 @@ fn read_sources(cookies: &RequestCookies, policy: &ConsentPolicy, categories: &C
         };
         let mut granted = match read_one(first.value, source, policy) {
             Ok(granted) => granted,
-            Err(reason) => return Consent::required_only(categories, ConsentState::FailedClosed(reason)),
+            Err(reason) => {
+                return Consent::required_only(categories, ConsentState::FailedClosed(reason));
+            }
         };
         for copy in copies {
             // Two copies of consentry's own cookie cannot be told apart: refuse both.
@@ -132,11 +138,18 @@ fn read_sources(cookies: &RequestCookies, policy: &ConsentPolicy, categories: &C
     Consent::required_only(categories, ConsentState::Absent)
 }
 
-fn read_one(value: &[u8], source: &Source, policy: &ConsentPolicy) -> Result<CategorySet, &'static str> {
+fn read_one(
+    value: &[u8],
+    source: &Source,
+    policy: &ConsentPolicy,
+) -> Result<CategorySet, &'static str> {
     if value.is_empty() {
         return Err("empty");
     }
-    let recorded = source.format.read(value, &source.vocab).map_err(|Unreadable(why)| why)?;
+    let recorded = source
+        .format
+        .read(value, &source.vocab)
+        .map_err(|Unreadable(why)| why)?;
     if let Some(current) = policy.revision {
         if source.format.records_revision() && recorded.revision.is_none_or(|r| r < current) {
             return Err("outdated revision");
@@ -156,7 +169,11 @@ pub struct RequestCookies {
 impl RequestCookies {
     pub fn from_headers(headers: &HeaderMap) -> Self {
         RequestCookies {
-            fields: headers.get_all(http::header::COOKIE).iter().cloned().collect(),
+            fields: headers
+                .get_all(http::header::COOKIE)
+                .iter()
+                .cloned()
+                .collect(),
         }
     }
 
@@ -215,16 +232,26 @@ mod tests {
         for f in cookie_fields {
             headers.append(http::header::COOKIE, f.parse().unwrap());
         }
-        Consent::read(&RequestCookies::from_headers(&headers), gpc, policy, &categories())
+        Consent::read(
+            &RequestCookies::from_headers(&headers),
+            gpc,
+            policy,
+            &categories(),
+        )
     }
 
     fn set(ids: &[u8]) -> CategorySet {
-        ids.iter().fold(CategorySet::EMPTY, |s, i| s.with(CategoryId(*i)))
+        ids.iter()
+            .fold(CategorySet::EMPTY, |s, i| s.with(CategoryId(*i)))
     }
 
     #[test]
     fn grants_what_the_cookie_says_plus_required() {
-        let c = consent(&[r#"a=1; cookies_preferences={"statistics":true}"#], false, &policy(Format::Json));
+        let c = consent(
+            &[r#"a=1; cookies_preferences={"statistics":true}"#],
+            false,
+            &policy(Format::Json),
+        );
         assert_eq!(c.granted(), set(&[0, 1]));
         assert!(c.has_choice());
     }
@@ -232,7 +259,12 @@ mod tests {
     #[test]
     fn missing_empty_or_unreadable_grants_only_required() {
         let p = policy(Format::Json);
-        for fields in [&[][..], &["other=1"], &["cookies_preferences="], &["cookies_preferences=nope"]] {
+        for fields in [
+            &[][..],
+            &["other=1"],
+            &["cookies_preferences="],
+            &["cookies_preferences=nope"],
+        ] {
             let c = consent(fields, false, &p);
             assert_eq!(c.granted(), set(&[0]), "{fields:?}");
             assert!(!c.has_choice());
@@ -241,16 +273,33 @@ mod tests {
 
     #[test]
     fn oversized_values_fail_closed() {
-        let big = format!(r#"cookies_preferences={{"statistics":true,"pad":"{}"}}"#, "x".repeat(5000));
-        assert_eq!(consent(&[&big], false, &policy(Format::Json)).granted(), set(&[0]));
+        let big = format!(
+            r#"cookies_preferences={{"statistics":true,"pad":"{}"}}"#,
+            "x".repeat(5000)
+        );
+        assert_eq!(
+            consent(&[&big], false, &policy(Format::Json)).granted(),
+            set(&[0])
+        );
     }
 
     #[test]
     fn two_preferences_cookies_fail_closed_in_one_field_or_across_fields() {
         let p = policy(Format::List);
-        let c = consent(&["cookies_preferences=statistics; cookies_preferences=statistics"], false, &p);
+        let c = consent(
+            &["cookies_preferences=statistics; cookies_preferences=statistics"],
+            false,
+            &p,
+        );
         assert_eq!(c.granted(), set(&[0]));
-        let c = consent(&["cookies_preferences=statistics", "cookies_preferences=statistics"], false, &p);
+        let c = consent(
+            &[
+                "cookies_preferences=statistics",
+                "cookies_preferences=statistics",
+            ],
+            false,
+            &p,
+        );
         assert_eq!(c.granted(), set(&[0]));
         assert_eq!(c.state(), ConsentState::FailedClosed("duplicate"));
     }
@@ -262,7 +311,11 @@ mod tests {
         assert_eq!(c.granted(), set(&[0, 1]));
         let mut ignoring = p.clone();
         ignoring.honor_gpc = false;
-        let c = consent(&["cookies_preferences=statistics,third_party"], true, &ignoring);
+        let c = consent(
+            &["cookies_preferences=statistics,third_party"],
+            true,
+            &ignoring,
+        );
         assert_eq!(c.granted(), set(&[0, 1, 3]));
     }
 
@@ -270,11 +323,19 @@ mod tests {
     fn consent_under_an_older_revision_counts_as_none() {
         let mut p = policy(Format::Json);
         p.revision = Some(2);
-        let old = consent(&[r#"cookies_preferences={"statistics":true,"rev":1}"#], false, &p);
+        let old = consent(
+            &[r#"cookies_preferences={"statistics":true,"rev":1}"#],
+            false,
+            &p,
+        );
         assert_eq!(old.granted(), set(&[0]));
         let unnumbered = consent(&[r#"cookies_preferences={"statistics":true}"#], false, &p);
         assert_eq!(unnumbered.granted(), set(&[0]));
-        let current = consent(&[r#"cookies_preferences={"statistics":true,"rev":2}"#], false, &p);
+        let current = consent(
+            &[r#"cookies_preferences={"statistics":true,"rev":2}"#],
+            false,
+            &p,
+        );
         assert_eq!(current.granted(), set(&[0, 1]));
     }
 }

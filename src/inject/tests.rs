@@ -12,7 +12,9 @@ fn plan(body_markup: &str) -> Plan {
 }
 
 async fn rewrite(chunks: Vec<Vec<u8>>, markup: &str) -> Vec<u8> {
-    let input: ByteStream = Box::pin(futures_util::stream::iter(chunks.into_iter().map(|c| Ok(Bytes::from(c)))));
+    let input: ByteStream = Box::pin(futures_util::stream::iter(
+        chunks.into_iter().map(|c| Ok(Bytes::from(c))),
+    ));
     let mut out = Vec::new();
     let mut stream = Rewriting::new(plan(markup), input);
     while let Some(chunk) = stream.next().await {
@@ -25,7 +27,11 @@ async fn rewrite(chunks: Vec<Vec<u8>>, markup: &str) -> Vec<u8> {
 async fn inserts_before_the_body_end_tag_once_at_any_chunk_boundary() {
     let page = b"<html><head></head><body><p>x</p></body></html>".to_vec();
     for split in 1..page.len() {
-        let out = rewrite(vec![page[..split].to_vec(), page[split..].to_vec()], "<a>L</a>").await;
+        let out = rewrite(
+            vec![page[..split].to_vec(), page[split..].to_vec()],
+            "<a>L</a>",
+        )
+        .await;
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "<html><head><link rel=\"privacy-policy\" href=\"/p\"></head><body><p>x</p><a>L</a></body></html>",
@@ -58,7 +64,10 @@ async fn past_the_memory_limit_the_rest_passes_through_without_losing_a_byte() {
     let chunks: Vec<Vec<u8>> = page.chunks(16 * 1024).map(<[u8]>::to_vec).collect();
     let out = rewrite(chunks, "<a>L</a>").await;
     assert_eq!(out.len(), page.len());
-    assert!(out == page, "the page must pass through unchanged after a bail-out");
+    assert!(
+        out == page,
+        "the page must pass through unchanged after a bail-out"
+    );
 }
 
 #[test]
@@ -69,7 +78,10 @@ fn reads_content_codings() {
     assert_eq!(Coding::from_header(Some(&h("x-gzip"))), Some(Coding::Gzip));
     assert_eq!(Coding::from_header(Some(&h("br"))), Some(Coding::Brotli));
     assert_eq!(Coding::from_header(Some(&h("zstd"))), Some(Coding::Zstd));
-    assert_eq!(Coding::from_header(Some(&h("deflate"))), Some(Coding::Deflate));
+    assert_eq!(
+        Coding::from_header(Some(&h("deflate"))),
+        Some(Coding::Deflate)
+    );
     assert_eq!(Coding::from_header(Some(&h("gzip, br"))), None);
     assert_eq!(Coding::from_header(Some(&h("compress"))), None);
 }

@@ -15,8 +15,8 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
@@ -41,7 +41,12 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn last(&self) -> Seen {
-        self.seen.lock().unwrap().last().cloned().expect("the upstream saw no request")
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("the upstream saw no request")
     }
     pub fn count(&self) -> usize {
         self.seen.lock().unwrap().len()
@@ -52,15 +57,24 @@ impl Upstream {
 }
 
 pub fn body(bytes: impl Into<Bytes>) -> TestBody {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// A response with status, headers (in order, repeats allowed) and body.
-pub fn response(status: u16, headers: &[(&str, &str)], text: impl Into<Bytes>) -> Response<TestBody> {
+pub fn response(
+    status: u16,
+    headers: &[(&str, &str)],
+    text: impl Into<Bytes>,
+) -> Response<TestBody> {
     let mut r = Response::new(body(text));
     *r.status_mut() = StatusCode::from_u16(status).unwrap();
     for (k, v) in headers {
-        r.headers_mut().append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        r.headers_mut().append(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
     }
     r
 }
@@ -77,7 +91,9 @@ where
     let seen_by_server = seen.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let handler = handler.clone();
             let seen = seen_by_server.clone();
             tokio::spawn(async move {
@@ -102,9 +118,15 @@ where
 
 /// An upstream that always answers the same status, headers and body.
 pub async fn fixed(status: u16, headers: &[(&str, &str)], text: &'static str) -> Upstream {
-    let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     upstream(move |_req| {
-        let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let r = response(status, &pairs, text);
         Box::pin(async move { r })
     })
@@ -147,7 +169,8 @@ sites:
 
 /// Starts the proxy from YAML text.
 pub async fn proxy(yaml: &str) -> consentry::server::Running {
-    let config = consentry::Config::from_yaml(yaml, "test.yaml", Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
+    let config = consentry::Config::from_yaml(yaml, "test.yaml", Path::new("."))
+        .unwrap_or_else(|e| panic!("{e}"));
     consentry::server::start(config, None).await.unwrap()
 }
 
@@ -173,7 +196,10 @@ impl Got {
             .collect()
     }
     pub fn set_cookie_names(&self) -> Vec<String> {
-        self.set_cookies().iter().map(|l| l.split('=').next().unwrap_or("").trim().to_owned()).collect()
+        self.set_cookies()
+            .iter()
+            .map(|l| l.split('=').next().unwrap_or("").trim().to_owned())
+            .collect()
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -181,7 +207,14 @@ impl Got {
 }
 
 /// Sends one request to `proxy` for `host` and reads the whole response.
-pub async fn send(proxy: SocketAddr, method: &str, host: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Got {
+pub async fn send(
+    proxy: SocketAddr,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Got {
     let mut req = Request::builder()
         .method(method)
         .uri(format!("http://{proxy}{path}"))
@@ -193,8 +226,17 @@ pub async fn send(proxy: SocketAddr, method: &str, host: &str, path: &str, heade
     let response = client().request(req).await.expect("the proxy answered");
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = response.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-    Got { status, headers, body }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    Got {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub async fn get(proxy: SocketAddr, host: &str, path: &str, headers: &[(&str, &str)]) -> Got {

@@ -26,21 +26,31 @@ pub(super) fn read_object(
     revision_key: Option<&str>,
 ) -> Result<Recorded, Unreadable> {
     let text = utf8(value)?;
-    let text = if text.trim_start().starts_with('{') {
-        Cow::Borrowed(text)
-    } else {
-        percent_decoded(text)?
+    let parse = |text: &str| -> Result<Recorded, Unreadable> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let recorded = ObjectReader {
+            vocab,
+            revision_key,
+        }
+        .deserialize(&mut de)
+        .map_err(|_| Unreadable("not a JSON object of booleans"))?;
+        de.end()
+            .map_err(|_| Unreadable("trailing characters after JSON"))?;
+        Ok(recorded)
     };
-    let mut de = serde_json::Deserializer::from_str(&text);
-    let recorded = ObjectReader {
-        vocab,
-        revision_key,
+    // Raw JSON, fully percent-encoded JSON, or raw braces around encoded quotes
+    // (`{%22statistics%22:true}`, as some servers write it): raw first, then decoded.
+    if text.trim_start().starts_with('{') {
+        match parse(text) {
+            Ok(recorded) => Ok(recorded),
+            Err(raw_error) if text.contains('%') => {
+                parse(&percent_decoded(text)?).map_err(|_| raw_error)
+            }
+            Err(raw_error) => Err(raw_error),
+        }
+    } else {
+        parse(&percent_decoded(text)?)
     }
-    .deserialize(&mut de)
-    .map_err(|_| Unreadable("not a JSON object of booleans"))?;
-    de.end()
-        .map_err(|_| Unreadable("trailing characters after JSON"))?;
-    Ok(recorded)
 }
 
 pub(super) fn write(granted: CategorySet, vocab: &Vocabulary, revision: Option<u64>) -> String {
@@ -191,6 +201,15 @@ mod tests {
         ] {
             assert!(granted(bad).is_err(), "{bad:?} should be unreadable");
         }
+    }
+
+    #[test]
+    fn reads_raw_braces_around_percent_encoded_quotes() {
+        assert_eq!(granted("{%22statistics%22:true}"), Ok(set(&[1])));
+        assert_eq!(
+            granted(r#"{"note":"50%","statistics":true}"#),
+            Ok(set(&[1]))
+        );
     }
 
     #[test]

@@ -1,0 +1,1166 @@
+//! "Ready for the edge": TLS with SNI and ALPN, HTTP/2, reload, graceful drain,
+//! limits and timeouts, the admin listener and X-Request-Id, each over real sockets.
+//!
+//! Every test starts its own upstream and proxy on port 0, writes its files under a
+//! uniquely named temp directory, and bounds every wait with a timeout.
+
+mod common;
+#[path = "common/tls.rs"]
+mod tls_support;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, Version};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use common::Upstream;
+use tls_support::{Recorder, client_config, connect, dns, recording_client_config, self_signed};
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/// A temp directory with a unique name, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "consentry-edge-{}-{tag}-{}-{nanos}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The harness configuration with its `listen:` block and the site's hosts replaced.
+fn yaml(upstream: &str, listen: &str, hosts: &str, extra: &str) -> String {
+    let base = common::config_yaml(upstream, "", extra);
+    assert!(
+        base.starts_with(HTTP) && base.contains("hosts: [portal.test]"),
+        "the harness YAML changed shape"
+    );
+    base.replacen(HTTP, listen, 1)
+        .replacen("hosts: [portal.test]", &format!("hosts: {hosts}"), 1)
+}
+
+const HTTP: &str = "listen:\n  http: 127.0.0.1:0\n";
+
+/// A port on 127.0.0.1 with nothing listening (bound, then released).
+async fn closed_port() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Waits until `check` holds, polling every 10 ms, for at most `limit`.
+async fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    check()
+}
+
+/// Bounds a future that the test expects to finish.
+async fn bounded<F: std::future::Future>(limit: Duration, what: &str, f: F) -> F::Output {
+    tokio::time::timeout(limit, f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no result within {limit:?}"))
+}
+
+/// An upstream that answers `/slow/MS` after MS milliseconds and everything else at
+/// once, with `done`; a POST gets the length of the body it read in full.
+async fn slow_upstream() -> Upstream {
+    common::upstream(|req| {
+        let delay = req
+            .uri()
+            .path()
+            .strip_prefix("/slow/")
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .unwrap_or(0);
+        Box::pin(async move {
+            if req.method() == http::Method::POST {
+                return match req.into_body().collect().await {
+                    Ok(body) => common::response(
+                        200,
+                        &[("content-type", "text/plain")],
+                        body.to_bytes().len().to_string(),
+                    ),
+                    Err(_) => {
+                        common::response(400, &[("content-type", "text/plain")], "body failed")
+                    }
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            common::response(200, &[("content-type", "text/plain")], "done")
+        })
+    })
+    .await
+}
+
+/// An upstream that sets `sessionid`, `_ga`, `_fbp` and the unclassified `mystery`.
+async fn cookie_upstream() -> Upstream {
+    common::fixed(
+        200,
+        &[
+            ("content-type", "text/plain"),
+            ("set-cookie", "sessionid=s1; Path=/; HttpOnly"),
+            ("set-cookie", "_ga=GA1.2.3; Path=/; Max-Age=63072000"),
+            ("set-cookie", "_fbp=fb.1.2; Path=/"),
+            ("set-cookie", "mystery=1; Path=/"),
+        ],
+        "ok",
+    )
+    .await
+}
+
+/// An HTTP/1.1 connection of its own: the sender and the task driving it (it ends
+/// when the proxy closes the connection).
+async fn h1_connection(
+    addr: SocketAddr,
+) -> (
+    hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    tokio::task::JoinHandle<Result<(), hyper::Error>>,
+) {
+    let tcp = bounded(Duration::from_secs(5), "connect", TcpStream::connect(addr))
+        .await
+        .unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    (sender, tokio::spawn(conn))
+}
+
+fn get_request(host: &str, path: &str) -> Request<Full<Bytes>> {
+    Request::get(path)
+        .header("host", host)
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+async fn read_all<B>(response: Response<B>) -> (u16, http::HeaderMap, Bytes)
+where
+    B: hyper::body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, body)
+}
+
+fn set_cookies(headers: &http::HeaderMap) -> Vec<String> {
+    headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+fn has_mystery(got: &common::Got) -> bool {
+    got.set_cookie_names().iter().any(|n| n == "mystery")
+}
+
+/// TLS proxy serving `a.test` and `b.test` (certificate a first, the default).
+struct TlsSetup {
+    _dir: TempDir,
+    a: tls_support::TestCert,
+    b: tls_support::TestCert,
+    upstream: Upstream,
+    running: consentry::server::Running,
+}
+
+impl TlsSetup {
+    async fn start(upstream: Upstream) -> TlsSetup {
+        let dir = TempDir::new("tls");
+        let a = self_signed(&dir.0, "a.test");
+        let b = self_signed(&dir.0, "b.test");
+        let tls = format!(
+            "tls:\n  certificates:\n    - {{ cert: '{}', key: '{}' }}\n    - {{ cert: '{}', key: '{}' }}\n",
+            a.cert_path.display(),
+            a.key_path.display(),
+            b.cert_path.display(),
+            b.key_path.display()
+        );
+        let yaml = yaml(
+            &upstream.url(),
+            "listen:\n  https: 127.0.0.1:0\n",
+            "[a.test, b.test]",
+            &tls,
+        );
+        let running = common::proxy(&yaml).await;
+        assert!(running.http_addr.is_none());
+        TlsSetup {
+            _dir: dir,
+            a,
+            b,
+            upstream,
+            running,
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.running.https_addr.expect("an https listener")
+    }
+
+    fn trusting_both(&self, alpn: &[&[u8]]) -> rustls::ClientConfig {
+        client_config(&[&self.a.der, &self.b.der], alpn, rustls::DEFAULT_VERSIONS)
+    }
+}
+
+fn presented(
+    tls: &tokio_rustls::client::TlsStream<TcpStream>,
+) -> rustls::pki_types::CertificateDer<'static> {
+    tls.get_ref()
+        .1
+        .peer_certificates()
+        .expect("the server presented a certificate")[0]
+        .clone()
+        .into_owned()
+}
+
+/// Prometheus sample value for `series` (`name{labels}` exactly as printed).
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .and_then(|v| v.trim().parse().ok())
+}
+
+async fn admin_get(admin: SocketAddr, path: &str) -> (u16, String) {
+    let request = Request::get(format!("http://{admin}{path}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = bounded(
+        Duration::from_secs(10),
+        "admin request",
+        common::client().request(request),
+    )
+    .await
+    .expect("the admin listener answered");
+    let (status, _, body) = read_all(response).await;
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+// ---------------------------------------------------------------------------
+// 1. TLS with SNI
+
+#[tokio::test]
+async fn tls_certificate_is_chosen_by_sni_with_the_first_as_default() {
+    let setup =
+        TlsSetup::start(common::fixed(200, &[("content-type", "text/plain")], "hello").await).await;
+    assert_ne!(setup.a.der, setup.b.der);
+
+    // A client that trusts both certificates, and verifies the name, gets the right one.
+    let b = connect(
+        setup.addr(),
+        setup.trusting_both(&[b"h2", b"http/1.1"]),
+        dns("b.test"),
+    )
+    .await
+    .expect("TLS for b.test");
+    assert_eq!(
+        presented(&b),
+        setup.b.der,
+        "SNI b.test must get certificate b"
+    );
+    let a = connect(
+        setup.addr(),
+        setup.trusting_both(&[b"h2", b"http/1.1"]),
+        dns("a.test"),
+    )
+    .await
+    .expect("TLS for a.test");
+    assert_eq!(
+        presented(&a),
+        setup.a.der,
+        "SNI a.test must get certificate a"
+    );
+
+    // Trusting only b: b.test still verifies, so b is presented on its own merits.
+    let only_b = client_config(&[&setup.b.der], &[b"http/1.1"], rustls::DEFAULT_VERSIONS);
+    connect(setup.addr(), only_b, dns("b.test"))
+        .await
+        .expect("b.test verifies against b alone");
+
+    // An unknown name gets the default certificate (the first one, a).
+    let recorder = Recorder::new();
+    let tls = connect(
+        setup.addr(),
+        recording_client_config(recorder.clone(), &[]),
+        dns("c.test"),
+    )
+    .await
+    .expect("TLS for c.test");
+    assert_eq!(
+        recorder.presented().as_ref(),
+        Some(&setup.a.der),
+        "an unknown name gets the default certificate"
+    );
+    assert_eq!(presented(&tls), setup.a.der);
+
+    // No SNI at all (an IP address as the name sends none): the default too.
+    let recorder = Recorder::new();
+    let ip = rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+    connect(
+        setup.addr(),
+        recording_client_config(recorder.clone(), &[]),
+        ip,
+    )
+    .await
+    .expect("TLS without SNI");
+    assert_eq!(
+        recorder.presented().as_ref(),
+        Some(&setup.a.der),
+        "no SNI gets the default certificate"
+    );
+
+    // SNI switched off while asking for b.test: still the default, a.
+    let recorder = Recorder::new();
+    let mut no_sni = recording_client_config(recorder.clone(), &[]);
+    no_sni.enable_sni = false;
+    connect(setup.addr(), no_sni, dns("b.test"))
+        .await
+        .expect("TLS with SNI disabled");
+    assert_eq!(
+        recorder.presented().as_ref(),
+        Some(&setup.a.der),
+        "no SNI gets the default certificate"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 2. ALPN and TLS 1.2
+
+#[tokio::test]
+async fn tls_alpn_negotiates_h2_or_http11_and_tls12_works() {
+    let setup =
+        TlsSetup::start(common::fixed(200, &[("content-type", "text/plain")], "hello").await).await;
+
+    // Offering h2 gets h2, and an HTTP/2 request is served over it.
+    let tls = connect(setup.addr(), setup.trusting_both(&[b"h2"]), dns("a.test"))
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let request = Request::get("https://a.test/")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = bounded(
+        Duration::from_secs(10),
+        "h2 request",
+        sender.send_request(request),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.version(), Version::HTTP_2);
+    let (status, _, body) = read_all(response).await;
+    assert_eq!((status, &body[..]), (200, &b"hello"[..]));
+
+    // Offering only http/1.1 gets http/1.1, and an HTTP/1.1 request is served.
+    let tls = connect(
+        setup.addr(),
+        setup.trusting_both(&[b"http/1.1"]),
+        dns("b.test"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let response = bounded(
+        Duration::from_secs(10),
+        "h1 request",
+        sender.send_request(get_request("b.test", "/")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.version(), Version::HTTP_11);
+    assert_eq!(read_all(response).await.0, 200);
+
+    // A client restricted to TLS 1.2 completes the handshake and is served.
+    let tls12 = client_config(
+        &[&setup.a.der, &setup.b.der],
+        &[b"http/1.1"],
+        &[&rustls::version::TLS12],
+    );
+    let tls = connect(setup.addr(), tls12, dns("a.test"))
+        .await
+        .expect("a TLS 1.2 handshake");
+    assert_eq!(
+        tls.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let response = bounded(
+        Duration::from_secs(10),
+        "TLS 1.2 request",
+        sender.send_request(get_request("a.test", "/")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(read_all(response).await.0, 200);
+
+    // No ALPN at all: HTTP/1.1.
+    let tls = connect(setup.addr(), setup.trusting_both(&[]), dns("a.test"))
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), None);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let response = bounded(
+        Duration::from_secs(10),
+        "no-ALPN request",
+        sender.send_request(get_request("a.test", "/")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(read_all(response).await.0, 200);
+    assert_eq!(setup.upstream.count(), 4);
+}
+
+// ---------------------------------------------------------------------------
+// 3. Enforcement over HTTP/2 over TLS
+
+#[tokio::test]
+async fn http2_over_tls_enforces_consent_across_cookie_fields() {
+    let setup = TlsSetup::start(cookie_upstream().await).await;
+    let tls = connect(setup.addr(), setup.trusting_both(&[b"h2"]), dns("a.test"))
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+
+    let mut request = Request::get("https://a.test/")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.append(
+        http::header::COOKIE,
+        r#"cookies_preferences={"statistics":true}"#.parse().unwrap(),
+    );
+    headers.append(http::header::COOKIE, "_fbp=1; _ga=2".parse().unwrap());
+    let response = bounded(
+        Duration::from_secs(10),
+        "h2 request",
+        sender.send_request(request),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.version(), Version::HTTP_2);
+    let (status, headers, body) = read_all(response).await;
+    assert_eq!(status, 200);
+    assert_eq!(&body[..], b"ok");
+    assert_eq!(
+        set_cookies(&headers),
+        [
+            "sessionid=s1; Path=/; HttpOnly",
+            "_ga=GA1.2.3; Path=/; Max-Age=63072000",
+            "_fbp=; Max-Age=0; Path=/; Domain=.portal.test",
+        ],
+        "sessionid and _ga kept in order, _fbp and mystery removed, _fbp expired"
+    );
+    assert_eq!(
+        headers.get("link").unwrap(),
+        r#"</terms/cookies-policy/>; rel="privacy-policy""#
+    );
+
+    let seen = setup.upstream.last();
+    let cookies: Vec<_> = seen.headers.get_all(http::header::COOKIE).iter().collect();
+    assert_eq!(
+        cookies,
+        [r#"cookies_preferences={"statistics":true}; _ga=2"#],
+        "one Cookie header, _fbp stripped"
+    );
+    assert_eq!(seen.headers.get(http::header::HOST).unwrap(), "a.test");
+    assert_eq!(seen.headers.get("x-forwarded-host").unwrap(), "a.test");
+    assert_eq!(seen.headers.get("x-forwarded-proto").unwrap(), "https");
+    assert_eq!(seen.version, Version::HTTP_11);
+}
+
+// ---------------------------------------------------------------------------
+// 4. Reload
+
+const MYSTERY_RULE: &str = "cookies:\n  - { name: mystery, category: necessary, provider: Test }\n";
+
+fn with_mystery_rule(yaml: &str) -> String {
+    yaml.replacen("cookies:\n", MYSTERY_RULE, 1)
+}
+
+async fn start_from_file(path: &Path) -> consentry::server::Running {
+    let config = consentry::Config::load(path).unwrap_or_else(|e| panic!("{e}"));
+    consentry::server::start(config, Some(path.to_path_buf()))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn reload_applies_new_rules_and_rejects_invalid_files_keeping_the_old_ones() {
+    let upstream = cookie_upstream().await;
+    let dir = TempDir::new("reload");
+    let path = dir.join("proxy.yaml");
+    let v1 = yaml(&upstream.url(), HTTP, "[portal.test]", "");
+    std::fs::write(&path, &v1).unwrap();
+    let running = start_from_file(&path).await;
+    let addr = running.http_addr.unwrap();
+
+    let got = common::get(addr, "portal.test", "/", &[]).await;
+    assert_eq!(got.status, 200);
+    assert!(
+        !has_mystery(&got),
+        "unclassified mystery is blocked: {:?}",
+        got.set_cookies()
+    );
+
+    // A new rule classifies mystery as necessary.
+    std::fs::write(&path, with_mystery_rule(&v1)).unwrap();
+    assert_eq!(running.reload(), Ok(()));
+    let got = common::get(addr, "portal.test", "/", &[]).await;
+    assert!(
+        has_mystery(&got),
+        "after reload mystery is let through: {:?}",
+        got.set_cookies()
+    );
+
+    // An invalid file: the error is located, and the running rules stay.
+    let invalid = with_mystery_rule(&v1).replacen(
+        "category: necessary, provider: Test",
+        "category: bogus, provider: Test",
+        1,
+    );
+    let line = invalid.lines().position(|l| l.contains("bogus")).unwrap() + 1;
+    std::fs::write(&path, &invalid).unwrap();
+    let error = running
+        .reload()
+        .expect_err("an unknown category fails the reload");
+    let prefix = format!("{}:{line}:", path.display());
+    assert!(
+        error.starts_with(&prefix),
+        "error {error:?} should start with {prefix:?}"
+    );
+    let column = error[prefix.len()..].split(':').next().unwrap();
+    assert!(
+        column.parse::<u32>().is_ok_and(|c| c > 0),
+        "a column in {error:?}"
+    );
+    assert!(error.contains("bogus"), "{error}");
+    let got = common::get(addr, "portal.test", "/", &[]).await;
+    assert_eq!(got.status, 200);
+    assert!(
+        has_mystery(&got),
+        "the previous configuration still applies: {:?}",
+        got.set_cookies()
+    );
+    assert!(running.shutdown().await);
+}
+
+#[tokio::test]
+async fn reload_lets_requests_in_flight_finish() {
+    let upstream = slow_upstream().await;
+    let dir = TempDir::new("inflight");
+    let path = dir.join("proxy.yaml");
+    let v1 = yaml(&upstream.url(), HTTP, "[portal.test]", "");
+    std::fs::write(&path, &v1).unwrap();
+    let running = start_from_file(&path).await;
+    let addr = running.http_addr.unwrap();
+
+    let slow =
+        tokio::spawn(async move { common::get(addr, "portal.test", "/slow/500", &[]).await });
+    assert!(
+        wait_until(Duration::from_secs(5), || upstream.count() == 1).await,
+        "the slow request reached the upstream"
+    );
+    std::fs::write(&path, with_mystery_rule(&v1)).unwrap();
+    assert_eq!(running.reload(), Ok(()));
+    let got = bounded(Duration::from_secs(10), "the slow request", slow)
+        .await
+        .unwrap();
+    assert_eq!(got.status, 200);
+    assert_eq!(got.text(), "done");
+}
+
+#[tokio::test]
+async fn config_file_changes_are_picked_up_without_sighup() {
+    let upstream = cookie_upstream().await;
+    let dir = TempDir::new("watch");
+    let path = dir.join("proxy.yaml");
+    let v1 = yaml(&upstream.url(), HTTP, "[portal.test]", "");
+    std::fs::write(&path, &v1).unwrap();
+    let running = start_from_file(&path).await;
+    let addr = running.http_addr.unwrap();
+    assert!(!has_mystery(
+        &common::get(addr, "portal.test", "/", &[]).await
+    ));
+
+    std::fs::write(&path, with_mystery_rule(&v1)).unwrap();
+    let changed = Instant::now();
+    let deadline = changed + Duration::from_secs(8);
+    let mut picked_up = false;
+    while Instant::now() < deadline {
+        if has_mystery(&common::get(addr, "portal.test", "/", &[]).await) {
+            picked_up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        picked_up,
+        "the watcher did not reload the changed file within 8 s"
+    );
+    let metrics = running.proxy.metrics.encode();
+    assert_eq!(
+        metric(&metrics, r#"consentry_config_reloads_total{outcome="ok"}"#),
+        Some(1.0),
+        "{metrics}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 5. Graceful drain
+
+#[tokio::test]
+async fn shutdown_drains_requests_in_flight_and_refuses_new_connections() {
+    let upstream = slow_upstream().await;
+    let running = common::proxy(&yaml(&upstream.url(), HTTP, "[portal.test]", "")).await;
+    let addr = running.http_addr.unwrap();
+
+    let slow =
+        tokio::spawn(async move { common::get(addr, "portal.test", "/slow/1000", &[]).await });
+    assert!(
+        wait_until(Duration::from_secs(5), || upstream.count() == 1).await,
+        "the slow request reached the upstream"
+    );
+    let drained = bounded(Duration::from_secs(15), "shutdown", running.shutdown()).await;
+    let got = bounded(Duration::from_secs(5), "the slow request", slow)
+        .await
+        .unwrap();
+    assert_eq!(got.status, 200);
+    assert_eq!(got.text(), "done");
+    assert!(drained, "shutdown reports that everything drained");
+
+    // New connections are refused (or reset before any answer).
+    match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await {
+        Ok(Err(_)) => {}
+        Ok(Ok(tcp)) => {
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let sent = bounded(
+                Duration::from_secs(5),
+                "request after shutdown",
+                sender.send_request(get_request("portal.test", "/")),
+            )
+            .await;
+            assert!(
+                sent.is_err(),
+                "a request after shutdown was answered: {:?}",
+                sent.map(|r| r.status())
+            );
+        }
+        Err(_) => panic!("connecting after shutdown neither failed nor succeeded in 5 s"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 6. Limits and timeouts
+
+#[tokio::test]
+async fn header_read_timeout_cuts_off_a_client_that_stops_mid_headers() {
+    let upstream = slow_upstream().await;
+    let running = common::proxy(&yaml(
+        &upstream.url(),
+        HTTP,
+        "[portal.test]",
+        "timeouts:\n  header_read: 300ms\n",
+    ))
+    .await;
+    let addr = running.http_addr.unwrap();
+
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: portal.test\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(2), tcp.read(&mut buf)).await;
+    match read {
+        Ok(Ok(0)) | Ok(Err(_)) => {}
+        Ok(Ok(n)) => panic!(
+            "expected the connection closed, got {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        ),
+        Err(_) => panic!("the proxy kept a client with incomplete headers for over 2 s"),
+    }
+    assert_eq!(upstream.count(), 0);
+
+    // A client that sends its headers in time is served.
+    let got = common::get(addr, "portal.test", "/", &[]).await;
+    assert_eq!(got.status, 200);
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
+    let upstream = slow_upstream().await;
+    let running = common::proxy(&yaml(
+        &upstream.url(),
+        HTTP,
+        "[portal.test]",
+        "timeouts:\n  idle: 500ms\n  header_read: 5s\n",
+    ))
+    .await;
+    let (mut sender, conn) = h1_connection(running.http_addr.unwrap()).await;
+    let response = bounded(
+        Duration::from_secs(10),
+        "request",
+        sender.send_request(get_request("portal.test", "/")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(read_all(response).await.0, 200);
+    let ended = tokio::time::timeout(Duration::from_secs(3), conn).await;
+    assert!(
+        ended.is_ok(),
+        "the idle keep-alive connection was still open after 3 s"
+    );
+}
+
+#[tokio::test]
+async fn keep_alive_connections_stay_open_within_the_idle_timeout() {
+    let upstream = slow_upstream().await;
+    // header_read (1 s) is shorter than the wait: it must not cut idle keep-alive connections.
+    let running = common::proxy(&yaml(
+        &upstream.url(),
+        HTTP,
+        "[portal.test]",
+        "timeouts:\n  idle: 10s\n  header_read: 1s\n",
+    ))
+    .await;
+    let (mut sender, conn) = h1_connection(running.http_addr.unwrap()).await;
+    let response = bounded(
+        Duration::from_secs(10),
+        "request",
+        sender.send_request(get_request("portal.test", "/")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(read_all(response).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !conn.is_finished(),
+        "the proxy closed a keep-alive connection idle for 1.5 s of 10 s"
+    );
+    bounded(Duration::from_secs(5), "ready", sender.ready())
+        .await
+        .expect("the connection is still usable");
+    let response = bounded(
+        Duration::from_secs(10),
+        "second request",
+        sender.send_request(get_request("portal.test", "/")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(read_all(response).await.0, 200);
+    assert_eq!(upstream.count(), 2);
+}
+
+#[tokio::test]
+async fn oversized_request_headers_get_431() {
+    let upstream = slow_upstream().await;
+    let running = common::proxy(&yaml(
+        &upstream.url(),
+        HTTP,
+        "[portal.test]",
+        "limits:\n  max_request_header_bytes: 2048\n",
+    ))
+    .await;
+    let addr = running.http_addr.unwrap();
+
+    let small = "a".repeat(1000);
+    let got = common::get(addr, "portal.test", "/", &[("x-filler", &small)]).await;
+    assert_eq!(got.status, 200, "1 KB of headers is within 2048 bytes");
+
+    let big = "a".repeat(4096);
+    let got = common::get(addr, "portal.test", "/", &[("x-filler", &big)]).await;
+    assert_eq!(got.status, 431, "{}", got.text());
+    assert_eq!(
+        upstream.count(),
+        1,
+        "the oversized request was not forwarded"
+    );
+}
+
+#[tokio::test]
+async fn over_max_connections_a_new_connection_gets_503() {
+    let upstream = slow_upstream().await;
+    let running = common::proxy(&yaml(
+        &upstream.url(),
+        HTTP,
+        "[portal.test]",
+        "limits:\n  max_connections: 2\n",
+    ))
+    .await;
+    let addr = running.http_addr.unwrap();
+
+    // Connection 1: served once, then held open, idle.
+    let (mut idle, _idle_conn) = h1_connection(addr).await;
+    let response = bounded(
+        Duration::from_secs(10),
+        "request",
+        idle.send_request(get_request("portal.test", "/")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(read_all(response).await.0, 200);
+
+    // Connection 2: mid-request to a slow upstream.
+    let (mut busy, _busy_conn) = h1_connection(addr).await;
+    let slow = tokio::spawn(async move {
+        let response = busy
+            .send_request(get_request("portal.test", "/slow/3000"))
+            .await
+            .unwrap();
+        read_all(response).await.0
+    });
+    assert!(
+        wait_until(Duration::from_secs(5), || upstream.count() == 2).await,
+        "the slow request reached the upstream"
+    );
+
+    // Connection 3: over the limit.
+    let (mut third, _third_conn) = h1_connection(addr).await;
+    let response = bounded(
+        Duration::from_secs(5),
+        "the third connection",
+        third.send_request(get_request("portal.test", "/")),
+    )
+    .await
+    .expect("the third connection is answered");
+    let (status, headers, body) = read_all(response).await;
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(!body.is_empty());
+    assert_eq!(headers.get(http::header::CONNECTION).unwrap(), "close");
+    assert_eq!(upstream.count(), 2, "the 503 was not forwarded");
+
+    assert_eq!(
+        bounded(Duration::from_secs(10), "the slow request", slow)
+            .await
+            .unwrap(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn unreachable_upstream_gets_502_with_a_body() {
+    let port = closed_port().await;
+    let running = common::proxy(&yaml(
+        &format!("http://127.0.0.1:{port}"),
+        HTTP,
+        "[portal.test]",
+        "timeouts:\n  upstream_connect: 1s\n",
+    ))
+    .await;
+    let got = bounded(
+        Duration::from_secs(10),
+        "request",
+        common::get(running.http_addr.unwrap(), "portal.test", "/", &[]),
+    )
+    .await;
+    assert_eq!(got.status, 502);
+    assert!(
+        got.text().starts_with("502 Bad Gateway"),
+        "{:?}",
+        got.text()
+    );
+    assert!(got.text().contains("portal"), "{:?}", got.text());
+}
+
+#[tokio::test]
+async fn slow_upstream_gets_504_with_a_body() {
+    let upstream = slow_upstream().await;
+    let running = common::proxy(&yaml(
+        &upstream.url(),
+        HTTP,
+        "[portal.test]",
+        "timeouts:\n  upstream_response: 300ms\n",
+    ))
+    .await;
+    let got = bounded(
+        Duration::from_secs(10),
+        "request",
+        common::get(running.http_addr.unwrap(), "portal.test", "/slow/2000", &[]),
+    )
+    .await;
+    assert_eq!(got.status, 504);
+    assert!(
+        got.text().starts_with("504 Gateway Timeout"),
+        "{:?}",
+        got.text()
+    );
+}
+
+#[tokio::test]
+async fn request_bodies_over_the_limit_get_413_declared_or_chunked() {
+    let upstream = slow_upstream().await;
+    let running = common::proxy(&yaml(
+        &upstream.url(),
+        HTTP,
+        "[portal.test]",
+        "limits:\n  max_request_body_bytes: 1000\n",
+    ))
+    .await;
+    let addr = running.http_addr.unwrap();
+
+    let got = common::send(addr, "POST", "portal.test", "/", &[], &"x".repeat(500)).await;
+    assert_eq!(
+        (got.status, got.text().as_str()),
+        (200, "500"),
+        "a body within the limit is forwarded whole"
+    );
+
+    let got = common::send(addr, "POST", "portal.test", "/", &[], &"x".repeat(5000)).await;
+    assert_eq!(got.status, 413, "Content-Length 5000: {}", got.text());
+    assert_eq!(
+        upstream.count(),
+        1,
+        "a declared oversized body is refused before the upstream"
+    );
+
+    // Chunked, no Content-Length: 5 × 1000 bytes.
+    let chunks = (0..5).map(|_| Ok::<_, Infallible>(Frame::data(Bytes::from(vec![b'y'; 1000]))));
+    let body = StreamBody::new(futures_util::stream::iter(chunks));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let request = Request::post("/")
+        .header("host", "portal.test")
+        .body(body)
+        .unwrap();
+    let response = bounded(
+        Duration::from_secs(10),
+        "chunked POST",
+        sender.send_request(request),
+    )
+    .await
+    .expect("the proxy answers the chunked POST");
+    let (status, _, text) = read_all(response).await;
+    assert_eq!(
+        status,
+        413,
+        "chunked 5000 bytes: {}",
+        String::from_utf8_lossy(&text)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 7. Admin
+
+#[tokio::test]
+async fn admin_health_readiness_metrics_and_cookie_audit() {
+    let upstream = common::fixed(
+        200,
+        &[
+            ("content-type", "text/plain"),
+            ("set-cookie", "_ga=GA1.2.3; Path=/"),
+            ("set-cookie", "_fbp=fb.1; Path=/"),
+        ],
+        "ok",
+    )
+    .await;
+    let down = closed_port().await;
+    // The admin port is picked beforehand: with `127.0.0.1:0` for both listeners the
+    // configuration is refused as "sharing port 0" (see the report).
+    let admin_port = closed_port().await;
+    let extra = format!(
+        "  - name: down\n    hosts: [down.test]\n    upstream: http://127.0.0.1:{down}\nadmin:\n  listen: 127.0.0.1:{admin_port}\ntimeouts:\n  upstream_connect: 1s\n"
+    );
+    let dir = TempDir::new("admin");
+    let path = dir.join("proxy.yaml");
+    std::fs::write(&path, yaml(&upstream.url(), HTTP, "[portal.test]", &extra)).unwrap();
+    let running = start_from_file(&path).await;
+    let addr = running.http_addr.unwrap();
+    let admin = running.admin_addr.expect("an admin listener");
+
+    assert_eq!(admin_get(admin, "/healthz").await.0, 200);
+    let (status, text) = admin_get(admin, "/readyz").await;
+    assert_eq!(status, 200, "{text}");
+
+    for _ in 0..3 {
+        let got = common::get(addr, "portal.test", "/", &[]).await;
+        assert_eq!(got.status, 200);
+        assert!(got.set_cookies().is_empty(), "{:?}", got.set_cookies());
+    }
+    assert_eq!(
+        common::get(addr, "unknown.test", "/", &[]).await.status,
+        421
+    );
+    assert_eq!(common::get(addr, "down.test", "/", &[]).await.status, 502);
+    assert_eq!(running.reload(), Ok(()));
+
+    let (status, text) = admin_get(admin, "/metrics").await;
+    assert_eq!(status, 200);
+    for (series, value) in [
+        (
+            r#"consentry_requests_total{site="portal",class="2xx"}"#,
+            3.0,
+        ),
+        (r#"consentry_requests_total{site="-",class="4xx"}"#, 1.0),
+        (r#"consentry_requests_total{site="down",class="5xx"}"#, 1.0),
+        (
+            r#"consentry_set_cookie_removed_total{site="portal",category="statistics"}"#,
+            3.0,
+        ),
+        (
+            r#"consentry_set_cookie_removed_total{site="portal",category="third_party"}"#,
+            3.0,
+        ),
+        (
+            r#"consentry_upstream_errors_total{site="down",kind="connect"}"#,
+            1.0,
+        ),
+        (r#"consentry_config_reloads_total{outcome="ok"}"#, 1.0),
+    ] {
+        assert_eq!(metric(&text, series), Some(value), "{series} in\n{text}");
+    }
+    assert!(
+        text.contains("consentry_request_duration_seconds_bucket{"),
+        "{text}"
+    );
+    assert!(
+        text.contains("consentry_upstream_duration_seconds_count{site=\"portal\"} 3"),
+        "{text}"
+    );
+
+    let (status, json) = admin_get(admin, "/cookies").await;
+    assert_eq!(status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let portal = doc["sites"]["portal"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no portal in {json}"));
+    let ga = portal
+        .iter()
+        .find(|c| c["name"] == "_ga")
+        .unwrap_or_else(|| panic!("no _ga in {json}"));
+    assert_eq!(ga["removed"], 3, "{json}");
+    assert_eq!(ga["allowed"], 0, "{json}");
+    assert_eq!(ga["category"], "statistics", "{json}");
+    let fbp = portal
+        .iter()
+        .find(|c| c["name"] == "_fbp")
+        .unwrap_or_else(|| panic!("no _fbp in {json}"));
+    assert_eq!(fbp["removed"], 3, "{json}");
+
+    assert!(running.shutdown().await);
+}
+
+#[tokio::test]
+async fn readyz_is_503_when_no_upstream_is_reachable() {
+    let down = closed_port().await;
+    let admin_port = closed_port().await;
+    let yaml = yaml(
+        &format!("http://127.0.0.1:{down}"),
+        HTTP,
+        "[portal.test]",
+        &format!("admin:\n  listen: 127.0.0.1:{admin_port}\n"),
+    );
+    let running = common::proxy(&yaml).await;
+    let admin = running.admin_addr.unwrap();
+    assert_eq!(admin_get(admin, "/healthz").await.0, 200);
+    let (status, text) = admin_get(admin, "/readyz").await;
+    assert_eq!(status, 503, "{text}");
+    assert_eq!(admin_get(admin, "/nothing").await.0, 404);
+}
+
+// ---------------------------------------------------------------------------
+// 8. X-Request-Id
+
+#[tokio::test]
+async fn request_ids_are_made_or_kept_and_sent_both_ways() {
+    let upstream = slow_upstream().await;
+    let running = common::proxy(&yaml(&upstream.url(), HTTP, "[portal.test]", "")).await;
+    let addr = running.http_addr.unwrap();
+
+    let got = common::get(addr, "portal.test", "/", &[]).await;
+    let id = got
+        .headers
+        .get("x-request-id")
+        .expect("a request id in the response")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(id.len(), 32, "{id}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    assert_eq!(
+        upstream.last().headers.get("x-request-id").unwrap(),
+        id.as_str()
+    );
+
+    let other = common::get(addr, "portal.test", "/", &[]).await;
+    assert_ne!(
+        other.headers.get("x-request-id").unwrap(),
+        id.as_str(),
+        "ids differ per request"
+    );
+
+    let got = common::get(addr, "portal.test", "/", &[("x-request-id", "abc")]).await;
+    assert_eq!(got.headers.get("x-request-id").unwrap(), "abc");
+    assert_eq!(upstream.last().headers.get("x-request-id").unwrap(), "abc");
+    let ids: Vec<_> = upstream
+        .last()
+        .headers
+        .get_all("x-request-id")
+        .iter()
+        .cloned()
+        .collect();
+    assert_eq!(ids.len(), 1, "exactly one id upstream");
+
+    // Answers the proxy writes itself carry the id too.
+    let got = common::get(addr, "unknown.test", "/", &[("x-request-id", "abc")]).await;
+    assert_eq!(got.status, 421);
+    assert_eq!(got.headers.get("x-request-id").unwrap(), "abc");
+}
