@@ -198,13 +198,13 @@ where
         .format
         .write(granted, &source.vocab, site.consent.revision);
     let encoded = percent_encoding::utf8_percent_encode(&value, COOKIE_VALUE).to_string();
-    let mut cookie = format!(
-        "{}={encoded}; Max-Age={}; Path=/; SameSite=Lax",
-        source.cookie, site.consent.max_age
-    );
-    if tls {
-        cookie.push_str("; Secure");
-    }
+    let cookie = cookie::Cookie::build((source.cookie.as_str(), encoded.as_str()))
+        .max_age(cookie::time::Duration::seconds(i64::try_from(site.consent.max_age).unwrap_or(i64::MAX)))
+        .path("/")
+        .same_site(cookie::SameSite::Lax)
+        .secure(tls)
+        .build()
+        .to_string();
     let return_to = form
         .iter()
         .find(|(k, _)| k == "return")

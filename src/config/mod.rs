@@ -789,7 +789,7 @@ fn merge_consent(global: &RawConsent, site: Option<&RawConsent>) -> RawConsent {
     macro_rules! pick {
         ($($field:ident),*) => { RawConsent { $($field: site.$field.clone().or_else(|| global.$field.clone()),)* } };
     }
-    pick!(
+    let mut merged = pick!(
         cookie,
         format,
         mapping,
@@ -802,9 +802,21 @@ fn merge_consent(global: &RawConsent, site: Option<&RawConsent>) -> RawConsent {
         unclassified,
         expire_revoked,
         strip_request_cookies
-    )
+    );
+    // A site that names a banner format of another family (another default cookie)
+    // reads that format's cookie, in its words: the global cookie name and mapping
+    // belong to the global format.
+    let default_cookie = |format: &Option<String>| {
+        Format::from_name(format.as_deref().unwrap_or("json")).map(Format::default_cookie)
+    };
+    if site.format.is_some() && default_cookie(&site.format) != default_cookie(&global.format) {
+        merged.cookie = site.cookie.clone();
+        merged.mapping = site.mapping.clone();
+        merged.purposes = site.purposes.clone();
+        merged.no_consent_region = site.no_consent_region.clone();
+    }
+    merged
 }
-
 fn merge_policy(global: &RawPolicy, site: Option<&RawPolicy>) -> RawPolicy {
     let Some(site) = site else {
         return global.clone();

@@ -131,3 +131,14 @@ fn the_banner_needs_a_format_it_can_write() {
     let err = Config::from_yaml(&text, "t.yaml", Path::new(".")).unwrap_err();
     assert!(err.to_string().contains("policy.banner"), "{err}");
 }
+
+#[test]
+fn a_site_that_names_another_format_reads_that_formats_cookie() {
+    let text = BASE.replace(
+        "    upstream: http://127.0.0.1:8001/base/\n",
+        "    upstream: http://127.0.0.1:8001/base/\n    consent: { format: onetrust }\n",
+    );
+    let c = compile(&text);
+    assert_eq!(c.sites[0].consent.sources[0].cookie, "OptanonConsent");
+    assert_eq!(c.sites[0].consent.sources[0].vocab.category("C0002"), c.categories.id("statistics"));
+}
