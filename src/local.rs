@@ -199,7 +199,9 @@ where
         .write(granted, &source.vocab, site.consent.revision);
     let encoded = percent_encoding::utf8_percent_encode(&value, COOKIE_VALUE).to_string();
     let cookie = cookie::Cookie::build((source.cookie.as_str(), encoded.as_str()))
-        .max_age(cookie::time::Duration::seconds(i64::try_from(site.consent.max_age).unwrap_or(i64::MAX)))
+        .max_age(cookie::time::Duration::seconds(
+            i64::try_from(site.consent.max_age).unwrap_or(i64::MAX),
+        ))
         .path("/")
         .same_site(cookie::SameSite::Lax)
         .secure(tls)

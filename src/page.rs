@@ -223,10 +223,10 @@ pub fn policy_page(site: &Site, categories: &Categories, granted: CategorySet) -
         }
         out.push_str("</tbody></table></section>");
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<section aria-labelledby=\"consentry-choice\" class=\"consentry-choice\"><h2 id=\"consentry-choice\">Your choice</h2>{}</section>\
-         </main><script src=\"{RESERVED_PREFIX}banner.js\" defer></script></body></html>\n",
+         </main><script src=\"{RESERVED_PREFIX}banner.js\" defer></script></body></html>",
         choice_form(
             categories,
             granted,

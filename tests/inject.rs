@@ -187,7 +187,8 @@ async fn keeps_a_latin1_page_byte_for_byte_around_an_ascii_link() {
 async fn leaves_head_no_content_not_modified_partial_no_transform_subresources_and_non_html_alone()
 {
     let page = "<html><body>x</body></html>";
-    let cases: Vec<(u16, Vec<(&str, &str)>, &str, Vec<(&str, &str)>)> = vec![
+    type Headers = Vec<(&'static str, &'static str)>;
+    let cases: Vec<(u16, Headers, &str, Headers)> = vec![
         (
             200,
             vec![

@@ -121,16 +121,8 @@ impl Walker {
 impl MarkedEventReceiver for Walker {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         match ev {
-            Event::Scalar(value, ..) => {
-                if self.enter_node(Some(&value), mark) {
-                    self.leave_node();
-                }
-            }
-            Event::Alias(_) => {
-                if self.enter_node(None, mark) {
-                    self.leave_node();
-                }
-            }
+            Event::Scalar(value, ..) if self.enter_node(Some(&value), mark) => self.leave_node(),
+            Event::Alias(_) if self.enter_node(None, mark) => self.leave_node(),
             Event::MappingStart(..) => {
                 self.enter_node(None, mark);
                 self.stack.push(Frame::Mapping { key: None });

@@ -140,5 +140,8 @@ fn a_site_that_names_another_format_reads_that_formats_cookie() {
     );
     let c = compile(&text);
     assert_eq!(c.sites[0].consent.sources[0].cookie, "OptanonConsent");
-    assert_eq!(c.sites[0].consent.sources[0].vocab.category("C0002"), c.categories.id("statistics"));
+    assert_eq!(
+        c.sites[0].consent.sources[0].vocab.category("C0002"),
+        c.categories.id("statistics")
+    );
 }
