@@ -132,64 +132,99 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-fn status_class(status: u16) -> &'static str {
+/// One site's metric handles, resolved once per configuration load: recording a
+/// request then costs a few atomic operations and no label lookups.
+#[derive(Clone)]
+pub struct SiteMetrics {
+    requests: [Counter; 5],
+    request_seconds: Histogram,
+    upstream_seconds: Histogram,
+    /// By category position; the last one counts unclassified cookies.
+    removed: Vec<Counter>,
+    expired: Counter,
+    stripped: Counter,
+}
+
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+fn class_index(status: u16) -> usize {
     match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
+        100..=199 => 0,
+        200..=299 => 1,
+        300..=399 => 2,
+        400..=499 => 3,
+        _ => 4,
     }
 }
 
-impl Metrics {
-    /// Counts one answered request.
+impl SiteMetrics {
+    /// Counts one answered request of this site.
     pub fn record(
         &self,
-        site: &str,
         status: u16,
         elapsed: Duration,
         upstream: Option<Duration>,
         report: &Report,
-        categories: &Categories,
     ) {
-        let site = site.to_owned();
-        self.requests
-            .get_or_create(&RequestLabels {
-                site: site.clone(),
-                class: status_class(status),
-            })
-            .inc();
-        let by_site = SiteLabels { site };
-        self.request_seconds
-            .get_or_create(&by_site)
-            .observe(elapsed.as_secs_f64());
+        self.requests[class_index(status)].inc();
+        self.request_seconds.observe(elapsed.as_secs_f64());
         if let Some(upstream) = upstream {
-            self.upstream_seconds
-                .get_or_create(&by_site)
-                .observe(upstream.as_secs_f64());
+            self.upstream_seconds.observe(upstream.as_secs_f64());
         }
+        let unclassified = self.removed.len() - 1;
         for d in &report.removed {
-            let category = d
+            self.removed[d
                 .category
-                .map_or("unclassified", |c| categories.name(c))
-                .to_owned();
-            self.removed
-                .get_or_create(&CategoryLabels {
-                    site: by_site.site.clone(),
-                    category,
-                })
-                .inc();
+                .map_or(unclassified, |c| c.index().min(unclassified))]
+            .inc();
         }
         if !report.expired.is_empty() {
-            self.expired
-                .get_or_create(&by_site)
-                .inc_by(report.expired.len() as u64);
+            self.expired.inc_by(report.expired.len() as u64);
         }
         if report.stripped > 0 {
-            self.stripped
-                .get_or_create(&by_site)
-                .inc_by(report.stripped as u64);
+            self.stripped.inc_by(report.stripped as u64);
+        }
+    }
+}
+
+impl Metrics {
+    /// The handles of site `name` (`-` for requests no site took).
+    pub fn site(&self, name: &str, categories: &Categories) -> SiteMetrics {
+        let site = || name.to_owned();
+        let by_site = SiteLabels { site: site() };
+        let mut removed: Vec<Counter> = categories
+            .iter()
+            .map(|(_, c)| {
+                self.removed
+                    .get_or_create(&CategoryLabels {
+                        site: site(),
+                        category: c.name.clone(),
+                    })
+                    .clone()
+            })
+            .collect();
+        removed.push(
+            self.removed
+                .get_or_create(&CategoryLabels {
+                    site: site(),
+                    category: "unclassified".into(),
+                })
+                .clone(),
+        );
+        SiteMetrics {
+            requests: CLASSES.map(|class| {
+                self.requests
+                    .get_or_create(&RequestLabels {
+                        site: site(),
+                        class,
+                    })
+                    .clone()
+            }),
+            request_seconds: self.request_seconds.get_or_create(&by_site).clone(),
+            upstream_seconds: self.upstream_seconds.get_or_create(&by_site).clone(),
+            removed,
+            expired: self.expired.get_or_create(&by_site).clone(),
+            stripped: self.stripped.get_or_create(&by_site).clone(),
         }
     }
 

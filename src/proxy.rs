@@ -5,6 +5,7 @@
 //! file only wires the pure modules together and talks to the network. It never
 //! panics on input: every failure becomes a response with a status and a body.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,40 +20,53 @@ use crate::config::{Config, Site};
 use crate::consent::{Consent, RequestCookies};
 use crate::enforce::{self, Report};
 use crate::hop::{self, ClientInfo};
+use crate::metrics::{Metrics, SiteMetrics};
 use crate::upstream::{self, ClientError, UpstreamClient};
 use crate::{Body, BoxError, inject, local, reply};
 
-/// A configuration together with what was built from it (one client per site).
+/// A configuration together with what was built from it, per site in site order:
+/// the upstream client and the metric handles.
 pub struct Loaded {
     pub config: Arc<Config>,
     clients: Vec<UpstreamClient>,
-}
-
-impl Loaded {
-    pub fn new(config: Config) -> Result<Loaded, ClientError> {
-        let clients = upstream::clients(&config)?;
-        Ok(Loaded {
-            config: Arc::new(config),
-            clients,
-        })
-    }
+    site_metrics: Vec<SiteMetrics>,
+    /// For requests no site took (421, 400).
+    unrouted_metrics: SiteMetrics,
 }
 
 /// The proxy: the current configuration, swapped whole on reload so that a request
 /// in flight finishes on the configuration it started with.
 pub struct Proxy {
     state: ArcSwap<Loaded>,
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: Metrics,
     pub audit: crate::audit::Audit,
 }
 
 impl Proxy {
-    pub fn new(loaded: Loaded) -> Proxy {
-        Proxy {
+    pub fn new(config: Config) -> Result<Proxy, ClientError> {
+        let metrics = Metrics::default();
+        let loaded = Self::load(config, &metrics)?;
+        Ok(Proxy {
             state: ArcSwap::from_pointee(loaded),
-            metrics: crate::metrics::Metrics::default(),
+            metrics,
             audit: crate::audit::Audit::default(),
-        }
+        })
+    }
+
+    fn load(config: Config, metrics: &Metrics) -> Result<Loaded, ClientError> {
+        let clients = upstream::clients(&config)?;
+        let site_metrics = config
+            .sites
+            .iter()
+            .map(|site| metrics.site(&site.name, &config.categories))
+            .collect();
+        let unrouted_metrics = metrics.site("-", &config.categories);
+        Ok(Loaded {
+            config: Arc::new(config),
+            clients,
+            site_metrics,
+            unrouted_metrics,
+        })
     }
 
     /// The configuration requests start on now.
@@ -60,9 +74,12 @@ impl Proxy {
         self.state.load_full()
     }
 
-    /// Replaces the configuration for every request that starts from now on.
-    pub fn swap(&self, loaded: Loaded) {
+    /// Builds what `config` needs, then makes it the configuration of every request
+    /// that starts from now on. On error the running configuration stays.
+    pub fn replace(&self, config: Config) -> Result<(), ClientError> {
+        let loaded = Self::load(config, &self.metrics)?;
         self.state.store(Arc::new(loaded));
+        Ok(())
     }
 
     /// Answers one request.
@@ -77,8 +94,9 @@ impl Proxy {
         let ex = Exchange {
             request_id: &request_id,
             site: None,
+            metrics: &loaded.unrouted_metrics,
             method: req.method().clone(),
-            path: req.uri().path().to_owned(),
+            uri: req.uri().clone(),
             started: Instant::now(),
             categories: &config.categories,
         };
@@ -107,7 +125,7 @@ impl Proxy {
             );
             return ex.finish(self, None, &Report::default(), response);
         };
-        let ex = ex.with_site(site);
+        let ex = ex.with_site(site, &loaded.site_metrics[index]);
 
         // 2. Consent, from the request's cookies and Sec-GPC.
         let cookies = RequestCookies::from_headers(req.headers());
@@ -168,8 +186,7 @@ impl Proxy {
         if let Some(host) = &client_host {
             parts.headers.insert(HOST, host.clone());
         }
-        let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        parts.uri = match site.upstream.uri_for(path_and_query) {
+        parts.uri = match site.upstream.uri_for(&parts.uri) {
             Ok(uri) => uri,
             Err(_) => {
                 let response = reply::text(
@@ -264,16 +281,19 @@ impl Proxy {
 struct Exchange<'a> {
     request_id: &'a HeaderValue,
     site: Option<&'a Arc<Site>>,
+    metrics: &'a SiteMetrics,
     method: Method,
-    path: String,
+    /// Logged by path only: a query may carry personal data.
+    uri: http::Uri,
     started: Instant,
     categories: &'a crate::Categories,
 }
 
 impl<'a> Exchange<'a> {
-    fn with_site(self, site: &'a Arc<Site>) -> Exchange<'a> {
+    fn with_site(self, site: &'a Arc<Site>, metrics: &'a SiteMetrics) -> Exchange<'a> {
         Exchange {
             site: Some(site),
+            metrics,
             ..self
         }
     }
@@ -294,21 +314,14 @@ impl<'a> Exchange<'a> {
             request_id,
             site_name,
             &self.method,
-            &self.path,
+            self.uri.path(),
             status,
             elapsed,
             upstream_time,
             report,
             self.categories,
         );
-        proxy.metrics.record(
-            site_name,
-            status,
-            elapsed,
-            upstream_time,
-            report,
-            self.categories,
-        );
+        self.metrics.record(status, elapsed, upstream_time, report);
         if let Some(site) = self.site {
             proxy.audit.record(site, report, self.categories);
         }
@@ -322,16 +335,21 @@ impl<'a> Exchange<'a> {
 
 /// The host a request is for: the URI authority (HTTP/2 `:authority`, absolute-form),
 /// else the `Host` header; lower-cased, port and trailing dot removed.
-pub fn request_host<B>(req: &Request<B>) -> Option<String> {
+pub fn request_host<B>(req: &Request<B>) -> Option<Cow<'_, str>> {
     let raw = match req.uri().authority() {
-        Some(authority) => authority.host().to_owned(),
-        None => {
-            let host = req.headers().get(HOST)?.to_str().ok()?;
-            strip_port(host).to_owned()
-        }
+        Some(authority) => authority.host(),
+        None => strip_port(req.headers().get(HOST)?.to_str().ok()?),
     };
-    let host = raw.trim_end_matches('.').to_ascii_lowercase();
-    (!host.is_empty()).then_some(host)
+    let host = raw.trim_end_matches('.');
+    if host.is_empty() {
+        return None;
+    }
+    // Hosts are nearly always lower-case already: no allocation then.
+    Some(if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    })
 }
 
 fn strip_port(host: &str) -> &str {

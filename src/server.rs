@@ -37,7 +37,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::hop::ClientInfo;
-use crate::proxy::{Loaded, Proxy};
+use crate::proxy::Proxy;
 use crate::{Body, BoxError, admin, reply, tls};
 
 /// Why the server could not start.
@@ -115,7 +115,7 @@ pub async fn start(config: Config, config_path: Option<PathBuf>) -> Result<Runni
         None => None,
     };
     let max_connections = config.limits.max_connections;
-    let proxy = Arc::new(Proxy::new(Loaded::new(config)?));
+    let proxy = Arc::new(Proxy::new(config)?);
     let (stop, shutdown) = watch::channel(false);
     let shared = Arc::new(Shared {
         proxy: proxy.clone(),
@@ -206,8 +206,7 @@ fn reload(shared: &Shared) -> Result<(), String> {
             ))),
             None => None,
         };
-        let loaded = Loaded::new(config).map_err(|e| e.to_string())?;
-        shared.proxy.swap(loaded);
+        shared.proxy.replace(config).map_err(|e| e.to_string())?;
         if acceptor.is_some() {
             shared.tls.store(acceptor);
         }

@@ -105,18 +105,21 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// The upstream URI for a request's path and query.
-    pub fn uri_for(&self, path_and_query: &str) -> Result<Uri, http::Error> {
-        let pq = if self.prefix.is_empty() {
-            path_and_query.to_owned()
-        } else {
-            format!("{}{}", self.prefix, path_and_query)
+    /// The upstream URI for a request's target: its path and query (after the
+    /// prefix) on the upstream's scheme and authority. No re-parsing without a prefix.
+    pub fn uri_for(&self, target: &Uri) -> Result<Uri, http::Error> {
+        let path_and_query = match (target.path_and_query(), self.prefix.is_empty()) {
+            (Some(pq), true) => pq.clone(),
+            (pq, _) => {
+                let pq = pq.map_or("/", |pq| pq.as_str());
+                format!("{}{pq}", self.prefix).parse()?
+            }
         };
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(pq)
-            .build()
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(path_and_query);
+        Ok(Uri::from_parts(parts)?)
     }
 }
 

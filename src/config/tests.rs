@@ -43,7 +43,10 @@ fn routes_lower_cased_hosts_and_keeps_an_upstream_prefix() {
     assert!(c.site_for_host("a.test").is_some());
     assert!(c.site_for_host("www.a.test").is_some());
     assert!(c.site_for_host("b.test").is_none());
-    let uri = c.sites[0].upstream.uri_for("/x?y=1").unwrap();
+    let uri = c.sites[0]
+        .upstream
+        .uri_for(&"/x?y=1".parse().unwrap())
+        .unwrap();
     assert_eq!(uri.to_string(), "http://127.0.0.1:8001/base/x?y=1");
 }
 
