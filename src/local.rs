@@ -197,7 +197,9 @@ where
     let value = source
         .format
         .write(granted, &source.vocab, site.consent.revision);
-    let encoded = percent_encoding::utf8_percent_encode(&value, COOKIE_VALUE).to_string();
+    // Encoded as the banner script encodes it, so a JSON value starts `%7B` and every
+    // reader takes it as percent-encoded.
+    let encoded = crate::consent::format::encode_uri_component(&value);
     let cookie = cookie::Cookie::build((source.cookie.as_str(), encoded.as_str()))
         .max_age(cookie::time::Duration::seconds(
             i64::try_from(site.consent.max_age).unwrap_or(i64::MAX),
@@ -240,21 +242,6 @@ where
     }
     response
 }
-
-/// Characters escaped in the cookie value: all but JavaScript's `encodeURIComponent`
-/// unreserved set, as the banner script writes it. This covers everything RFC 6265's
-/// cookie-octet excludes, and a JSON value then starts `%7B`, so the readers take it
-/// as percent-encoded (a raw leading `{` would make them read it as raw JSON and fail).
-const COOKIE_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'!')
-    .remove(b'~')
-    .remove(b'*')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')');
 
 /// A path on this site: starts with one `/`, not `//` or `/\` (which browsers read as
 /// another host), no control characters.

@@ -68,7 +68,8 @@ pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreada
 #[cfg(test)]
 mod tests {
     use super::super::Format;
-    use super::super::test_support::{encode_uri_component, set, subsets, vocab_for};
+    use super::super::encode_uri_component;
+    use super::super::test_support::{set, subsets, vocab_for};
     use super::*;
 
     fn read_str(value: &str) -> Result<Recorded, Unreadable> {

@@ -75,7 +75,8 @@ fn is_timestamp(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::super::Format;
-    use super::super::test_support::{encode_uri_component, set, subsets, vocab_for};
+    use super::super::encode_uri_component;
+    use super::super::test_support::{set, subsets, vocab_for};
     use super::*;
 
     fn granted(value: &str) -> Result<CategorySet, Unreadable> {

@@ -229,6 +229,24 @@ pub(crate) fn percent_decoded(value: &str) -> Result<Cow<'_, str>, Unreadable> {
         .map_err(|_| Unreadable("percent-decoding gives no UTF-8"))
 }
 
+/// Percent-encodes like JavaScript's `encodeURIComponent`, which is how banners
+/// (consentry's own included) write JSON into a cookie: the result is a valid cookie
+/// value whatever the text.
+pub fn encode_uri_component(text: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'!')
+        .remove(b'~')
+        .remove(b'*')
+        .remove(b'\'')
+        .remove(b'(')
+        .remove(b')');
+    utf8_percent_encode(text, COMPONENT).to_string()
+}
+
 /// Removes one pair of surrounding double quotes (RFC 6265 allows a quoted value).
 pub(crate) fn unquoted(value: &str) -> &str {
     value
@@ -292,21 +310,5 @@ pub(crate) mod test_support {
                 .filter(|i| bits & 1 << i != 0)
                 .fold(CategorySet::EMPTY, |s, i| s.with(CategoryId(i)))
         })
-    }
-
-    /// Percent-encodes like JavaScript's `encodeURIComponent`.
-    pub fn encode_uri_component(text: &str) -> String {
-        use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-        const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-            .remove(b'-')
-            .remove(b'_')
-            .remove(b'.')
-            .remove(b'!')
-            .remove(b'~')
-            .remove(b'*')
-            .remove(b'\'')
-            .remove(b'(')
-            .remove(b')');
-        utf8_percent_encode(text, COMPONENT).to_string()
     }
 }

@@ -8,8 +8,9 @@ use std::ops::Range;
 use proptest::prelude::*;
 use proptest::sample::Index;
 
+use super::encode_uri_component;
 use super::tcf::test_strings::core_segment;
-use super::test_support::{encode_uri_component, vocab_for};
+use super::test_support::vocab_for;
 use super::{Format, Recorded};
 use crate::category::{CategoryId, CategorySet};
 
