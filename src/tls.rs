@@ -62,6 +62,11 @@ impl ResolvesServerCert for SniResolver {
     }
 }
 
+/// Whether a certificate and key load and match in kind (for `consentry check`).
+pub fn check_certificate(paths: &CertificatePaths) -> Result<(), TlsError> {
+    load_entry(paths).map(|_| ())
+}
+
 fn load_entry(paths: &CertificatePaths) -> Result<Entry, TlsError> {
     let fail = |path: &std::path::Path, reason: String| TlsError::File {
         path: path.display().to_string(),

@@ -247,3 +247,20 @@ fn a_missing_file_names_the_file() {
             .starts_with("/nonexistent/proxy.yaml:1:1: cannot read")
     );
 }
+
+#[test]
+fn a_certificate_that_is_not_pem_is_reported() {
+    let dir = std::env::temp_dir().join(format!("consentry-badcert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("c.pem"), "not a certificate").unwrap();
+    std::fs::write(dir.join("k.pem"), "not a key").unwrap();
+    let yaml = format!(
+        "tls:\n  certificates:\n    - cert: {0}/c.pem\n      key: {0}/k.pem\n{BASE}",
+        dir.display()
+    );
+    assert_error(
+        &yaml,
+        "FILE:3:7: tls.certificates[0]: unusable certificate:",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -80,6 +80,9 @@ struct Walker {
     nodes: HashMap<Path, (usize, usize)>,
     /// Where the key of the value being entered stands.
     key_at: Option<(usize, usize)>,
+    /// Collections with no key of their own (sequence items, the root), located at
+    /// their first key once it is seen.
+    unlocated: Vec<Path>,
 }
 
 impl Walker {
@@ -96,6 +99,10 @@ impl Walker {
             Some(Frame::Mapping { key }) if key.is_none() => {
                 *key = Some(scalar.unwrap_or_default().to_owned());
                 self.key_at = Some(at);
+                if self.unlocated.last() == Some(&self.path) {
+                    self.unlocated.pop();
+                    self.nodes.insert(self.path.clone(), at);
+                }
                 return false;
             }
             Some(Frame::Mapping { key }) => {
@@ -108,6 +115,9 @@ impl Walker {
             None => {}
         }
         self.nodes.entry(self.path.clone()).or_insert(at);
+        if scalar.is_none() && key_at.is_none() {
+            self.unlocated.push(self.path.clone());
+        }
         true
     }
 
@@ -161,6 +171,12 @@ mod tests {
             loc.find(&[key("sites"), Seg::Index(0), key("hosts"), Seg::Index(1)]),
             (5, 17)
         );
+    }
+
+    #[test]
+    fn locates_a_mapping_in_a_sequence_at_its_first_key() {
+        let loc = Locations::index("items:\n  - name: a\n    x: 1\n");
+        assert_eq!(loc.find(&[key("items"), Seg::Index(0)]), (2, 5));
     }
 
     #[test]

@@ -397,18 +397,26 @@ pub fn compile(
                 let here = [key("tls"), key("certificates"), Seg::Index(i)];
                 let cert = base.join(&c.cert);
                 let key_path = base.join(&c.key);
+                let mut readable = true;
                 for (field, file) in [("cert", &cert), ("key", &key_path)] {
                     if let Err(e) = std::fs::File::open(file) {
+                        readable = false;
                         p.add(
                             &at(&here, &[key(field)]),
                             format!("cannot read {}: {e}", file.display()),
                         );
                     }
                 }
-                certificates.push(CertificatePaths {
+                let paths = CertificatePaths {
                     cert,
                     key: key_path,
-                });
+                };
+                if readable {
+                    if let Err(e) = crate::tls::check_certificate(&paths) {
+                        p.add(&here, format!("unusable certificate: {e}"));
+                    }
+                }
+                certificates.push(paths);
             }
         }
         None if listen_https.is_some() => {
