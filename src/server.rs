@@ -206,6 +206,22 @@ fn reload(shared: &Shared) -> Result<(), String> {
             ))),
             None => None,
         };
+        let running = shared.proxy.current().config.clone();
+        if (
+            running.listen_http,
+            running.listen_https,
+            running.admin,
+            running.limits.max_connections,
+        ) != (
+            config.listen_http,
+            config.listen_https,
+            config.admin,
+            config.limits.max_connections,
+        ) {
+            tracing::warn!(
+                "listen addresses, admin.listen and limits.max_connections are read at start: restart to apply their change"
+            );
+        }
         shared.proxy.replace(config).map_err(|e| e.to_string())?;
         if acceptor.is_some() {
             shared.tls.store(acceptor);
