@@ -1,0 +1,506 @@
+#!/usr/bin/env bash
+# Load test: consentry against a plain nginx reverse proxy, on this machine, in one run.
+#
+#   bench/load.sh                      # DURATION=10s ROUNDS=2
+#   DURATION=30s ROUNDS=3 bench/load.sh
+#
+# What runs (everything under one temp dir, on free 127.0.0.1 ports, killed on exit):
+#   upstream   nginx serving /page.html (30 KB HTML, 12 Set-Cookie lines), /data.json
+#              (500 B) and /big.bin (1 GB sparse file)                  -> core LOAD_CPU
+#   nginx      nginx proxy_pass to the upstream (keepalive pool)         -> core PROXY_CPU
+#   subfilter  nginx proxy_pass + sub_filter '</body>' (policy link)     -> core PROXY_CPU
+#   consentry  target/release/consentry, one site for Host: portal.test  -> core PROXY_CPU
+#   sink       python3 upstream that reads and discards request bodies   -> core LOAD_CPU
+#   wrk        the load generator                                        -> core LOAD_CPU
+#
+# Environment: DURATION (10s), ROUNDS (2), CONNS (32), WARMUP (2s), PROXY_CPU (1),
+# LOAD_CPU (0), COOKIE (a Cookie header sent with every wrk request; default none),
+# SKIP_BUILD=1 (do not run cargo build --release), SKIP_MEMORY=1 (no 1 GB transfers),
+# KEEP_TMP=1 (keep the temp dir with configs and logs).
+# See bench/README.md for how to read the output.
+
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-2}
+CONNS=${CONNS:-32}
+WARMUP=${WARMUP:-2s}
+PROXY_CPU=${PROXY_CPU:-1}
+LOAD_CPU=${LOAD_CPU:-0}
+COOKIE=${COOKIE:-}
+HOST=portal.test
+UPLOAD_HOST=upload.test
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# ---------------------------------------------------------------- prerequisites
+missing=()
+for tool in nginx wrk taskset curl python3 getconf pgrep; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+    declare -A pkg=([nginx]=nginx [wrk]=wrk [taskset]=util-linux [curl]=curl [python3]=python3
+        [getconf]=libc-bin [pgrep]=procps)
+    install=()
+    for t in "${missing[@]}"; do install+=("${pkg[$t]}"); done
+    echo "load.sh: missing: ${missing[*]}" >&2
+    echo "load.sh: install them with: apt-get install -y ${install[*]}" >&2
+    exit 1
+fi
+NCPU=$(getconf _NPROCESSORS_ONLN)
+if ((PROXY_CPU >= NCPU || LOAD_CPU >= NCPU)); then
+    echo "load.sh: this machine has $NCPU core(s); set PROXY_CPU and LOAD_CPU to cores that exist" >&2
+    exit 1
+fi
+CLK_TCK=$(getconf CLK_TCK)
+
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+    echo "== cargo build --release" >&2
+    (cd "$ROOT" && cargo build --release)
+fi
+CONSENTRY=$ROOT/target/release/consentry
+[[ -x $CONSENTRY ]] || { echo "load.sh: $CONSENTRY not built" >&2; exit 1; }
+
+# ---------------------------------------------------------------- temp dir, cleanup
+TMP=$(mktemp -d /tmp/consentry-load.XXXXXX)
+chmod 755 "$TMP"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ ${KEEP_TMP:-0} == 1 ]]; then
+        echo "load.sh: kept $TMP" >&2
+    else
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- ports
+PICKED=" "
+port_free() {
+    local p=$1
+    [[ $PICKED != *" $p "* ]] || return 1
+    if command -v ss >/dev/null 2>&1 && [[ -n $(ss -Htln "sport = :$p" 2>/dev/null) ]]; then
+        return 1
+    fi
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null
+}
+pick_port() {
+    local p
+    for _ in $(seq 200); do
+        p=$((20000 + RANDOM % 30000))
+        if port_free "$p"; then
+            PICKED+="$p "
+            echo "$p"
+            return 0
+        fi
+    done
+    echo "load.sh: no free port found" >&2
+    exit 1
+}
+UP_PORT=$(pick_port); PICKED+="$UP_PORT "
+NGX_PORT=$(pick_port); PICKED+="$NGX_PORT "
+SUB_PORT=$(pick_port); PICKED+="$SUB_PORT "
+CS_PORT=$(pick_port); PICKED+="$CS_PORT "
+SINK_PORT=$(pick_port); PICKED+="$SINK_PORT "
+
+# ---------------------------------------------------------------- content
+WWW=$TMP/www
+mkdir -p "$WWW"
+tail_html='</main><footer>Powered by the portal</footer></body></html>'
+{
+    printf '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Open data portal</title>'
+    printf '<link rel="stylesheet" href="/static/app.css"><script src="/static/app.js" defer></script></head>\n'
+    printf '<body class="portal"><header><nav><a href="/">Home</a> <a href="/explore/">Datasets</a></nav></header><main>\n'
+} >"$WWW/page.html"
+# Dataset cards up to 30 KB, a comment to pad to exactly 30720 bytes, then the end.
+for i in $(seq 0 299); do
+    printf '<div class="card" data-id="%d"><h2><a href="/explore/dataset/ds-%d/">Dataset %d: street trees &amp; parks</a></h2>' "$i" "$i" "$i"
+    printf '<p>Records of the city'"'"'s <em>public</em> assets, updated daily. Licence: <strong>ODbL</strong>.</p></div>\n'
+done | awk -v room=$((30720 - $(stat -c %s "$WWW/page.html") - ${#tail_html} - 1 - 16)) \
+    '!full && used + length($0) + 1 <= room { used += length($0) + 1; print; next } { full = 1 }' >>"$WWW/page.html"
+pad=$((30720 - $(stat -c %s "$WWW/page.html") - ${#tail_html} - 1))
+printf '<!-- %s -->' "$(head -c $((pad - 9)) /dev/zero | tr '\0' '.')" >>"$WWW/page.html"
+printf '%s\n' "$tail_html" >>"$WWW/page.html"
+{
+    printf '{"dataset":"street-trees","licence":"ODbL-1.0","total_count":1234,"records":['
+    for i in 1 2 3 4 5; do
+        printf '{"id":%d,"species":"Quercus robur","height_m":%d.5,"district":"north"},' "$i" "$((i + 10))"
+    done
+    printf '{"id":7,"species":"Acer platanoides","height_m":9.0,"district":"south"}]}\n'
+} >"$WWW/data.json"
+truncate -s 1G "$WWW/big.bin"
+
+# 12 Set-Cookie lines on /page.html: 4 necessary, 3 statistics, 3 third-party, 2 unclassified.
+SET_COOKIES=(
+    'sessionid=8f2b1c9d0e7a4b3c6d5e; HttpOnly; Path=/; SameSite=Lax'
+    'csrftoken=Yh3kL9pQ2rT5vW8xZ1aB4cD7eF0gH3jK; Path=/; Max-Age=31449600; SameSite=Lax'
+    'django_language=en; Path=/; Max-Age=31536000'
+    'cookies_preferences={}; Path=/; Max-Age=15552000'
+    '_ga=GA1.2.1234567890.1700000000; Path=/; Max-Age=63072000'
+    '_gid=GA1.2.987654321.1700000000; Path=/; Max-Age=86400'
+    '_pk_id.1.a1b2=0123456789abcdef.1700000000.; Path=/; Max-Age=33696000'
+    '_fbp=fb.1.1700000000000.1234567890; Path=/; Max-Age=7776000'
+    'IDE=AHWqTUm3x9yZ0aB1cD2eF3gH4; Path=/; Secure; SameSite=None'
+    'li_gc=MTsyMTsxNzAwMDAwMDAwOzI7; Path=/; Max-Age=15552000'
+    'ab_test_bucket=B; Path=/; Max-Age=2592000'
+    'AWSALB=Zm9vYmFyYmF6cXV4; Path=/'
+)
+add_headers=""
+for line in "${SET_COOKIES[@]}"; do
+    add_headers+="            add_header Set-Cookie \"$line\" always;"$'\n'
+done
+
+# ---------------------------------------------------------------- nginx configs
+if [[ $(id -u) == 0 ]]; then NGINX_USER="user root;"; else NGINX_USER=""; fi
+nginx_common() { # dir
+    local d=$1
+    mkdir -p "$d"
+    cat <<EOF
+$NGINX_USER
+worker_processes 1;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 4096; }
+EOF
+}
+http_common() { # dir
+    local d=$1
+    cat <<EOF
+    access_log off;
+    client_body_temp_path $d/client_body;
+    proxy_temp_path $d/proxy;
+    fastcgi_temp_path $d/fastcgi;
+    uwsgi_temp_path $d/uwsgi;
+    scgi_temp_path $d/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+EOF
+}
+
+UP_DIR=$TMP/upstream
+{
+    nginx_common "$UP_DIR"
+    cat <<EOF
+http {
+$(http_common "$UP_DIR")
+    types { text/html html; application/json json; application/octet-stream bin; }
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    server {
+        listen 127.0.0.1:$UP_PORT;
+        root $WWW;
+        location = /page.html {
+$add_headers        }
+    }
+}
+EOF
+} >"$TMP/upstream.conf"
+
+proxy_conf() { # dir port extra-location-directives
+    local d=$1 port=$2 extra=$3
+    nginx_common "$d"
+    cat <<EOF
+http {
+$(http_common "$d")
+    upstream backend {
+        server 127.0.0.1:$UP_PORT;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$http_host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Forwarded-Host \$http_host;
+            proxy_buffer_size 16k;
+            proxy_buffers 16 16k;
+$extra
+        }
+    }
+}
+EOF
+}
+proxy_conf "$TMP/nginx" "$NGX_PORT" "" >"$TMP/nginx.conf"
+proxy_conf "$TMP/subfilter" "$SUB_PORT" "            proxy_set_header Accept-Encoding \"\";
+            sub_filter '</body>' '<a href=\"/terms/cookies-policy/\">Cookies policy</a></body>';
+            sub_filter_once on;" >"$TMP/subfilter.conf"
+
+# ---------------------------------------------------------------- consentry config
+# The shipped proxy.yaml's consent, categories, cookies and policy; our own listener
+# and sites; no admin listener.
+awk '
+    /^[A-Za-z_]+:/ { split($0, k, ":"); skip = (k[1] == "listen" || k[1] == "admin" || k[1] == "sites" || k[1] == "tls") }
+    !skip { print }
+' "$ROOT/proxy.yaml" >"$TMP/consentry.yaml"
+cat >>"$TMP/consentry.yaml" <<EOF
+
+listen:
+  http: 127.0.0.1:$CS_PORT
+
+sites:
+  - name: portal
+    hosts: [$HOST]
+    upstream: http://127.0.0.1:$UP_PORT
+  - name: upload
+    hosts: [$UPLOAD_HOST]
+    upstream: http://127.0.0.1:$SINK_PORT
+EOF
+"$CONSENTRY" check --config "$TMP/consentry.yaml" >/dev/null
+
+# ---------------------------------------------------------------- start everything
+start() { # name cpu command...
+    local name=$1 cpu=$2
+    shift 2
+    taskset -c "$cpu" "$@" >"$TMP/$name.out" 2>&1 &
+    PIDS+=("$!")
+    eval "${name}_PID=$!"
+}
+wait_http() { # name url host
+    local name=$1 url=$2 host=$3 code
+    for _ in $(seq 100); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $host" "$url" || true)
+        [[ $code == 200 ]] && return 0
+        sleep 0.1
+    done
+    echo "load.sh: $name did not answer 200 at $url (last: $code); its output:" >&2
+    cat "$TMP/$name.out" >&2 || true
+    exit 1
+}
+
+start upstream "$LOAD_CPU" nginx -p "$UP_DIR" -e "$UP_DIR/error.log" -c "$TMP/upstream.conf"
+wait_http upstream "http://127.0.0.1:$UP_PORT/data.json" "$HOST"
+start nginx "$PROXY_CPU" nginx -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx.conf"
+start subfilter "$PROXY_CPU" nginx -p "$TMP/subfilter" -e "$TMP/subfilter/error.log" -c "$TMP/subfilter.conf"
+start consentry "$PROXY_CPU" env RUST_LOG=warn "$CONSENTRY" --config "$TMP/consentry.yaml"
+cat >"$TMP/sink.py" <<'EOF'
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Sink(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _discard(self):
+        n = 0
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    break
+                while size:
+                    got = len(self.rfile.read(min(size, 1 << 16)))
+                    if not got:
+                        raise ConnectionError("body cut short")
+                    n, size = n + got, size - got
+                self.rfile.readline()
+        else:
+            left = int(self.headers.get("Content-Length", "0"))
+            while left:
+                got = len(self.rfile.read(min(left, 1 << 16)))
+                if not got:
+                    break
+                n, left = n + got, left - got
+        body = b"%d\n" % n
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_PUT = do_POST = _discard
+
+    def do_GET(self):
+        body = b"sink\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
+EOF
+start sink "$LOAD_CPU" python3 "$TMP/sink.py" "$SINK_PORT"
+wait_http nginx "http://127.0.0.1:$NGX_PORT/data.json" "$HOST"
+wait_http subfilter "http://127.0.0.1:$SUB_PORT/data.json" "$HOST"
+wait_http consentry "http://127.0.0.1:$CS_PORT/data.json" "$HOST"
+wait_http sink "http://127.0.0.1:$SINK_PORT/" "$UPLOAD_HOST"
+
+declare -A PORT=([upstream]=$UP_PORT [nginx]=$NGX_PORT [subfilter]=$SUB_PORT [consentry]=$CS_PORT)
+declare -A CPU_PID=([upstream]=$upstream_PID [nginx]=$nginx_PID [subfilter]=$subfilter_PID [consentry]=$consentry_PID)
+
+# ---------------------------------------------------------------- sanity
+echo "== $(date -u +%FT%TZ) $(uname -srm), $NCPU cores, $(nginx -v 2>&1 | sed 's/.*: //'), consentry $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')"
+echo "== wrk -t1 -c$CONNS -d$DURATION --latency, $ROUNDS round(s); proxies on core $PROXY_CPU, wrk + upstream on core $LOAD_CPU; CLK_TCK=$CLK_TCK"
+echo "== what each target returns for /page.html (Set-Cookie lines, <a> policy links, body bytes):"
+for t in upstream nginx subfilter consentry; do
+    curl -s -D "$TMP/h.$t" -o "$TMP/b.$t" -H "Host: $HOST" ${COOKIE:+-H "Cookie: $COOKIE"} "http://127.0.0.1:${PORT[$t]}/page.html"
+    printf '   %-10s set-cookie=%-3s links=%s bytes=%s\n' "$t" \
+        "$(grep -ci '^set-cookie:' "$TMP/h.$t" || true)" \
+        "$(grep -o '<a href="/terms/cookies-policy/"' "$TMP/b.$t" | wc -l)" \
+        "$(stat -c %s "$TMP/b.$t")"
+done
+
+# ---------------------------------------------------------------- measuring
+cpu_ticks() { # pid: utime+stime of the process and its children (nginx workers)
+    local total=0 p line f
+    for p in "$1" $(pgrep -P "$1" || true); do
+        line=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        read -ra f <<<"${line##*) }"
+        total=$((total + f[11] + f[12]))
+    done
+    echo "$total"
+}
+to_us() { # wrk latency (123.45us, 1.23ms, 1.02s) -> microseconds
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); print v + 0 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); print v * 1000 }
+        else if (v ~ /m$/) { sub(/m$/, "", v); print v * 60000000 }
+        else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000000 }
+        else print v + 0 }'
+}
+run_wrk() { # target path duration -> "rps p50us p99us requests errors ticks"
+    local t=$1 path=$2 dur=$3 before after out=$TMP/wrk.out
+    before=$(cpu_ticks "${CPU_PID[$t]}")
+    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$dur" --latency -H "Host: $HOST" \
+        ${COOKIE:+-H "Cookie: $COOKIE"} "http://127.0.0.1:${PORT[$t]}$path" >"$out" 2>&1
+    after=$(cpu_ticks "${CPU_PID[$t]}")
+    local rps p50 p99 reqs errs
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    p50=$(to_us "$(awk '$1 == "50%" { print $2 }' "$out")")
+    p99=$(to_us "$(awk '$1 == "99%" { print $2 }' "$out")")
+    reqs=$(awk '/requests in/ { print $1 }' "$out")
+    errs=$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$out")
+    if [[ -z $rps || -z $reqs ]]; then
+        echo "load.sh: wrk against $t$path failed:" >&2
+        cat "$out" >&2
+        exit 1
+    fi
+    echo "$rps $p50 $p99 $reqs $errs $((after - before))"
+}
+
+PATHS=(/page.html /data.json)
+targets_for() { # path
+    if [[ $1 == /page.html ]]; then echo "upstream nginx subfilter consentry"; else echo "upstream nginx consentry"; fi
+}
+
+echo "== warm-up ($WARMUP per target and path)"
+for path in "${PATHS[@]}"; do
+    for t in $(targets_for "$path"); do run_wrk "$t" "$path" "$WARMUP" >/dev/null; done
+done
+
+declare -A S_RPS S_P50 S_P99 S_REQ S_ERR S_TICK S_N
+printf '\n%-6s %-10s %-11s %10s %9s %9s %9s %7s\n' round target path req/s p50_ms p99_ms cpu_us/req errors
+for round in $(seq "$ROUNDS"); do
+    for path in "${PATHS[@]}"; do
+        read -ra order <<<"$(targets_for "$path")"
+        if ((round % 2 == 0)); then # reverse every other round so drift cancels out
+            rev=()
+            for ((i = ${#order[@]} - 1; i >= 0; i--)); do rev+=("${order[i]}"); done
+            order=("${rev[@]}")
+        fi
+        for t in "${order[@]}"; do
+            read -r rps p50 p99 reqs errs ticks <<<"$(run_wrk "$t" "$path" "$DURATION")"
+            k="$t $path"
+            S_RPS[$k]=$(awk -v a="${S_RPS[$k]:-0}" -v b="$rps" 'BEGIN { print a + b }')
+            S_P50[$k]=$(awk -v a="${S_P50[$k]:-0}" -v b="$p50" 'BEGIN { print a + b }')
+            S_P99[$k]=$(awk -v a="${S_P99[$k]:-0}" -v b="$p99" 'BEGIN { print a + b }')
+            S_REQ[$k]=$((${S_REQ[$k]:-0} + reqs))
+            S_ERR[$k]=$((${S_ERR[$k]:-0} + errs))
+            S_TICK[$k]=$((${S_TICK[$k]:-0} + ticks))
+            S_N[$k]=$((${S_N[$k]:-0} + 1))
+            awk -v r="$round" -v t="$t" -v p="$path" -v rps="$rps" -v p50="$p50" -v p99="$p99" \
+                -v reqs="$reqs" -v ticks="$ticks" -v hz="$CLK_TCK" -v errs="$errs" 'BEGIN {
+                printf "%-6s %-10s %-11s %10.0f %9.3f %9.3f %9.1f %7d\n", r, t, p, rps, p50 / 1000, p99 / 1000,
+                    ticks / hz * 1e6 / reqs, errs }'
+        done
+    done
+done
+
+# ---------------------------------------------------------------- summary
+declare -A A_RPS A_P99 A_CPU
+echo
+echo "== summary: mean over $ROUNDS round(s); cpu_us/req = CPU time of the target process(es) / requests"
+echo "   (upstream row: the upstream nginx, which shares its core with wrk; proxy rows: the proxy alone)"
+printf '%-10s %-11s %10s %9s %9s %11s %7s\n' target path req/s p50_ms p99_ms cpu_us/req errors
+for path in "${PATHS[@]}"; do
+    for t in $(targets_for "$path"); do
+        k="$t $path"
+        read -r rps p50 p99 cpu <<<"$(awk -v s="${S_RPS[$k]}" -v a="${S_P50[$k]}" -v b="${S_P99[$k]}" -v n="${S_N[$k]}" \
+            -v ticks="${S_TICK[$k]}" -v reqs="${S_REQ[$k]}" -v hz="$CLK_TCK" \
+            'BEGIN { printf "%.1f %.1f %.1f %.2f\n", s / n, a / n, b / n, ticks / hz * 1e6 / reqs }')"
+        A_RPS[$k]=$rps A_P99[$k]=$p99 A_CPU[$k]=$cpu
+        awk -v t="$t" -v p="$path" -v rps="$rps" -v p50="$p50" -v p99="$p99" -v cpu="$cpu" -v e="${S_ERR[$k]}" \
+            'BEGIN { printf "%-10s %-11s %10.0f %9.3f %9.3f %11.1f %7d\n", t, p, rps, p50 / 1000, p99 / 1000, cpu, e }'
+    done
+done
+echo
+echo "== ratios (consentry / other): req/s above 1 = consentry faster; cpu/req and p99 above 1 = consentry costlier"
+printf '%-26s %-11s %8s %8s %8s\n' comparison path req/s cpu/req p99
+ratio_row() { # other path
+    local o=$1 p=$2 c="consentry $2" k="$1 $2"
+    awk -v name="consentry/$o" -v p="$p" -v r1="${A_RPS[$c]}" -v r0="${A_RPS[$k]}" -v c1="${A_CPU[$c]}" \
+        -v c0="${A_CPU[$k]}" -v l1="${A_P99[$c]}" -v l0="${A_P99[$k]}" \
+        'BEGIN { printf "%-26s %-11s %8.2f %8.2f %8.2f\n", name, p, r1 / r0, (c0 > 0 ? c1 / c0 : 0), l1 / l0 }'
+}
+ratio_row nginx /page.html
+ratio_row nginx /data.json
+ratio_row subfilter /page.html
+
+# ---------------------------------------------------------------- streaming memory
+if [[ ${SKIP_MEMORY:-0} == 1 ]]; then exit 0; fi
+mem_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+sample_mem() { # pid file: VmRSS every 0.2 s until killed
+    while :; do
+        mem_kb "$1" VmRSS >>"$2" 2>/dev/null || break
+        sleep 0.2
+    done
+}
+mem_test() { # label output curl-args...
+    local label=$1 output=$2 pid=$consentry_PID samples=$TMP/mem.samples sampler result
+    shift 2
+    : >"$samples"
+    local base
+    base=$(mem_kb "$pid" VmRSS)
+    echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true # reset VmHWM to the current RSS
+    sample_mem "$pid" "$samples" &
+    sampler=$!
+    result=$(taskset -c "$LOAD_CPU" curl -s -o "$output" -w '%{http_code} %{size_download} %{size_upload} %{time_total}' "$@")
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+    local peak hwm
+    peak=$(sort -n "$samples" | tail -1)
+    hwm=$(mem_kb "$pid" VmHWM)
+    read -r code down up secs <<<"$result"
+    awk -v l="$label" -v code="$code" -v bytes="$((down + up))" -v s="$secs" -v base="$base" -v peak="$peak" \
+        -v hwm="$hwm" -v n="$(wc -l <"$samples")" 'BEGIN {
+        printf "%-22s status=%s %6.0f MB in %5.1f s (%5.0f MB/s)  RSS before %5.1f MB, peak sampled %5.1f MB (%d samples), VmHWM %5.1f MB\n",
+            l, code, bytes / 1048576, s, bytes / 1048576 / s, base / 1024, peak / 1024, n, hwm / 1024 }'
+}
+echo
+echo "== streaming memory through consentry (VmRSS sampled every 0.2 s; VmHWM reset before each transfer)"
+mem_test "GET 1 GB download" /dev/null -H "Host: $HOST" "http://127.0.0.1:$CS_PORT/big.bin"
+mem_test "PUT 1 GB upload" "$TMP/upload.answer" -T "$WWW/big.bin" -H "Host: $UPLOAD_HOST" "http://127.0.0.1:$CS_PORT/upload"
+echo "   (the upload's upstream received $(cat "$TMP/upload.answer" 2>/dev/null || echo '?') bytes; the file has $(stat -c %s "$WWW/big.bin"))"
