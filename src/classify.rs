@@ -39,35 +39,52 @@ impl NamePattern {
 /// A `*` glob split at load time into its literal parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Glob {
-    /// Literal text between the stars; the first is a prefix, the last a suffix.
-    parts: Vec<Vec<u8>>,
+    /// Text before the first star (may be empty).
+    prefix: Vec<u8>,
+    /// Literal runs between stars, found in order.
+    middle: Vec<Vec<u8>>,
+    /// Text after the last star (may be empty).
+    suffix: Vec<u8>,
 }
 
 impl Glob {
     fn new(pattern: &str) -> Self {
+        let mut parts: Vec<Vec<u8>> = pattern.split('*').map(|p| p.as_bytes().to_vec()).collect();
+        // `split` on a pattern with at least one star yields at least two parts.
+        let suffix = parts.pop().unwrap_or_default();
+        let prefix = if parts.is_empty() {
+            Vec::new()
+        } else {
+            parts.remove(0)
+        };
+        let middle = parts.into_iter().filter(|p| !p.is_empty()).collect();
         Glob {
-            parts: pattern.split('*').map(|p| p.as_bytes().to_vec()).collect(),
+            prefix,
+            middle,
+            suffix,
         }
     }
 
     fn matches(&self, name: &[u8]) -> bool {
-        let (first, rest) = match self.parts.split_first() {
-            Some(split) => split,
-            None => return true,
-        };
-        let Some(mut tail) = name.strip_prefix(first.as_slice()) else {
+        // Empty parts are skipped rather than compared: a zero-length memcmp against
+        // an empty Vec's dangling pointer is measurably slow on some libcs.
+        if name.len() < self.prefix.len() + self.suffix.len() {
             return false;
-        };
-        let Some((last, middle)) = rest.split_last() else {
-            return tail.is_empty();
-        };
-        for part in middle {
-            match find(tail, part) {
-                Some(at) => tail = &tail[at + part.len()..],
+        }
+        if !self.prefix.is_empty() && !name.starts_with(&self.prefix) {
+            return false;
+        }
+        if !self.suffix.is_empty() && !name.ends_with(&self.suffix) {
+            return false;
+        }
+        let mut rest = &name[self.prefix.len()..name.len() - self.suffix.len()];
+        for part in &self.middle {
+            match find(rest, part) {
+                Some(at) => rest = &rest[at + part.len()..],
                 None => return false,
             }
         }
-        tail.len() >= last.len() && tail.ends_with(last)
+        true
     }
 }
 

@@ -3,8 +3,14 @@
 //!
 //! [`plan`] decides from the request and response heads whether a body is an HTML
 //! document to rewrite; [`apply`] fixes the headers and wraps the body in a pipeline
-//! of decode (gzip, deflate, br, zstd) → lol_html → re-encode, chunk by chunk, so a
-//! body of any size passes in constant memory. The markup is ASCII (non-ASCII text is
+//! of decode (gzip, deflate, br, zstd) → head stage → body-end stage → re-encode,
+//! chunk by chunk, so a body of any size passes in constant memory.
+//!
+//! The head stage is lol_html, for the one place where HTML structure matters (the
+//! `<head>` start tag, not `<header>` or a comment); it stops parsing as soon as that
+//! is done. The body-end stage ([`body_end`]) follows DESIGN.md's textual rule, just
+//! before the last `</body>`, with a SIMD search: parsing every tag of a page with
+//! lol_html cost five times nginx's CPU per request (bench/README.md). The markup is ASCII (non-ASCII text is
 //! written as character references), so it is the same bytes in any ASCII-compatible
 //! charset the document declares.
 
@@ -25,7 +31,7 @@ use http_body_util::{BodyExt, BodyStream, StreamBody};
 use hyper::body::Frame;
 use lol_html::html_content::ContentType;
 use lol_html::send::{HtmlRewriter, Settings};
-use lol_html::{AsciiCompatibleEncoding, MemorySettings, element, end, end_tag};
+use lol_html::{AsciiCompatibleEncoding, MemorySettings, element};
 use tokio::io::{AsyncBufRead, AsyncRead, BufReader};
 use tokio_util::io::{ReaderStream, StreamReader};
 
@@ -192,9 +198,9 @@ pub fn apply(plan: Plan, head: &mut http::response::Parts, body: Body) -> Body {
 /// Input chunks are read in pieces of at most this size after decoding.
 const CHUNK: usize = 16 * 1024;
 
-/// The most memory lol_html may use for one response; past it the rest of the body
-/// passes through unchanged (see [`Rewriting`]).
-const REWRITER_MEMORY: usize = 4 * 1024 * 1024;
+/// The most memory lol_html may use for one response; past it the head stage hands
+/// over without its link (see [`HeadStage`]).
+const REWRITER_MEMORY: usize = 1024 * 1024;
 
 fn rewrite_body(plan: Plan, body: Body) -> Body {
     let coding = plan.coding;
@@ -265,70 +271,51 @@ impl Sink {
     }
 }
 
-/// The lol_html stage. If the rewriter fails (memory limit, a parsing ambiguity), the
-/// bytes it was still holding are recovered from `held` and the rest of the body
-/// passes through untouched: a page is never truncated because it could not be
-/// rewritten.
-struct Rewriting {
-    input: ByteStream,
+/// The `<head>` stage: lol_html, which knows a `<head>` start tag from `<header>`,
+/// a comment or a script, puts the `<link rel="privacy-policy">` first in `<head>`.
+/// Its work ends at the `<head>` (or `<body>`) start tag, or after [`HEAD_BUDGET`]
+/// bytes: then it hands over, and the rest of the page is never parsed.
+///
+/// Handing over (like bailing out on an error) loses nothing: the bytes lol_html was
+/// still holding are recovered from `held`, the tail of the input it has not emitted.
+struct HeadStage {
     rewriter: Option<HtmlRewriter<'static, Sink>>,
     sink: Sink,
+    /// Set by the handlers when lol_html is no longer needed.
+    finished: Arc<AtomicBool>,
     /// Bytes of markup the handlers inserted so far.
     inserted: Arc<AtomicUsize>,
     /// Input bytes fed to the rewriter, and output bytes taken from it.
     fed: usize,
     emitted: usize,
-    /// The tail of the input that the rewriter has not emitted yet.
     held: BytesMut,
-    done: bool,
 }
 
-impl Rewriting {
-    fn new(plan: Plan, input: ByteStream) -> Self {
+/// A page with no `<head>` or `<body>` start tag in its first bytes gets no head link.
+const HEAD_BUDGET: usize = 64 * 1024;
+
+impl HeadStage {
+    fn new(plan: &Plan) -> Self {
         let sink = Sink::default();
         let inserted = Arc::new(AtomicUsize::new(0));
-        let injected = Arc::new(AtomicBool::new(false));
-        let body_markup: Arc<str> = plan.body_markup.into();
-        let head_markup = plan.head_markup;
-
-        let (on_body, on_end) = (injected.clone(), injected);
-        let (count_body, count_end, count_head) =
-            (inserted.clone(), inserted.clone(), inserted.clone());
-        let (markup_body, markup_end) = (body_markup.clone(), body_markup);
-        let head_done = Arc::new(AtomicBool::new(false));
-
+        let finished = Arc::new(AtomicBool::new(false));
+        let head_markup = plan.head_markup.clone();
+        let (head_finished, body_finished) = (finished.clone(), finished.clone());
+        let count = inserted.clone();
         let settings = Settings {
             element_content_handlers: vec![
                 element!("head", move |el| {
-                    if !head_markup.is_empty() && !head_done.swap(true, Ordering::Relaxed) {
+                    if !head_finished.swap(true, Ordering::Relaxed) && !head_markup.is_empty() {
                         el.prepend(&head_markup, ContentType::Html);
-                        count_head.fetch_add(head_markup.len(), Ordering::Relaxed);
+                        count.fetch_add(head_markup.len(), Ordering::Relaxed);
                     }
                     Ok(())
                 }),
-                element!("body", move |el| {
-                    let injected = on_body.clone();
-                    let markup = markup_body.clone();
-                    let count = count_body.clone();
-                    if let Some(handlers) = el.end_tag_handlers() {
-                        handlers.push(end_tag!(move |end| {
-                            if !injected.swap(true, Ordering::Relaxed) {
-                                end.before(&markup, ContentType::Html);
-                                count.fetch_add(markup.len(), Ordering::Relaxed);
-                            }
-                            Ok(())
-                        }));
-                    }
+                element!("body", move |_| {
+                    body_finished.store(true, Ordering::Relaxed);
                     Ok(())
                 }),
             ],
-            document_content_handlers: vec![end!(move |end| {
-                if !on_end.swap(true, Ordering::Relaxed) {
-                    end.append(&markup_end, ContentType::Html);
-                    count_end.fetch_add(markup_end.len(), Ordering::Relaxed);
-                }
-                Ok(())
-            })],
             encoding: plan.encoding,
             memory_settings: MemorySettings {
                 max_allowed_memory_usage: REWRITER_MEMORY,
@@ -338,15 +325,14 @@ impl Rewriting {
             adjust_charset_on_meta_tag: !plan.charset_from_header,
             ..Settings::new_send()
         };
-        Rewriting {
-            input,
+        HeadStage {
             rewriter: Some(HtmlRewriter::new(settings, sink.clone())),
             sink,
+            finished,
             inserted,
             fed: 0,
             emitted: 0,
             held: BytesMut::new(),
-            done: false,
         }
     }
 
@@ -364,13 +350,60 @@ impl Rewriting {
         out
     }
 
-    /// After a rewriter error: what was emitted, then the held input, then pass-through.
-    fn bail_out(&mut self, error: &lol_html::errors::RewritingError) -> Bytes {
-        tracing::warn!(%error, "HTML rewriting stopped; the rest of the page passes unchanged");
+    /// Drops the rewriter: what it emitted, then the input it still held.
+    fn hand_over(&mut self) -> Bytes {
         self.rewriter = None;
         let mut out = BytesMut::from(&self.drain()[..]);
         out.extend_from_slice(&self.held.split());
         out.freeze()
+    }
+
+    /// Feeds one chunk; after the hand-over chunks pass untouched.
+    fn push(&mut self, chunk: Bytes) -> Bytes {
+        let Some(rewriter) = self.rewriter.as_mut() else {
+            return chunk;
+        };
+        self.fed += chunk.len();
+        self.held.extend_from_slice(&chunk);
+        match rewriter.write(&chunk) {
+            Ok(()) if self.finished.load(Ordering::Relaxed) || self.fed > HEAD_BUDGET => {
+                self.hand_over()
+            }
+            Ok(()) => self.drain(),
+            Err(error) => {
+                tracing::warn!(%error, "HTML head rewriting stopped; the page passes without the head link");
+                self.hand_over()
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Bytes {
+        let Some(rewriter) = self.rewriter.take() else {
+            return Bytes::new();
+        };
+        match rewriter.end() {
+            Ok(()) => self.drain(),
+            Err(_) => self.hand_over(),
+        }
+    }
+}
+
+/// The whole rewrite of one body: the head stage, then the body-end stage.
+struct Rewriting {
+    input: ByteStream,
+    head: HeadStage,
+    body_end: BodyEnd,
+    done: bool,
+}
+
+impl Rewriting {
+    fn new(plan: Plan, input: ByteStream) -> Self {
+        Rewriting {
+            head: HeadStage::new(&plan),
+            body_end: BodyEnd::new(Bytes::from(plan.body_markup)),
+            input,
+            done: false,
+        }
     }
 }
 
@@ -387,34 +420,25 @@ impl Stream for Rewriting {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                 Poll::Ready(Some(Ok(chunk))) => {
-                    let Some(rewriter) = this.rewriter.as_mut() else {
-                        return Poll::Ready(Some(Ok(chunk)));
-                    };
-                    this.fed += chunk.len();
-                    this.held.extend_from_slice(&chunk);
-                    let out = match rewriter.write(&chunk) {
-                        Ok(()) => this.drain(),
-                        Err(e) => this.bail_out(&e),
-                    };
+                    let out = this.body_end.push(this.head.push(chunk));
                     if !out.is_empty() {
                         return Poll::Ready(Some(Ok(out)));
                     }
                 }
                 Poll::Ready(None) => {
                     this.done = true;
-                    let Some(rewriter) = this.rewriter.take() else {
-                        return Poll::Ready(None);
-                    };
-                    let out = match rewriter.end() {
-                        Ok(()) => this.drain(),
-                        Err(e) => this.bail_out(&e),
-                    };
-                    return Poll::Ready((!out.is_empty()).then_some(Ok(out)));
+                    let mut out = BytesMut::from(&this.body_end.push(this.head.finish())[..]);
+                    out.extend_from_slice(&this.body_end.finish());
+                    return Poll::Ready((!out.is_empty()).then(|| Ok(out.freeze())));
                 }
             }
         }
     }
 }
+
+mod body_end;
+
+use body_end::BodyEnd;
 
 #[cfg(test)]
 mod tests;

@@ -47,7 +47,7 @@ async fn a_page_without_body_gets_the_markup_at_its_end() {
 }
 
 #[tokio::test]
-async fn a_body_end_inside_a_script_is_not_a_body_end() {
+async fn a_body_end_in_a_script_before_the_real_one_is_passed_over() {
     let page = b"<body><script>var s = '</body>';</script><p>y</p></body>".to_vec();
     let out = String::from_utf8(rewrite(vec![page], "<a>L</a>").await).unwrap();
     assert_eq!(out.matches("<a>L</a>").count(), 1);
@@ -55,18 +55,20 @@ async fn a_body_end_inside_a_script_is_not_a_body_end() {
 }
 
 #[tokio::test]
-async fn past_the_memory_limit_the_rest_passes_through_without_losing_a_byte() {
-    // A <body> start tag (which the rewriter must hold whole, since it has a handler)
-    // longer than the rewriter may buffer, arriving in small chunks.
+async fn a_head_stage_that_gives_up_loses_no_byte() {
+    // A <body> start tag far longer than the head stage looks at (or lol_html may
+    // hold), arriving in small chunks: the stage hands over mid-tag.
     let mut page = b"<html><body data-x=\"".to_vec();
     page.extend(std::iter::repeat_n(b'a', REWRITER_MEMORY + 1024 * 1024));
     page.extend_from_slice(b"\"><div>z</div></body></html>");
     let chunks: Vec<Vec<u8>> = page.chunks(16 * 1024).map(<[u8]>::to_vec).collect();
     let out = rewrite(chunks, "<a>L</a>").await;
-    assert_eq!(out.len(), page.len());
+    let end = page.len() - b"</body></html>".len();
+    let expected = [&page[..end], &b"<a>L</a>"[..], &page[end..]].concat();
+    assert_eq!(out.len(), expected.len());
     assert!(
-        out == page,
-        "the page must pass through unchanged after a bail-out"
+        out == expected,
+        "every byte kept, the link still before </body>"
     );
 }
 
@@ -84,4 +86,15 @@ fn reads_content_codings() {
     );
     assert_eq!(Coding::from_header(Some(&h("gzip, br"))), None);
     assert_eq!(Coding::from_header(Some(&h("compress"))), None);
+}
+
+#[tokio::test]
+async fn the_head_link_goes_into_head_not_header_or_comments() {
+    let page = b"<!-- <head> --><html><head><title>t</title></head><body><header>h</header></body>"
+        .to_vec();
+    let out = String::from_utf8(rewrite(vec![page], "<a>L</a>").await).unwrap();
+    assert_eq!(
+        out,
+        "<!-- <head> --><html><head><link rel=\"privacy-policy\" href=\"/p\"><title>t</title></head><body><header>h</header><a>L</a></body>"
+    );
 }

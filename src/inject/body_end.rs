@@ -1,0 +1,209 @@
+//! Inserting markup just before the last `</body>` of a streamed document.
+//!
+//! DESIGN.md defines the place textually: before the last `</body>` (matched without
+//! regard to case), or at the end when there is none. "Last" cannot be known until
+//! the stream ends, so from a candidate `</body>` on, bytes are held back; a later
+//! candidate releases the earlier one. What is held is bounded by [`MAX_HELD`]: past
+//! it the markup goes before the candidate held and the rest streams through, so
+//! memory stays constant whatever follows a `</body>`.
+//!
+//! The search is a SIMD substring search for `</` and a case-insensitive check of the
+//! four bytes after it, a few microseconds for a 30 KB page.
+
+use bytes::{Bytes, BytesMut};
+use memchr::memmem;
+
+/// The most bytes held after a candidate `</body>` before giving up on a later one.
+pub const MAX_HELD: usize = 64 * 1024;
+
+const MARKER_LEN: usize = "</body".len();
+
+fn is_tag_end(b: u8) -> bool {
+    matches!(b, b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
+}
+
+/// Where the end of `data` may be the start of a `</body` tag cut by the chunk end.
+fn partial_at_end(data: &[u8]) -> Option<usize> {
+    let tail_start = data.len().saturating_sub(MARKER_LEN);
+    (tail_start..data.len()).find(|&at| {
+        let rest = &data[at..];
+        rest.eq_ignore_ascii_case(&b"</body"[..rest.len()])
+    })
+}
+
+/// The last complete `</body` tag (with the byte after it known) in `data`.
+fn last_complete(data: &[u8]) -> Option<usize> {
+    memmem::rfind_iter(data, b"</").find(|&at| {
+        let rest = &data[at..];
+        rest.len() > MARKER_LEN
+            && rest[2..MARKER_LEN].eq_ignore_ascii_case(b"body")
+            && is_tag_end(rest[MARKER_LEN])
+    })
+}
+
+/// The streaming inserter.
+#[derive(Debug)]
+pub struct BodyEnd {
+    markup: Bytes,
+    /// Bytes not yet emitted: a candidate `</body>` and what followed it, or a tail
+    /// that may begin one.
+    held: BytesMut,
+    /// `held` starts with a complete `</body` tag.
+    candidate: bool,
+    /// The markup has been emitted.
+    done: bool,
+}
+
+impl BodyEnd {
+    pub fn new(markup: Bytes) -> Self {
+        BodyEnd {
+            markup,
+            held: BytesMut::new(),
+            candidate: false,
+            done: false,
+        }
+    }
+
+    /// Takes the next chunk; returns what can be emitted now (possibly nothing).
+    pub fn push(&mut self, chunk: Bytes) -> Bytes {
+        if self.done {
+            return chunk;
+        }
+        let data: Bytes = if self.held.is_empty() {
+            chunk
+        } else {
+            self.held.extend_from_slice(&chunk);
+            self.held.split().freeze()
+        };
+        // A candidate at the very start is already known; look for a later one.
+        let search_from = usize::from(self.candidate);
+        let tag = last_complete(&data[search_from..]).map(|at| at + search_from);
+        match (tag, self.candidate) {
+            (Some(at), _) => {
+                self.held.extend_from_slice(&data[at..]);
+                self.candidate = true;
+                self.give_up_if_too_much(data.slice(..at))
+            }
+            // The held candidate is still the last one: keep holding.
+            (None, true) => {
+                self.held.extend_from_slice(&data);
+                self.give_up_if_too_much(Bytes::new())
+            }
+            (None, false) => match partial_at_end(&data) {
+                Some(at) => {
+                    self.held.extend_from_slice(&data[at..]);
+                    data.slice(..at)
+                }
+                None => data,
+            },
+        }
+    }
+
+    /// When what is held passes the bound: the candidate is taken as the last.
+    fn give_up_if_too_much(&mut self, before: Bytes) -> Bytes {
+        if self.held.len() <= MAX_HELD {
+            return before;
+        }
+        let mut out = BytesMut::with_capacity(before.len() + self.markup.len() + self.held.len());
+        out.extend_from_slice(&before);
+        out.extend_from_slice(&self.markup);
+        out.extend_from_slice(&self.held.split());
+        self.done = true;
+        out.freeze()
+    }
+
+    /// The end of the document: the markup before the last `</body>`, or at the end.
+    pub fn finish(&mut self) -> Bytes {
+        if self.done {
+            return Bytes::new();
+        }
+        self.done = true;
+        let held = self.held.split().freeze();
+        let mut out = BytesMut::with_capacity(held.len() + self.markup.len());
+        if self.candidate {
+            out.extend_from_slice(&self.markup);
+            out.extend_from_slice(&held);
+        } else {
+            out.extend_from_slice(&held);
+            out.extend_from_slice(&self.markup);
+        }
+        out.freeze()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(chunks: &[&[u8]]) -> String {
+        let mut scanner = BodyEnd::new(Bytes::from_static(b"<a>L</a>"));
+        let mut out = Vec::new();
+        for chunk in chunks {
+            out.extend_from_slice(&scanner.push(Bytes::copy_from_slice(chunk)));
+        }
+        out.extend_from_slice(&scanner.finish());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn inserts_before_the_body_end_at_every_split_point() {
+        let page = b"<html><body><p>x</p></body></html>\n";
+        for split in 0..=page.len() {
+            assert_eq!(
+                run(&[&page[..split], &page[split..]]),
+                "<html><body><p>x</p><a>L</a></body></html>\n",
+                "split at {split}"
+            );
+        }
+    }
+
+    #[test]
+    fn inserts_before_the_last_of_several_in_any_case() {
+        assert_eq!(
+            run(&[b"<body>a</body>b</BODY >c"]),
+            "<body>a</body>b<a>L</a></BODY >c"
+        );
+        assert_eq!(
+            run(&[b"a</body>", b"b</Body>", b"c"]),
+            "a</body>b<a>L</a></Body>c"
+        );
+    }
+
+    #[test]
+    fn appends_at_the_end_without_a_body_end() {
+        assert_eq!(run(&[b"<p>fragment"]), "<p>fragment<a>L</a>");
+        assert_eq!(run(&[b"</bodyx> </bod"]), "</bodyx> </bod<a>L</a>");
+        assert_eq!(run(&[b""]), "<a>L</a>");
+    }
+
+    #[test]
+    fn holds_no_more_than_the_bound_after_a_candidate() {
+        let mut scanner = BodyEnd::new(Bytes::from_static(b"<a>L</a>"));
+        let first = scanner.push(Bytes::from_static(b"x</body>"));
+        assert_eq!(&first[..], b"x");
+        let filler = Bytes::from(vec![b'y'; MAX_HELD]);
+        let out = scanner.push(filler);
+        assert!(
+            out.starts_with(b"<a>L</a></body>"),
+            "given up: the markup goes before the candidate"
+        );
+        assert!(scanner.held.is_empty());
+        assert_eq!(
+            &scanner.push(Bytes::from_static(b"</body>"))[..],
+            b"</body>"
+        );
+        assert!(scanner.finish().is_empty());
+    }
+
+    #[test]
+    fn finds_only_complete_tags() {
+        assert_eq!(last_complete(b"</body>"), Some(0));
+        assert_eq!(last_complete(b"</BODY\n"), Some(0));
+        assert_eq!(last_complete(b"</body"), None);
+        assert_eq!(last_complete(b"</bodyguard>"), None);
+        assert_eq!(partial_at_end(b"ab</bo"), Some(2));
+        assert_eq!(partial_at_end(b"ab</body"), Some(2));
+        assert_eq!(partial_at_end(b"ab</body>"), None);
+        assert_eq!(partial_at_end(b"ab<"), Some(2));
+    }
+}
