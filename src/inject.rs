@@ -14,6 +14,7 @@
 //! written as character references), so it is the same bytes in any ASCII-compatible
 //! charset the document declares.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -294,6 +295,9 @@ struct HeadStage {
 /// A page with no `<head>` or `<body>` start tag in its first bytes gets no head link.
 const HEAD_BUDGET: usize = 64 * 1024;
 
+/// How much lol_html is given at a time before checking whether it is still needed.
+const HEAD_SLICE: usize = 1024;
+
 impl HeadStage {
     fn new(plan: &Plan) -> Self {
         let sink = Sink::default();
@@ -358,23 +362,33 @@ impl HeadStage {
         out.freeze()
     }
 
-    /// Feeds one chunk; after the hand-over chunks pass untouched.
-    fn push(&mut self, chunk: Bytes) -> Bytes {
-        let Some(rewriter) = self.rewriter.as_mut() else {
-            return chunk;
-        };
-        self.fed += chunk.len();
-        self.held.extend_from_slice(&chunk);
-        match rewriter.write(&chunk) {
-            Ok(()) if self.finished.load(Ordering::Relaxed) || self.fed > HEAD_BUDGET => {
-                self.hand_over()
-            }
-            Ok(()) => self.drain(),
-            Err(error) => {
-                tracing::warn!(%error, "HTML head rewriting stopped; the page passes without the head link");
-                self.hand_over()
+    /// Feeds one chunk; after the hand-over chunks pass untouched. The chunk goes to
+    /// lol_html in small slices, so that a page arriving whole is not parsed whole.
+    /// Returns what lol_html emitted and the part of the chunk it never saw.
+    fn push(&mut self, chunk: Bytes) -> (Bytes, Bytes) {
+        let mut out = BytesMut::new();
+        let mut at = 0;
+        while at < chunk.len() {
+            let Some(rewriter) = self.rewriter.as_mut() else {
+                break;
+            };
+            let slice = &chunk[at..chunk.len().min(at + HEAD_SLICE)];
+            at += slice.len();
+            self.fed += slice.len();
+            self.held.extend_from_slice(slice);
+            let written = rewriter.write(slice);
+            match written {
+                Ok(()) if self.finished.load(Ordering::Relaxed) || self.fed > HEAD_BUDGET => {
+                    out.extend_from_slice(&self.hand_over());
+                }
+                Ok(()) => out.extend_from_slice(&self.drain()),
+                Err(error) => {
+                    tracing::warn!(%error, "HTML head rewriting stopped; the page passes without the head link");
+                    out.extend_from_slice(&self.hand_over());
+                }
             }
         }
+        (out.freeze(), chunk.slice(at..))
     }
 
     fn finish(&mut self) -> Bytes {
@@ -393,6 +407,8 @@ struct Rewriting {
     input: ByteStream,
     head: HeadStage,
     body_end: BodyEnd,
+    /// Output ready to be sent, in order.
+    ready: VecDeque<Bytes>,
     done: bool,
 }
 
@@ -402,7 +418,14 @@ impl Rewriting {
             head: HeadStage::new(&plan),
             body_end: BodyEnd::new(Bytes::from(plan.body_markup)),
             input,
+            ready: VecDeque::new(),
             done: false,
+        }
+    }
+
+    fn queue(&mut self, bytes: Bytes) {
+        if !bytes.is_empty() {
+            self.ready.push_back(bytes);
         }
     }
 }
@@ -413,6 +436,9 @@ impl Stream for Rewriting {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         loop {
+            if let Some(bytes) = this.ready.pop_front() {
+                return Poll::Ready(Some(Ok(bytes)));
+            }
             if this.done {
                 return Poll::Ready(None);
             }
@@ -420,16 +446,18 @@ impl Stream for Rewriting {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                 Poll::Ready(Some(Ok(chunk))) => {
-                    let out = this.body_end.push(this.head.push(chunk));
-                    if !out.is_empty() {
-                        return Poll::Ready(Some(Ok(out)));
-                    }
+                    let (parsed, untouched) = this.head.push(chunk);
+                    let out = this.body_end.push(parsed);
+                    this.queue(out);
+                    let out = this.body_end.push(untouched);
+                    this.queue(out);
                 }
                 Poll::Ready(None) => {
                     this.done = true;
-                    let mut out = BytesMut::from(&this.body_end.push(this.head.finish())[..]);
-                    out.extend_from_slice(&this.body_end.finish());
-                    return Poll::Ready((!out.is_empty()).then(|| Ok(out.freeze())));
+                    let out = this.body_end.push(this.head.finish());
+                    this.queue(out);
+                    let out = this.body_end.finish();
+                    this.queue(out);
                 }
             }
         }
