@@ -5,7 +5,8 @@
 #   DURATION=30s ROUNDS=3 bench/load.sh
 #
 # What runs (everything under one temp dir, on free 127.0.0.1 ports, killed on exit):
-#   upstream   nginx serving /page.html (30 KB HTML, 12 Set-Cookie lines), /data.json
+#   upstream   nginx serving /page.html (30 KB HTML, 12 Set-Cookie lines), /page-raw.html (the same,
+#              with Cache-Control: no-transform, so consentry does not inject), /data.json
 #              (500 B) and /big.bin (1 GB sparse file)                  -> core LOAD_CPU
 #   nginx      nginx proxy_pass to the upstream (keepalive pool)         -> core PROXY_CPU
 #   subfilter  nginx proxy_pass + sub_filter '</body>' (policy link)     -> core PROXY_CPU
@@ -134,6 +135,9 @@ done | awk -v room=$((30720 - $(stat -c %s "$WWW/page.html") - ${#tail_html} - 1
 pad=$((30720 - $(stat -c %s "$WWW/page.html") - ${#tail_html} - 1))
 printf '<!-- %s -->' "$(head -c $((pad - 9)) /dev/zero | tr '\0' '.')" >>"$WWW/page.html"
 printf '%s\n' "$tail_html" >>"$WWW/page.html"
+# The same page marked `Cache-Control: no-transform`: consentry enforces its cookies
+# but does not inject, which is the job plain nginx proxy_pass is compared on.
+cp "$WWW/page.html" "$WWW/page-raw.html"
 {
     printf '{"dataset":"street-trees","licence":"ODbL-1.0","total_count":1234,"records":['
     for i in 1 2 3 4 5; do
@@ -206,6 +210,9 @@ $(http_common "$UP_DIR")
         root $WWW;
         location = /page.html {
 $add_headers        }
+        location = /page-raw.html {
+$add_headers            add_header Cache-Control no-transform always;
+        }
     }
 }
 EOF
@@ -401,7 +408,7 @@ run_wrk() { # target path duration -> "rps p50us p99us requests errors ticks"
     echo "$rps $p50 $p99 $reqs $errs $((after - before))"
 }
 
-PATHS=(/page.html /data.json)
+PATHS=(/page.html /page-raw.html /data.json)
 targets_for() { # path
     if [[ $1 == /page.html ]]; then echo "upstream nginx subfilter consentry"; else echo "upstream nginx consentry"; fi
 }
@@ -412,7 +419,7 @@ for path in "${PATHS[@]}"; do
 done
 
 declare -A S_RPS S_P50 S_P99 S_REQ S_ERR S_TICK S_N
-printf '\n%-6s %-10s %-11s %10s %9s %9s %9s %7s\n' round target path req/s p50_ms p99_ms cpu_us/req errors
+printf '\n%-6s %-10s %-14s %10s %9s %9s %9s %7s\n' round target path req/s p50_ms p99_ms cpu_us/req errors
 for round in $(seq "$ROUNDS"); do
     for path in "${PATHS[@]}"; do
         read -ra order <<<"$(targets_for "$path")"
@@ -433,7 +440,7 @@ for round in $(seq "$ROUNDS"); do
             S_N[$k]=$((${S_N[$k]:-0} + 1))
             awk -v r="$round" -v t="$t" -v p="$path" -v rps="$rps" -v p50="$p50" -v p99="$p99" \
                 -v reqs="$reqs" -v ticks="$ticks" -v hz="$CLK_TCK" -v errs="$errs" 'BEGIN {
-                printf "%-6s %-10s %-11s %10.0f %9.3f %9.3f %9.1f %7d\n", r, t, p, rps, p50 / 1000, p99 / 1000,
+                printf "%-6s %-10s %-14s %10.0f %9.3f %9.3f %9.1f %7d\n", r, t, p, rps, p50 / 1000, p99 / 1000,
                     ticks / hz * 1e6 / reqs, errs }'
         done
     done
@@ -444,7 +451,7 @@ declare -A A_RPS A_P99 A_CPU
 echo
 echo "== summary: mean over $ROUNDS round(s); cpu_us/req = CPU time of the target process(es) / requests"
 echo "   (upstream row: the upstream nginx, which shares its core with wrk; proxy rows: the proxy alone)"
-printf '%-10s %-11s %10s %9s %9s %11s %7s\n' target path req/s p50_ms p99_ms cpu_us/req errors
+printf '%-10s %-14s %10s %9s %9s %11s %7s\n' target path req/s p50_ms p99_ms cpu_us/req errors
 for path in "${PATHS[@]}"; do
     for t in $(targets_for "$path"); do
         k="$t $path"
@@ -453,19 +460,20 @@ for path in "${PATHS[@]}"; do
             'BEGIN { printf "%.1f %.1f %.1f %.2f\n", s / n, a / n, b / n, ticks / hz * 1e6 / reqs }')"
         A_RPS[$k]=$rps A_P99[$k]=$p99 A_CPU[$k]=$cpu
         awk -v t="$t" -v p="$path" -v rps="$rps" -v p50="$p50" -v p99="$p99" -v cpu="$cpu" -v e="${S_ERR[$k]}" \
-            'BEGIN { printf "%-10s %-11s %10.0f %9.3f %9.3f %11.1f %7d\n", t, p, rps, p50 / 1000, p99 / 1000, cpu, e }'
+            'BEGIN { printf "%-10s %-14s %10.0f %9.3f %9.3f %11.1f %7d\n", t, p, rps, p50 / 1000, p99 / 1000, cpu, e }'
     done
 done
 echo
 echo "== ratios (consentry / other): req/s above 1 = consentry faster; cpu/req and p99 above 1 = consentry costlier"
-printf '%-26s %-11s %8s %8s %8s\n' comparison path req/s cpu/req p99
+printf '%-26s %-14s %8s %8s %8s\n' comparison path req/s cpu/req p99
 ratio_row() { # other path
     local o=$1 p=$2 c="consentry $2" k="$1 $2"
     awk -v name="consentry/$o" -v p="$p" -v r1="${A_RPS[$c]}" -v r0="${A_RPS[$k]}" -v c1="${A_CPU[$c]}" \
         -v c0="${A_CPU[$k]}" -v l1="${A_P99[$c]}" -v l0="${A_P99[$k]}" \
-        'BEGIN { printf "%-26s %-11s %8.2f %8.2f %8.2f\n", name, p, r1 / r0, (c0 > 0 ? c1 / c0 : 0), l1 / l0 }'
+        'BEGIN { printf "%-26s %-14s %8.2f %8.2f %8.2f\n", name, p, r1 / r0, (c0 > 0 ? c1 / c0 : 0), l1 / l0 }'
 }
 ratio_row nginx /page.html
+ratio_row nginx /page-raw.html
 ratio_row nginx /data.json
 ratio_row subfilter /page.html
 

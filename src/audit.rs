@@ -44,21 +44,35 @@ impl Audit {
         let Ok(mut sites) = self.sites.lock() else {
             return;
         };
-        let names = sites.entry(site.name.clone()).or_default();
+        if !sites.contains_key(&site.name) {
+            sites.insert(site.name.clone(), HashMap::new());
+        }
+        let Some(names) = sites.get_mut(&site.name) else {
+            return;
+        };
         let mut count = |d: &Decision, allowed: bool| {
-            let full = names.len() >= MAX_NAMES_PER_SITE && !names.contains_key(&d.name);
-            let key = if full { OTHER } else { d.name.as_str() };
-            let seen = names.entry(key.to_owned()).or_insert_with(|| Seen {
-                name: key.to_owned(),
-                category: if full {
-                    None
-                } else {
-                    d.category.map(|c| categories.name(c).to_owned())
-                },
-                source: if full { "mixed" } else { d.origin.as_str() },
-                allowed: 0,
-                removed: 0,
-            });
+            let name = d.name();
+            let full = names.len() >= MAX_NAMES_PER_SITE && !names.contains_key(name.as_ref());
+            let key = if full { OTHER } else { name.as_ref() };
+            if !names.contains_key(key) {
+                names.insert(
+                    key.to_owned(),
+                    Seen {
+                        name: key.to_owned(),
+                        category: if full {
+                            None
+                        } else {
+                            d.category.map(|c| categories.name(c).to_owned())
+                        },
+                        source: if full { "mixed" } else { d.origin.as_str() },
+                        allowed: 0,
+                        removed: 0,
+                    },
+                );
+            }
+            let Some(seen) = names.get_mut(key) else {
+                return;
+            };
             if allowed {
                 seen.allowed += 1;
             } else {
@@ -171,11 +185,7 @@ mod tests {
     }
 
     fn decision(name: &str, category: Option<u8>, origin: Origin) -> Decision {
-        Decision {
-            name: name.into(),
-            category: category.map(crate::category::CategoryId),
-            origin,
-        }
+        Decision::new(name, category.map(crate::category::CategoryId), origin)
     }
 
     #[test]

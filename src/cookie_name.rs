@@ -11,13 +11,17 @@
 /// The name a browser would store from a `Set-Cookie` field value, or `None` when
 /// there is none (no `=`, or an empty name): such a line is unclassified.
 pub fn set_cookie_name(line: &[u8]) -> Option<&[u8]> {
-    let pair = match line.iter().position(|&b| b == b';') {
-        Some(end) => &line[..end],
-        None => line,
-    };
-    let eq = pair.iter().position(|&b| b == b'=')?;
-    let name = trim(&pair[..eq]);
-    (!name.is_empty()).then_some(name)
+    set_cookie_name_range(line).map(|range| &line[range])
+}
+
+/// Where [`set_cookie_name`]'s name stands in `line`.
+pub fn set_cookie_name_range(line: &[u8]) -> Option<std::ops::Range<usize>> {
+    let pair_end = line.iter().position(|&b| b == b';').unwrap_or(line.len());
+    let eq = line[..pair_end].iter().position(|&b| b == b'=')?;
+    let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = line[..eq].iter().position(|b| !is_blank(b))?;
+    let end = line[..eq].iter().rposition(|b| !is_blank(b))? + 1;
+    Some(start..end)
 }
 
 /// One `name=value` item of a request's `Cookie` header.

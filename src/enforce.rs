@@ -9,14 +9,42 @@ use http::{HeaderMap, HeaderValue};
 use crate::category::{CategoryId, CategorySet};
 use crate::classify::{Classifier, Origin};
 use crate::consent::RequestCookies;
-use crate::cookie_name::set_cookie_name;
+use crate::cookie_name::set_cookie_name_range;
 
-/// One cookie decision, for logs, metrics and the audit. Holds the name, never the value.
+/// One cookie decision, for logs, metrics and the audit. It shares the `Set-Cookie`
+/// line (a reference count, no copy) but only ever shows its name, never the value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
-    pub name: String,
+    line: HeaderValue,
+    name: std::ops::Range<usize>,
     pub category: Option<CategoryId>,
     pub origin: Origin,
+}
+
+impl Decision {
+    /// A decision about the cookie named `name` (for callers outside enforcement).
+    pub fn new(name: &str, category: Option<CategoryId>, origin: Origin) -> Self {
+        let line = HeaderValue::from_str(name).unwrap_or(HeaderValue::from_static(""));
+        let name = 0..line.len();
+        Decision {
+            line,
+            name,
+            category,
+            origin,
+        }
+    }
+
+    /// The cookie's name as a browser would store it (empty when it has none).
+    pub fn name(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(self.name_bytes())
+    }
+
+    pub fn name_bytes(&self) -> &[u8] {
+        self.line
+            .as_bytes()
+            .get(self.name.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// What enforcement did to one exchange.
@@ -46,10 +74,11 @@ pub fn filter_set_cookies(
         Entry::Vacant(_) => return,
     };
     for line in lines {
-        let name = set_cookie_name(line.as_bytes()).unwrap_or_default();
-        let class = classifier.classify(name);
+        let name = set_cookie_name_range(line.as_bytes()).unwrap_or_default();
+        let class = classifier.classify(&line.as_bytes()[name.clone()]);
         let decision = Decision {
-            name: String::from_utf8_lossy(name).into_owned(),
+            line: line.clone(),
+            name,
             category: class.category,
             origin: class.origin,
         };
@@ -217,7 +246,11 @@ mod tests {
             ]
         );
         assert_eq!(h.get("content-type").unwrap(), "text/html");
-        let removed: Vec<_> = report.removed.iter().map(|d| d.name.as_str()).collect();
+        let removed: Vec<_> = report
+            .removed
+            .iter()
+            .map(|d| d.name().into_owned())
+            .collect();
         assert_eq!(removed, ["_ga", "mystery"]);
     }
 

@@ -39,7 +39,7 @@ pub fn removed_summary(report: &Report, categories: &Categories) -> String {
             out.push(',');
         }
         let category = d.category.map_or("unclassified", |c| categories.name(c));
-        let _ = write!(out, "{}:{category}", d.name);
+        let _ = write!(out, "{}:{category}", d.name());
     }
     out
 }
