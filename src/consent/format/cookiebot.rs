@@ -41,13 +41,13 @@ pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreada
     let mut granted = CategorySet::EMPTY;
     let mut refused = CategorySet::EMPTY;
     let mut p = Tokens { text: &text, at: 0 };
-    p.expect(b'{')?;
+    p.require(b'{')?;
     loop {
         if p.eat(b'}') {
             break;
         }
         let key = p.key()?;
-        p.expect(b':')?;
+        p.require(b':')?;
         let value = p.value()?;
         if let Some(category) = vocab.category(&key) {
             match value {
@@ -57,7 +57,7 @@ pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreada
             }
         }
         if !p.eat(b',') {
-            p.expect(b'}')?;
+            p.require(b'}')?;
             break;
         }
     }
@@ -110,7 +110,7 @@ impl<'t> Tokens<'t> {
         }
     }
 
-    fn expect(&mut self, byte: u8) -> Result<(), Unreadable> {
+    fn require(&mut self, byte: u8) -> Result<(), Unreadable> {
         if self.eat(byte) {
             Ok(())
         } else {
