@@ -461,7 +461,12 @@ async fn the_consent_form_sets_the_cookie_and_returns_same_site_only() {
 
 #[tokio::test]
 async fn injects_before_the_last_body_end_when_there_are_several() {
-    let up = fixed(200, &[("content-type", "text/html")], "<body>a</body>b</BODY>\n").await;
+    let up = fixed(
+        200,
+        &[("content-type", "text/html")],
+        "<body>a</body>b</BODY>\n",
+    )
+    .await;
     let p = proxy(&config_yaml(&up.url(), "", "")).await;
     let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
     assert_eq!(got.text(), format!("<body>a</body>b{LINK}</BODY>\n"));
