@@ -562,3 +562,65 @@ async fn https_upstreams_are_verified_with_an_extra_ca_per_site() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn the_catalogue_classifies_what_no_rule_names_and_rules_win() {
+    let up = fixed(
+        200,
+        &[
+            ("set-cookie", "_clck=1"),
+            ("set-cookie", "__cf_bm=2"),
+            ("set-cookie", "_fbp=3"),
+            ("set-cookie", "totally_unknown=4"),
+            ("set-cookie", "AWSALB=5"),
+        ],
+        "ok",
+    )
+    .await;
+    // A site rule overrides the catalogue (which calls AWSALB necessary).
+    let site_rule = "    cookies:\n      - { name: AWSALB, category: third_party }\n";
+    let yaml = config_yaml(&up.url(), "  unclassified: catalogue", site_rule);
+    let p = proxy(&yaml).await;
+    let cookie = r#"cookies_preferences={"statistics":true}"#;
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[("cookie", cookie)]).await;
+    assert_eq!(got.set_cookie_names(), ["_clck", "__cf_bm"]);
+}
+
+#[tokio::test]
+async fn consentry_audit_prints_what_a_running_instance_saw() {
+    let up = fixed(200, &portal_cookies(), "ok").await;
+    let yaml = config_yaml(&up.url(), "", "").replace(
+        "listen:\n  http: 127.0.0.1:0\n",
+        "listen:\n  http: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0\n",
+    );
+    let p = proxy(&yaml).await;
+    for _ in 0..2 {
+        get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+    }
+    let admin = p.admin_addr.unwrap().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
+            .args(["audit", "--admin", &admin])
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ga = table
+        .lines()
+        .find(|l| l.contains("_ga "))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        ga.starts_with("portal") && ga.contains("statistics") && ga.contains("rule"),
+        "{ga}"
+    );
+    assert!(ga.trim_end().ends_with(" 2"), "removed twice: {ga}");
+    let mystery = table.lines().find(|l| l.contains("mystery")).unwrap();
+    assert!(mystery.contains("unclassified"), "{mystery}");
+}
