@@ -624,3 +624,43 @@ async fn consentry_audit_prints_what_a_running_instance_saw() {
     let mystery = table.lines().find(|l| l.contains("mystery")).unwrap();
     assert!(mystery.contains("unclassified"), "{mystery}");
 }
+
+#[tokio::test]
+async fn an_upstream_that_never_completes_the_connection_is_502_after_the_connect_timeout() {
+    // A listener whose accept queue is full drops further SYNs: connecting to it hangs,
+    // which is what an unreachable upstream looks like, without leaving loopback.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    let _listener = socket.listen(1).unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        match tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            Ok(Ok(stream)) => fillers.push(stream),
+            _ => break,
+        }
+    }
+    let yaml = config_yaml(
+        &format!("http://{addr}"),
+        "",
+        "timeouts:\n  upstream_connect: 300ms\n  upstream_response: 20s\n",
+    );
+    let p = proxy(&yaml).await;
+    let started = std::time::Instant::now();
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+    assert_eq!(got.status, 502, "{}", got.text());
+    assert!(
+        got.text().contains("could not be reached"),
+        "{}",
+        got.text()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "bounded by upstream_connect, not upstream_response"
+    );
+}
