@@ -471,3 +471,23 @@ async fn injects_before_the_last_body_end_when_there_are_several() {
     let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
     assert_eq!(got.text(), format!("<body>a</body>b{LINK}</BODY>\n"));
 }
+
+#[tokio::test]
+async fn an_empty_chunked_html_body_stays_empty() {
+    let up = upstream(|_req| {
+        Box::pin(async {
+            let stream = futures_util::stream::iter(Vec::<
+                Result<hyper::body::Frame<Bytes>, Box<dyn std::error::Error + Send + Sync>>,
+            >::new());
+            let mut r = http::Response::new(http_body_util::StreamBody::new(stream).boxed());
+            r.headers_mut()
+                .insert("content-type", "text/html".parse().unwrap());
+            r
+        })
+    })
+    .await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.text(), "");
+}

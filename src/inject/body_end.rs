@@ -50,8 +50,10 @@ pub struct BodyEnd {
     held: BytesMut,
     /// `held` starts with a complete `</body` tag.
     candidate: bool,
-    /// The markup has been emitted.
+    /// The markup has been emitted (or never will be).
     done: bool,
+    /// Some byte has come: an empty body stays empty.
+    seen: bool,
 }
 
 impl BodyEnd {
@@ -61,6 +63,7 @@ impl BodyEnd {
             held: BytesMut::new(),
             candidate: false,
             done: false,
+            seen: false,
         }
     }
 
@@ -69,6 +72,7 @@ impl BodyEnd {
         if self.done {
             return chunk;
         }
+        self.seen |= !chunk.is_empty();
         let data: Bytes = if self.held.is_empty() {
             chunk
         } else {
@@ -114,7 +118,7 @@ impl BodyEnd {
 
     /// The end of the document: the markup before the last `</body>`, or at the end.
     pub fn finish(&mut self) -> Bytes {
-        if self.done {
+        if self.done || !self.seen {
             return Bytes::new();
         }
         self.done = true;
@@ -173,7 +177,13 @@ mod tests {
     fn appends_at_the_end_without_a_body_end() {
         assert_eq!(run(&[b"<p>fragment"]), "<p>fragment<a>L</a>");
         assert_eq!(run(&[b"</bodyx> </bod"]), "</bodyx> </bod<a>L</a>");
-        assert_eq!(run(&[b""]), "<a>L</a>");
+        assert_eq!(run(&[b" "]), " <a>L</a>");
+    }
+
+    #[test]
+    fn an_empty_body_stays_empty() {
+        assert_eq!(run(&[]), "");
+        assert_eq!(run(&[b"", b""]), "");
     }
 
     #[test]
