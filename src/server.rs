@@ -501,16 +501,16 @@ impl Activity {
     }
 
     fn read_bytes(&self) {
+        // While a request is in flight the watcher looks at nothing else, and the end
+        // of the request stamps `last`: no clock read per body chunk of an upload.
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return;
+        }
         let now = self.now();
         self.last.store(now, Ordering::Relaxed);
-        if self.in_flight.load(Ordering::Relaxed) == 0 {
-            let _ = self.request_started.compare_exchange(
-                0,
-                now + 1,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
-        }
+        let _ =
+            self.request_started
+                .compare_exchange(0, now + 1, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     /// `header_timer` is off for HTTP/2, whose frames between requests are not headers.
