@@ -40,31 +40,34 @@ use crate::config::Site;
 use crate::consent::Consent;
 use crate::{Body, BoxError};
 
-/// What the request says about the document it wants.
+/// What the request says about the document it wants. Taken from every request,
+/// so it holds shared handles (reference counts), never copies.
 #[derive(Debug, Clone)]
 pub struct RequestFacts {
     pub method: Method,
-    /// `Sec-Fetch-Dest`, lower-cased, when sent.
-    pub fetch_dest: Option<String>,
-    /// The path and query, for the banner form's way back.
-    pub path_and_query: String,
+    /// `Sec-Fetch-Dest`, when sent.
+    pub fetch_dest: Option<HeaderValue>,
+    /// The request target, for the banner form's way back.
+    pub uri: http::Uri,
 }
 
 impl RequestFacts {
     pub fn of<B>(req: &Request<B>) -> Self {
         RequestFacts {
             method: req.method().clone(),
-            fetch_dest: req
-                .headers()
-                .get("sec-fetch-dest")
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.trim().to_ascii_lowercase()),
-            path_and_query: req
-                .uri()
-                .path_and_query()
-                .map_or("/", |pq| pq.as_str())
-                .to_owned(),
+            fetch_dest: req.headers().get("sec-fetch-dest").cloned(),
+            uri: req.uri().clone(),
         }
+    }
+
+    /// Whether the request is for a document (no `Sec-Fetch-Dest` counts as one).
+    fn wants_document(&self) -> bool {
+        self.fetch_dest.as_ref().is_none_or(|dest| {
+            let dest = dest.as_bytes().trim_ascii();
+            ["document", "iframe", "frame"]
+                .iter()
+                .any(|d| dest.eq_ignore_ascii_case(d.as_bytes()))
+        })
     }
 }
 
@@ -103,7 +106,7 @@ pub struct Plan {
     /// override it).
     charset_from_header: bool,
     /// Goes just before `</body>`, or at the end.
-    body_markup: String,
+    body_markup: Bytes,
     /// Goes first in `<head>`.
     head_markup: Arc<str>,
 }
@@ -118,10 +121,8 @@ pub fn plan(
     if req.method == Method::HEAD {
         return None;
     }
-    if let Some(dest) = &req.fetch_dest {
-        if !matches!(dest.as_str(), "document" | "iframe" | "frame") {
-            return None;
-        }
+    if !req.wants_document() {
+        return None;
     }
     let status = head.status;
     if status.is_informational()
@@ -174,7 +175,11 @@ pub fn plan(
         coding,
         encoding,
         charset_from_header,
-        body_markup: crate::page::body_markup(site, show_banner, &req.path_and_query),
+        body_markup: crate::page::body_markup(
+            site,
+            show_banner,
+            req.uri.path_and_query().map_or("/", |pq| pq.as_str()),
+        ),
         head_markup: site.policy.head_markup.clone(),
     })
 }
@@ -416,7 +421,7 @@ impl Rewriting {
     fn new(plan: Plan, input: ByteStream) -> Self {
         Rewriting {
             head: HeadStage::new(&plan),
-            body_end: BodyEnd::new(Bytes::from(plan.body_markup)),
+            body_end: BodyEnd::new(plan.body_markup),
             input,
             ready: VecDeque::new(),
             done: false,

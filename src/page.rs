@@ -6,6 +6,8 @@
 
 use std::fmt::Write as _;
 
+use bytes::Bytes;
+
 use crate::RESERVED_PREFIX;
 use crate::category::{Categories, CategorySet};
 use crate::classify::Rule;
@@ -47,15 +49,20 @@ pub fn link_markup(policy: &Policy) -> String {
     )
 }
 
-/// What goes before `</body>`: the link, and the banner when the visitor has not chosen.
-pub fn body_markup(site: &Site, show_banner: bool, path_and_query: &str) -> String {
-    let mut out = site.policy.link_markup.to_string();
-    if show_banner {
-        out.push_str(&site.policy.banner_markup.0);
-        out.push_str(&escape(path_and_query));
-        out.push_str(&site.policy.banner_markup.1);
+/// What goes before `</body>`: the link, and the banner when the visitor has not
+/// chosen. Without the banner it is the link rendered at load, shared, not copied.
+pub fn body_markup(site: &Site, show_banner: bool, path_and_query: &str) -> Bytes {
+    let link = &site.policy.link_markup;
+    if !show_banner {
+        return link.clone();
     }
-    out
+    let (before, after) = &*site.policy.banner_markup;
+    let mut out = String::with_capacity(link.len() + before.len() + after.len() + 64);
+    out.push_str(&String::from_utf8_lossy(link));
+    out.push_str(before);
+    out.push_str(&escape(path_and_query));
+    out.push_str(after);
+    Bytes::from(out)
 }
 
 /// The form both the banner and the policy page use: one checkbox per category (the

@@ -135,7 +135,7 @@ pub struct Policy {
     /// `<link rel="privacy-policy">` for `<head>`.
     pub head_markup: Arc<str>,
     /// The link inserted before `</body>`.
-    pub link_markup: Arc<str>,
+    pub link_markup: bytes::Bytes,
     /// The banner, split where the per-request return path goes.
     pub banner_markup: Arc<(String, String)>,
 }
@@ -567,7 +567,7 @@ pub fn compile(
             continue;
         };
         policy.head_markup = crate::page::head_markup(&policy).into();
-        policy.link_markup = crate::page::link_markup(&policy).into();
+        policy.link_markup = crate::page::link_markup(&policy).into_bytes().into();
         let first = &consent.sources[0];
         policy.banner_markup = Arc::new(crate::page::banner_markup(
             &policy,
@@ -1050,7 +1050,7 @@ fn compile_policy(p: &mut Problems, raw: &RawPolicy, path: &[Seg]) -> Option<Pol
         banner: raw.banner.unwrap_or(false),
         link_header,
         head_markup: Arc::from(""),
-        link_markup: Arc::from(""),
+        link_markup: bytes::Bytes::new(),
         banner_markup: Arc::new((String::new(), String::new())),
     })
 }

@@ -6,7 +6,7 @@ fn plan(body_markup: &str) -> Plan {
         coding: Coding::Identity,
         encoding: AsciiCompatibleEncoding::utf_8(),
         charset_from_header: false,
-        body_markup: body_markup.to_owned(),
+        body_markup: Bytes::copy_from_slice(body_markup.as_bytes()),
         head_markup: Arc::from("<link rel=\"privacy-policy\" href=\"/p\">"),
     }
 }
