@@ -132,26 +132,16 @@ fn serve(pages: &Pages, path: &str) -> http::Response<common::TestBody> {
     )
 }
 
-/// The proxy's configuration for a site that answers to the browser's host names.
+/// The proxy's configuration for a site that answers to the browser's host names
+/// (the rules' `_fbp` domain is never used: no test revokes `_fbp`).
 fn yaml(upstream: &str, consent: &str, policy_extra: &str) -> String {
+    use common::CATEGORIES_AND_RULES;
     format!(
         r#"listen:
   http: 127.0.0.1:0
 consent:
 {consent}
-categories:
-  necessary: {{ required: true, title: Necessary cookies, description: Needed for the site. }}
-  statistics: {{ title: Statistical cookies, description: Audience measurement. }}
-  first_party: {{ title: Internal cookies, description: The site's own. }}
-  third_party: {{ title: Third-party cookies, description: Other parties., gpc: true }}
-cookies:
-  - {{ name: sessionid, category: necessary, provider: Opendatasoft, function: Authentication, purpose: Session }}
-  - {{ name: csrftoken, category: necessary, provider: Opendatasoft, function: Security, purpose: Prevent request forgery }}
-  - {{ name: _ga*, category: statistics, provider: Google Analytics, function: Audience measurement, purpose: Distinguish visitors }}
-  - {{ name: _hjSessionUser_*, category: statistics, provider: Hotjar, purpose: Visit statistics }}
-  - {{ name: ods_pref, category: first_party, provider: Opendatasoft }}
-  - {{ name: _fbp, category: third_party, provider: Meta, purpose: Advertising }}
-policy:
+{CATEGORIES_AND_RULES}policy:
   path: {POLICY}
   link_text: Cookies policy
 {policy_extra}

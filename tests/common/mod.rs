@@ -133,6 +133,22 @@ pub async fn fixed(status: u16, headers: &[(&str, &str)], text: &'static str) ->
     .await
 }
 
+/// The portals' four categories and a few rules, shared by every test configuration.
+pub const CATEGORIES_AND_RULES: &str = r#"categories:
+  necessary: { required: true, title: Necessary cookies, description: Needed for the site. }
+  statistics: { title: Statistical cookies, description: Audience measurement. }
+  first_party: { title: Internal cookies, description: The site's own. }
+  third_party: { title: Third-party cookies, description: Other parties., gpc: true }
+cookies:
+  - { name: sessionid, category: necessary, provider: Opendatasoft, function: Authentication, purpose: Session }
+  - { name: csrftoken, category: necessary, provider: Opendatasoft, function: Security, purpose: Prevent request forgery }
+  - { name: django_language, category: necessary, provider: Opendatasoft }
+  - { name: _ga*, category: statistics, provider: Google Analytics, function: Audience measurement, purpose: Distinguish visitors }
+  - { name: _hjSessionUser_*, category: statistics, provider: Hotjar, purpose: Visit statistics }
+  - { name: ods_pref, category: first_party, provider: Opendatasoft }
+  - { name: _fbp, category: third_party, provider: Meta, purpose: Advertising, domain: .portal.test }
+"#;
+
 /// The test configuration: the portals' four categories and a few rules, one site
 /// `portal.test` in front of `upstream`; `extra` is appended (YAML).
 pub fn config_yaml(upstream: &str, extra_consent: &str, extra: &str) -> String {
@@ -143,20 +159,7 @@ consent:
   cookie: cookies_preferences
   format: json
 {extra_consent}
-categories:
-  necessary: {{ required: true, title: Necessary cookies, description: Needed for the site. }}
-  statistics: {{ title: Statistical cookies, description: Audience measurement. }}
-  first_party: {{ title: Internal cookies, description: The site's own. }}
-  third_party: {{ title: Third-party cookies, description: Other parties., gpc: true }}
-cookies:
-  - {{ name: sessionid, category: necessary, provider: Opendatasoft, function: Authentication, purpose: Session }}
-  - {{ name: csrftoken, category: necessary, provider: Opendatasoft }}
-  - {{ name: django_language, category: necessary, provider: Opendatasoft }}
-  - {{ name: _ga*, category: statistics, provider: Google Analytics, purpose: Distinguish visitors }}
-  - {{ name: _hjSessionUser_*, category: statistics, provider: Hotjar }}
-  - {{ name: ods_pref, category: first_party, provider: Opendatasoft }}
-  - {{ name: _fbp, category: third_party, provider: Meta, domain: .portal.test }}
-policy:
+{CATEGORIES_AND_RULES}policy:
   path: /terms/cookies-policy/
   link_text: Cookies policy
 sites:
