@@ -5,14 +5,14 @@
 //! Memory is bounded: past [`MAX_NAMES_PER_SITE`] names a site's further names are
 //! counted together under `other`.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use serde::Serialize;
 
+use crate::FastMap;
 use crate::category::Categories;
 use crate::config::Site;
-use crate::enforce::{Decision, Report};
+use crate::enforce::Report;
 
 /// Distinct names kept per site.
 pub const MAX_NAMES_PER_SITE: usize = 1000;
@@ -31,9 +31,23 @@ pub struct Seen {
     pub removed: u64,
 }
 
+impl Seen {
+    fn count(&mut self, allowed: bool) {
+        if allowed {
+            self.allowed += 1;
+        } else {
+            self.removed += 1;
+        }
+    }
+}
+
+/// Cookie name (as sent, bytes) → what was seen of it.
+type SiteNames = FastMap<Box<[u8]>, Seen>;
+
 #[derive(Debug, Default)]
 pub struct Audit {
-    sites: Mutex<HashMap<String, HashMap<String, Seen>>>,
+    /// Site name → what was seen on that site.
+    sites: Mutex<FastMap<String, SiteNames>>,
 }
 
 impl Audit {
@@ -44,46 +58,41 @@ impl Audit {
         let Ok(mut sites) = self.sites.lock() else {
             return;
         };
-        if !sites.contains_key(&site.name) {
-            sites.insert(site.name.clone(), HashMap::new());
+        if !sites.contains_key(site.name.as_str()) {
+            sites.insert(site.name.clone(), FastMap::default());
         }
-        let Some(names) = sites.get_mut(&site.name) else {
+        let Some(names) = sites.get_mut(site.name.as_str()) else {
             return;
         };
-        let mut count = |d: &Decision, allowed: bool| {
-            let name = d.name();
-            let full = names.len() >= MAX_NAMES_PER_SITE && !names.contains_key(name.as_ref());
-            let key = if full { OTHER } else { name.as_ref() };
-            if !names.contains_key(key) {
-                names.insert(
-                    key.to_owned(),
-                    Seen {
-                        name: key.to_owned(),
-                        category: if full {
-                            None
-                        } else {
-                            d.category.map(|c| categories.name(c).to_owned())
-                        },
-                        source: if full { "mixed" } else { d.origin.as_str() },
+        let decisions = (report.allowed.iter().map(|d| (d, true)))
+            .chain(report.removed.iter().map(|d| (d, false)));
+        for (d, allowed) in decisions {
+            // Nearly every name was seen before: one lookup, no allocation.
+            if let Some(seen) = names.get_mut(d.name_bytes()) {
+                seen.count(allowed);
+                continue;
+            }
+            let full = names.len() >= MAX_NAMES_PER_SITE;
+            let seen = if full {
+                names
+                    .entry(OTHER.as_bytes().into())
+                    .or_insert_with(|| Seen {
+                        name: OTHER.to_owned(),
+                        category: None,
+                        source: "mixed",
                         allowed: 0,
                         removed: 0,
-                    },
-                );
-            }
-            let Some(seen) = names.get_mut(key) else {
-                return;
-            };
-            if allowed {
-                seen.allowed += 1;
+                    })
             } else {
-                seen.removed += 1;
-            }
-        };
-        for d in &report.allowed {
-            count(d, true);
-        }
-        for d in &report.removed {
-            count(d, false);
+                names.entry(d.name_bytes().into()).or_insert_with(|| Seen {
+                    name: d.name().into_owned(),
+                    category: d.category.map(|c| categories.name(c).to_owned()),
+                    source: d.origin.as_str(),
+                    allowed: 0,
+                    removed: 0,
+                })
+            };
+            seen.count(allowed);
         }
     }
 
@@ -175,6 +184,7 @@ pub fn table(json: &str) -> Result<String, serde_json::Error> {
 mod tests {
     use super::*;
     use crate::classify::Origin;
+    use crate::enforce::Decision;
     use std::path::Path;
     use std::sync::Arc;
 

@@ -6,7 +6,6 @@
 //! so classifying a name costs one hash lookup plus a scan of the glob rules listed
 //! before the exact hit.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::catalogue::Catalogue;
@@ -98,7 +97,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// Patterns with a payload, matched first-wins with an exact-name fast path.
 #[derive(Debug, Clone, Default)]
 pub struct NameMatcher {
-    exact: HashMap<Vec<u8>, usize>,
+    exact: crate::FastMap<Vec<u8>, usize>,
     /// (position, glob) in position order.
     globs: Vec<(usize, Glob)>,
 }

@@ -16,8 +16,9 @@ pub fn set_cookie_name(line: &[u8]) -> Option<&[u8]> {
 
 /// Where [`set_cookie_name`]'s name stands in `line`.
 pub fn set_cookie_name_range(line: &[u8]) -> Option<std::ops::Range<usize>> {
-    let pair_end = line.iter().position(|&b| b == b';').unwrap_or(line.len());
-    let eq = line[..pair_end].iter().position(|&b| b == b'=')?;
+    // The first `=` of the part before the first `;`: whichever of the two comes first
+    // decides (a `;` first means the pair has no `=`, so no name).
+    let eq = memchr::memchr2(b';', b'=', line).filter(|&at| line[at] == b'=')?;
     let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
     let start = line[..eq].iter().position(|b| !is_blank(b))?;
     let end = line[..eq].iter().rposition(|b| !is_blank(b))? + 1;

@@ -3,7 +3,7 @@
 //! each rule of DESIGN.md's "What the proxy does to each exchange" is tested here
 //! without sockets.
 
-use http::header::{COOKIE, Entry, LINK, SET_COOKIE};
+use http::header::{COOKIE, LINK, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
 
 use crate::category::{CategoryId, CategorySet};
@@ -69,10 +69,14 @@ pub fn filter_set_cookies(
     granted: CategorySet,
     report: &mut Report,
 ) {
-    let lines: Vec<HeaderValue> = match headers.entry(SET_COOKIE) {
-        Entry::Occupied(entry) => entry.remove_entry_mult().1.collect(),
-        Entry::Vacant(_) => return,
-    };
+    let lines = headers.get_all(SET_COOKIE);
+    let count = lines.iter().count();
+    if count == 0 {
+        return;
+    }
+    report.allowed.reserve(count);
+    let first_allowed = report.allowed.len();
+    let mut any_removed = false;
     for line in lines {
         let name = set_cookie_name_range(line.as_bytes()).unwrap_or_default();
         let class = classifier.classify(&line.as_bytes()[name.clone()]);
@@ -83,10 +87,18 @@ pub fn filter_set_cookies(
             origin: class.origin,
         };
         if classifier.allowed(class, granted) {
-            headers.append(SET_COOKIE, line);
             report.allowed.push(decision);
         } else {
+            any_removed = true;
             report.removed.push(decision);
+        }
+    }
+    // The header map is rewritten only when a line must go: all of them out, then the
+    // allowed ones back, in their order.
+    if any_removed {
+        headers.remove(SET_COOKIE);
+        for decision in &report.allowed[first_allowed..] {
+            headers.append(SET_COOKIE, decision.line.clone());
         }
     }
 }

@@ -6,28 +6,54 @@
 //! pass them on for the upgrade to happen at all.
 
 use http::HeaderMap;
-use http::header::{CONNECTION, HeaderName, HeaderValue, UPGRADE, VIA};
+use http::header::{
+    CONNECTION, HeaderName, HeaderValue, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER,
+    TRANSFER_ENCODING, UPGRADE, VIA,
+};
 
-static HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
+static HOP_BY_HOP: [HeaderName; 8] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
 ];
+
+/// Where `name` stands in [`HOP_BY_HOP`]; `UPGRADE_INDEX` for `Upgrade`.
+fn hop_index(name: &HeaderName) -> Option<usize> {
+    // A match on the (already lower-case) name compiles to a length switch and one
+    // comparison, where comparing against each entry costs nine.
+    Some(match name.as_str() {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-connection" => 2,
+        "proxy-authenticate" => 3,
+        "proxy-authorization" => 4,
+        "te" => 5,
+        "trailer" => 6,
+        "transfer-encoding" => 7,
+        "upgrade" => UPGRADE_INDEX,
+        _ => return None,
+    })
+}
+const UPGRADE_INDEX: usize = HOP_BY_HOP.len();
 
 /// Removes hop-by-hop headers. With `keep_upgrade`, `Upgrade` and a
 /// `Connection: upgrade` are put back after the clean-up.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // Most messages carry none (or only `Connection`): one pass over the names is
-    // cheaper than hashing nine absent ones.
-    let present = headers
-        .keys()
-        .any(|name| name == UPGRADE || HOP_BY_HOP.iter().any(|hop| name == *hop));
-    if !present {
+    // One pass over the names finds which are present (most messages carry none, or
+    // only `Connection`), so that only those are hashed and removed.
+    let mut present = [false; HOP_BY_HOP.len() + 1];
+    for name in headers.keys() {
+        if let Some(i) = hop_index(name) {
+            present[i] = true;
+        }
+    }
+    let has_upgrade = present[UPGRADE_INDEX];
+    if !has_upgrade && !present.contains(&true) {
         return;
     }
     let named: Vec<HeaderName> = headers
@@ -35,9 +61,15 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .map(str::trim)
+        // `keep-alive` and `close` are what nearly every `Connection` says.
+        .filter(|token| {
+            !token.eq_ignore_ascii_case("close") && !token.eq_ignore_ascii_case("keep-alive")
+        })
+        .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
+        .filter(|name| hop_index(name).is_none())
         .collect();
-    let upgrade = if keep_upgrade {
+    let upgrade = if keep_upgrade && has_upgrade {
         headers.get(UPGRADE).cloned()
     } else {
         None
@@ -45,10 +77,12 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
+    for (name, _) in HOP_BY_HOP.iter().zip(present).filter(|(_, here)| *here) {
         headers.remove(name);
     }
-    headers.remove(UPGRADE);
+    if has_upgrade {
+        headers.remove(UPGRADE);
+    }
     if let Some(protocol) = upgrade {
         headers.insert(UPGRADE, protocol);
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
@@ -67,28 +101,44 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 }
 
 /// What the proxy knows of the client connection, for the forwarding headers.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ClientInfo {
     pub addr: std::net::SocketAddr,
     pub tls: bool,
+    /// The client's IP as written into `X-Forwarded-For`, rendered once per connection
+    /// rather than once per request.
+    ip: HeaderValue,
+}
+
+impl ClientInfo {
+    pub fn new(addr: std::net::SocketAddr, tls: bool) -> Self {
+        let ip = HeaderValue::from_str(&addr.ip().to_string())
+            .unwrap_or(HeaderValue::from_static("unknown"));
+        ClientInfo { addr, tls, ip }
+    }
 }
 
 /// Sets `X-Forwarded-For` (appended to any earlier hops), `X-Forwarded-Proto`,
 /// `X-Forwarded-Host` (the client's Host, port included) and `Via`.
 pub fn add_forwarding(
     headers: &mut HeaderMap,
-    client: ClientInfo,
+    client: &ClientInfo,
     host: Option<&HeaderValue>,
     version: http::Version,
 ) {
     let xff = HeaderName::from_static("x-forwarded-for");
-    let client_ip = client.addr.ip().to_string();
     let chain = match headers.get(&xff).and_then(|v| v.to_str().ok()) {
-        Some(earlier) if !earlier.trim().is_empty() => format!("{earlier}, {client_ip}"),
-        _ => client_ip,
+        Some(earlier) if !earlier.trim().is_empty() => {
+            let mut chain = Vec::with_capacity(earlier.len() + 2 + client.ip.len());
+            chain.extend_from_slice(earlier.as_bytes());
+            chain.extend_from_slice(b", ");
+            chain.extend_from_slice(client.ip.as_bytes());
+            HeaderValue::from_bytes(&chain).ok()
+        }
+        _ => Some(client.ip.clone()),
     };
-    if let Ok(v) = HeaderValue::from_str(&chain) {
-        headers.insert(xff, v);
+    if let Some(chain) = chain {
+        headers.insert(xff, chain);
     }
     headers.insert(
         HeaderName::from_static("x-forwarded-proto"),
@@ -162,12 +212,9 @@ mod tests {
     #[test]
     fn appends_to_forwarded_for_and_sets_the_others() {
         let mut h = headers(&[("x-forwarded-for", "10.0.0.1"), ("via", "1.1 edge")]);
-        let client = ClientInfo {
-            addr: "192.0.2.7:5555".parse().unwrap(),
-            tls: true,
-        };
+        let client = ClientInfo::new("192.0.2.7:5555".parse().unwrap(), true);
         let host = HeaderValue::from_static("data.longbeach.gov:8443");
-        add_forwarding(&mut h, client, Some(&host), http::Version::HTTP_11);
+        add_forwarding(&mut h, &client, Some(&host), http::Version::HTTP_11);
         assert_eq!(h.get("x-forwarded-for").unwrap(), "10.0.0.1, 192.0.2.7");
         assert_eq!(h.get("x-forwarded-proto").unwrap(), "https");
         assert_eq!(

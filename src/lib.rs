@@ -68,3 +68,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body type of every response consentry sends and every request it forwards.
 pub type Body = http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, BoxError>;
+
+/// A hash map for lookups on the request path (cookie names, category words). std's
+/// SipHash cost more per request than the lookups around it; foldhash is seeded per
+/// map, and every such map is either built from the configuration or bounded.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;

@@ -176,7 +176,7 @@ impl Proxy {
         hop::remove_hop_by_hop(&mut parts.headers, upgrading);
         hop::add_forwarding(
             &mut parts.headers,
-            client,
+            &client,
             client_host.as_ref(),
             parts.version,
         );

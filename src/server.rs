@@ -303,7 +303,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, https: bool) {
         let _ = stream.set_nodelay(true);
         let shared_for_task = shared.clone();
         shared.tracker.spawn(async move {
-            let info = ClientInfo { addr, tls: https };
+            let info = ClientInfo::new(addr, https);
             // Over the connection limit a new connection waits briefly, then gets a 503.
             let permit = match shared_for_task.connections.clone().try_acquire_owned() {
                 Ok(p) => Some(p),
@@ -369,8 +369,10 @@ async fn serve_connection<I>(
     let overloaded = permit.is_none();
     let proxy = shared.proxy.clone();
     let service_activity = activity.clone();
+    let client = info.clone();
     let service = service_fn(move |req: Request<Incoming>| {
         let proxy = proxy.clone();
+        let client = client.clone();
         let guard = InFlight::start(service_activity.clone());
         async move {
             let response = if overloaded {
@@ -384,7 +386,7 @@ async fn serve_connection<I>(
                 );
                 r
             } else {
-                answer(&proxy, req, info).await
+                answer(&proxy, req, client).await
             };
             Ok::<_, Infallible>(response.map(|body| {
                 Guarded {

@@ -10,7 +10,6 @@
 //! to consentry's categories. A word that maps to nothing grants nothing.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use crate::category::{CategoryId, CategorySet};
 
@@ -167,7 +166,7 @@ impl Format {
 /// A format's words for categories, compiled for one source.
 #[derive(Debug, Clone, Default)]
 pub struct Vocabulary {
-    names: HashMap<String, CategoryId>,
+    names: crate::FastMap<String, CategoryId>,
     /// For each category, the words that grant it, in configuration order (for writing).
     words: Vec<(CategoryId, String)>,
     /// TCF: for each category, the purposes (bit n-1 for purpose n) it needs.
