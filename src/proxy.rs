@@ -379,7 +379,7 @@ fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
 
 /// Maps a client error to the status the visitor gets and a metric label.
 fn classify_upstream_error(
-    error: &hyper_util::client::legacy::Error,
+    error: &upstream::UpstreamError,
 ) -> (StatusCode, &'static str, &'static str) {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {

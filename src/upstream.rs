@@ -1,24 +1,34 @@
 //! The pooled keep-alive client that carries requests to the portals.
 //!
-//! One client per site, built when the configuration is loaded: plain HTTP and HTTPS
-//! share one connector (rustls, verifying against the system's roots plus the site's
-//! `upstream_ca` when given). Upstream connections speak HTTP/1.1.
+//! One [`UpstreamClient`] per site, built when the configuration is loaded. It keeps
+//! idle HTTP/1.1 connections to its one upstream and speaks through hyper's
+//! connection API (`hyper::client::conn::http1`): a site has exactly one upstream, so
+//! there is no pool key to hash, no spawned task per request to wait for the
+//! connection to come free, and a connection goes back to the pool the moment its
+//! response body has been read to the end.
+//!
+//! HTTPS upstreams are verified with rustls against the system's roots plus the
+//! site's `upstream_ca`. `timeouts.upstream_connect` bounds name resolution, the TCP
+//! connect and the TLS handshake together.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use rustls::pki_types::CertificateDer;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 
 use crate::Body;
 use crate::config::{Timeouts, Upstream};
-
-/// The client type used for every upstream.
-pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Body>;
 
 /// Why an upstream client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -30,13 +40,92 @@ pub enum ClientError {
     },
     #[error("CA file {0} holds no usable certificate")]
     NoCertificate(String),
+    #[error("upstream host {0} is not a valid TLS server name")]
+    ServerName(String),
 }
 
 /// Idle pooled connections are closed after this long: below the common upstream
-/// keep-alive timeouts (nginx 75 s, Node 5 s is the odd one out and resets are
-/// retried), so a reused connection is rarely one the upstream is closing
-/// (hyper#3553).
+/// keep-alive timeouts (nginx 75 s, Node 5 s is the odd one out), so a reused
+/// connection is rarely one the upstream is closing (hyper#3553); a request that
+/// meets one anyway is sent again on a fresh connection (see [`UpstreamClient::request`]).
 const POOL_IDLE: Duration = Duration::from_secs(4);
+
+/// Why a request could not be carried to the upstream and its answer back.
+#[derive(Debug)]
+pub struct UpstreamError {
+    kind: Kind,
+    source: crate::BoxError,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Resolving, connecting, or the TLS or HTTP handshake failed.
+    Connect,
+    /// Resolving, connecting and the TLS handshake took longer than `upstream_connect`.
+    ConnectTimeout,
+    /// The connection broke, or the upstream's answer was not HTTP/1.1.
+    Exchange,
+}
+
+impl UpstreamError {
+    fn new(kind: Kind, source: impl Into<crate::BoxError>) -> Self {
+        UpstreamError {
+            kind,
+            source: source.into(),
+        }
+    }
+
+    /// No connection to the upstream could be made (refused, unreachable, timed out,
+    /// TLS or HTTP handshake failed): the request never reached it.
+    pub fn is_connect(&self) -> bool {
+        matches!(self.kind, Kind::Connect | Kind::ConnectTimeout)
+    }
+
+    /// Connecting took longer than `timeouts.upstream_connect`.
+    pub fn is_connect_timeout(&self) -> bool {
+        self.kind == Kind::ConnectTimeout
+    }
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.kind {
+            Kind::Connect => "cannot connect to the upstream",
+            Kind::ConnectTimeout => "connecting to the upstream timed out",
+            Kind::Exchange => "the upstream exchange failed",
+        })
+    }
+}
+
+impl std::error::Error for UpstreamError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+/// The client of one site's upstream. Cheap to clone: clones share the pool.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    pool: Arc<Pool>,
+}
+
+struct Pool {
+    /// Host to resolve (IPv6 without brackets) and port.
+    host: String,
+    port: u16,
+    /// For an `https` upstream: the TLS connector and the name to verify.
+    tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+    connect_timeout: Duration,
+    /// Idle connections, most recently used at the back.
+    idle: Mutex<VecDeque<Idle>>,
+    /// Whether the task that closes expired idle connections runs.
+    reaper: std::sync::Once,
+}
+
+struct Idle {
+    sender: SendRequest<Body>,
+    since: Instant,
+}
 
 /// Builds one client per site, in site order. The system roots are read once.
 pub fn clients(config: &crate::Config) -> Result<Vec<UpstreamClient>, ClientError> {
@@ -65,20 +154,261 @@ pub fn client(
     timeouts: &Timeouts,
     system_roots: &rustls::RootCertStore,
 ) -> Result<UpstreamClient, ClientError> {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(timeouts.upstream_connect));
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls_config(upstream, system_roots)?)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(POOL_IDLE)
-        .set_host(false)
-        .build(connector))
+    let authority = &upstream.authority;
+    let https = upstream.scheme == http::uri::Scheme::HTTPS;
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let tls = if https {
+        let name = ServerName::try_from(host.clone())
+            .map_err(|_| ClientError::ServerName(host.clone()))?;
+        let connector =
+            tokio_rustls::TlsConnector::from(Arc::new(tls_config(upstream, system_roots)?));
+        Some((connector, name))
+    } else {
+        None
+    };
+    Ok(UpstreamClient {
+        pool: Arc::new(Pool {
+            host,
+            port,
+            tls,
+            connect_timeout: timeouts.upstream_connect,
+            idle: Mutex::new(VecDeque::new()),
+            reaper: std::sync::Once::new(),
+        }),
+    })
+}
+
+impl UpstreamClient {
+    /// Sends `req` (origin-form target, `Host` set) and returns the response head; its
+    /// body streams from the connection, which returns to the pool once it is read.
+    ///
+    /// A pooled connection can turn out closed only when the request is handed to it;
+    /// hyper then gives the request back unsent, and it goes out on the next idle
+    /// connection or a fresh one. A request that was sent is never sent twice.
+    pub async fn request(&self, req: Request<Body>) -> Result<Response<PooledBody>, UpstreamError> {
+        let mut req = req;
+        loop {
+            let (mut sender, reused) = match self.pool.checkout() {
+                Some(sender) => (sender, true),
+                None => (self.pool.connect().await?, false),
+            };
+            if let Err(error) = sender.ready().await {
+                if reused {
+                    continue;
+                }
+                return Err(UpstreamError::new(Kind::Connect, error));
+            }
+            match sender.try_send_request(req).await {
+                Ok(response) => return Ok(self.pool.clone().track(sender, response)),
+                Err(mut error) => match error.take_message() {
+                    Some(unsent) if reused => req = unsent,
+                    _ => return Err(UpstreamError::new(Kind::Exchange, error.into_error())),
+                },
+            }
+        }
+    }
+}
+
+impl Pool {
+    /// The most recently used idle connection that is still open and free.
+    fn checkout(&self) -> Option<SendRequest<Body>> {
+        let mut idle = self.idle.lock().ok()?;
+        while let Some(entry) = idle.pop_back() {
+            if entry.sender.is_ready() && entry.since.elapsed() < POOL_IDLE {
+                return Some(entry.sender);
+            }
+            // Closed, busy finishing a request body, or expired: dropping the sender
+            // lets its connection close once it is done.
+        }
+        None
+    }
+
+    fn checkin(self: &Arc<Self>, sender: SendRequest<Body>) {
+        if sender.is_closed() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push_back(Idle {
+                sender,
+                since: Instant::now(),
+            });
+        }
+        self.reaper.call_once(|| {
+            tokio::spawn(reap(Arc::downgrade(self)));
+        });
+    }
+
+    /// Drops idle connections older than [`POOL_IDLE`] (the oldest are at the front).
+    fn expire(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            while idle
+                .front()
+                .is_some_and(|entry| entry.since.elapsed() >= POOL_IDLE)
+            {
+                idle.pop_front();
+            }
+        }
+    }
+
+    /// Wraps the response body so that its connection returns to the pool at its end.
+    fn track(
+        self: Arc<Self>,
+        sender: SendRequest<Body>,
+        response: Response<Incoming>,
+    ) -> Response<PooledBody> {
+        // After a 101 the connection belongs to the upgraded protocol.
+        let reusable = response.status() != StatusCode::SWITCHING_PROTOCOLS;
+        response.map(|body| {
+            let mut body = PooledBody {
+                inner: body,
+                release: reusable.then_some((sender, self)),
+            };
+            body.release_if_done();
+            body
+        })
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Body>, UpstreamError> {
+        let connecting = async {
+            let tcp = self
+                .tcp()
+                .await
+                .map_err(|e| UpstreamError::new(Kind::Connect, e))?;
+            let _ = tcp.set_nodelay(true);
+            match &self.tls {
+                None => Ok(Stream::Plain(tcp)),
+                Some((connector, name)) => connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map(|tls| Stream::Tls(Box::new(tls)))
+                    .map_err(|e| UpstreamError::new(Kind::Connect, e)),
+            }
+        };
+        let stream = tokio::time::timeout(self.connect_timeout, connecting)
+            .await
+            .map_err(|_| {
+                UpstreamError::new(
+                    Kind::ConnectTimeout,
+                    format!("no connection after {:?}", self.connect_timeout),
+                )
+            })??;
+        match stream {
+            Stream::Plain(tcp) => handshake(tcp).await,
+            Stream::Tls(tls) => handshake(*tls).await,
+        }
+    }
+
+    /// Resolves the host and connects to its addresses in turn.
+    async fn tcp(&self) -> std::io::Result<TcpStream> {
+        let mut last_error = None;
+        for addr in tokio::net::lookup_host((self.host.as_str(), self.port)).await? {
+            match TcpStream::connect(addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{} resolves to no address", self.host),
+            )
+        }))
+    }
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// The HTTP/1.1 handshake on a new connection, whose task is spawned.
+async fn handshake<T>(io: T) -> Result<SendRequest<Body>, UpstreamError>
+where
+    T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| UpstreamError::new(Kind::Connect, e))?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.with_upgrades().await {
+            tracing::debug!(%error, "upstream connection ended with an error");
+        }
+    });
+    Ok(sender)
+}
+
+/// Closes expired idle connections every second while the pool exists.
+async fn reap(pool: Weak<Pool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match pool.upgrade() {
+            Some(pool) => pool.expire(),
+            None => return,
+        }
+    }
+}
+
+/// A response body from the upstream. When it has been read to its end, its
+/// connection goes back to the pool; dropped before that, the connection closes.
+pub struct PooledBody {
+    inner: Incoming,
+    release: Option<(SendRequest<Body>, Arc<Pool>)>,
+}
+
+impl PooledBody {
+    fn release_if_done(&mut self) {
+        if hyper::body::Body::is_end_stream(&self.inner) {
+            if let Some((sender, pool)) = self.release.take() {
+                pool.checkin(sender);
+            }
+        }
+    }
+}
+
+impl hyper::body::Body for PooledBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        match &frame {
+            None => {
+                if let Some((sender, pool)) = self.release.take() {
+                    pool.checkin(sender);
+                }
+            }
+            Some(Ok(_)) => self.release_if_done(),
+            // A broken body means a broken connection: it is not reused.
+            Some(Err(_)) => self.release = None,
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for PooledBody {
+    fn drop(&mut self) {
+        // A consumer that saw the end (by length) may drop the body without polling
+        // again; only then is the connection free.
+        self.release_if_done();
+    }
 }
 
 fn tls_config(
@@ -103,10 +433,11 @@ fn tls_config(
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|_| ClientError::NoCertificate("(no TLS versions)".into()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }

@@ -105,8 +105,8 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// The upstream URI for a request's target: its path and query (after the
-    /// prefix) on the upstream's scheme and authority. No re-parsing without a prefix.
+    /// The target to send upstream, in origin-form: the request's path and query
+    /// after the prefix. No re-parsing without a prefix.
     pub fn uri_for(&self, target: &Uri) -> Result<Uri, http::Error> {
         let path_and_query = match (target.path_and_query(), self.prefix.is_empty()) {
             (Some(pq), true) => pq.clone(),
@@ -115,11 +115,7 @@ impl Upstream {
                 format!("{}{pq}", self.prefix).parse()?
             }
         };
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(self.scheme.clone());
-        parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(path_and_query);
-        Ok(Uri::from_parts(parts)?)
+        Ok(Uri::from(path_and_query))
     }
 }
 

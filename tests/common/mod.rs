@@ -37,6 +37,8 @@ pub struct Seen {
 pub struct Upstream {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// Connections accepted so far.
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Upstream {
@@ -53,6 +55,9 @@ impl Upstream {
     }
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+    pub fn connection_count(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -89,11 +94,14 @@ where
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let handler = Arc::new(handler);
     let seen_by_server = seen.clone();
+    let connections: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+    let accepted = connections.clone();
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
+            accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let handler = handler.clone();
             let seen = seen_by_server.clone();
             tokio::spawn(async move {
@@ -113,7 +121,11 @@ where
             });
         }
     });
-    Upstream { addr, seen }
+    Upstream {
+        addr,
+        seen,
+        connections,
+    }
 }
 
 /// An upstream that always answers the same status, headers and body.

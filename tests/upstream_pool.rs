@@ -1,0 +1,133 @@
+//! The upstream connection pool over the wire: connections are reused, a closed one
+//! is never handed a request, an abandoned response does not poison the next
+//! request, and a TLS handshake that never ends is bounded by `upstream_connect`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{config_yaml, get, proxy, response, upstream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const PORTAL: &str = "portal.test";
+
+async fn ok_upstream() -> common::Upstream {
+    upstream(|_req| {
+        Box::pin(async {
+            response(
+                200,
+                &[("set-cookie", "sessionid=1"), ("set-cookie", "_ga=2")],
+                "ok",
+            )
+        })
+    })
+    .await
+}
+
+#[tokio::test]
+async fn sequential_requests_reuse_one_upstream_connection() {
+    let up = ok_upstream().await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    for _ in 0..10 {
+        let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+        assert_eq!(got.status, 200);
+        assert_eq!(got.set_cookie_names(), ["sessionid"]);
+    }
+    assert_eq!(up.count(), 10);
+    assert_eq!(up.connection_count(), 1);
+}
+
+#[tokio::test]
+async fn a_connection_the_upstream_closed_while_idle_is_not_used_again() {
+    // Answers one request per connection, then closes it without saying so (no
+    // `Connection: close`), as an upstream whose keep-alive timeout is shorter than
+    // the proxy's does.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+                // Dropping the stream closes the connection.
+            });
+        }
+    });
+    let p = proxy(&config_yaml(&format!("http://{addr}"), "", "")).await;
+    for _ in 0..5 {
+        let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+        assert_eq!(got.status, 200, "{}", got.text());
+        assert_eq!(got.text(), "ok");
+        // Time for the close to arrive before the next request.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 5);
+}
+
+#[tokio::test]
+async fn an_abandoned_response_closes_its_connection_and_the_next_request_is_answered() {
+    let big = vec![b'x'; 4 << 20];
+    let up = upstream(move |_req| {
+        let big = big.clone();
+        Box::pin(async move { response(200, &[("content-type", "text/plain")], big) })
+    })
+    .await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let proxy_addr = p.http_addr.unwrap();
+
+    // Read the head and a little of the body, then hang up.
+    let mut s = tokio::net::TcpStream::connect(proxy_addr).await.unwrap();
+    s.write_all(b"GET /big HTTP/1.1\r\nHost: portal.test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 1024];
+    let n = s.read(&mut first).await.unwrap();
+    assert!(first[..n].starts_with(b"HTTP/1.1 200"));
+    drop(s);
+
+    let got = get(proxy_addr, PORTAL, "/small", &[]).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body.len(), 4 << 20);
+    // The abandoned body's connection could not be reused mid-body.
+    assert_eq!(up.connection_count(), 2);
+}
+
+#[tokio::test]
+async fn a_tls_handshake_that_never_finishes_is_bounded_by_the_connect_timeout() {
+    // Accepts the TCP connection and never says a word of TLS.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let yaml = config_yaml(
+        &format!("https://localhost:{}", addr.port()),
+        "",
+        "timeouts:\n  upstream_connect: 300ms\n  upstream_response: 20s\n",
+    );
+    let p = proxy(&yaml).await;
+    let started = Instant::now();
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+    assert_eq!(got.status, 502, "{}", got.text());
+    assert!(
+        got.text().contains("could not be reached"),
+        "{}",
+        got.text()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "bounded by upstream_connect, not upstream_response"
+    );
+}
