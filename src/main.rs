@@ -59,10 +59,15 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // On one core (a sidecar with a CPU limit of 1, or pinned) the work-stealing
+    // scheduler has nobody to steal from; the single-threaded one does less per wake.
+    let single = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let mut builder = if single {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("consentry: cannot start the async runtime: {e}");
