@@ -40,6 +40,10 @@ impl NamePattern {
 pub struct Glob {
     /// Text before the first star (may be empty).
     prefix: Vec<u8>,
+    /// The prefix's first eight bytes as a word, and the mask of the bytes it has:
+    /// most globs are told apart from a name by one masked compare.
+    head: u64,
+    head_mask: u64,
     /// Literal runs between stars, found in order.
     middle: Vec<Vec<u8>>,
     /// Text after the last star (may be empty).
@@ -57,7 +61,14 @@ impl Glob {
             parts.remove(0)
         };
         let middle = parts.into_iter().filter(|p| !p.is_empty()).collect();
+        let head_len = prefix.len().min(8);
         Glob {
+            head: head_word(&prefix),
+            head_mask: if head_len == 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * head_len)) - 1
+            },
             prefix,
             middle,
             suffix,
@@ -65,12 +76,20 @@ impl Glob {
     }
 
     fn matches(&self, name: &[u8]) -> bool {
+        self.matches_with_head(name, head_word(name))
+    }
+
+    /// [`Glob::matches`], given `head_word(name)` computed once for all globs.
+    fn matches_with_head(&self, name: &[u8], name_head: u64) -> bool {
         // Empty parts are skipped rather than compared: a zero-length memcmp against
         // an empty Vec's dangling pointer is measurably slow on some libcs.
         if name.len() < self.prefix.len() + self.suffix.len() {
             return false;
         }
-        if !self.prefix.is_empty() && !name.starts_with(&self.prefix) {
+        if name_head & self.head_mask != self.head {
+            return false;
+        }
+        if self.prefix.len() > 8 && !name.starts_with(&self.prefix) {
             return false;
         }
         if !self.suffix.is_empty() && !name.ends_with(&self.suffix) {
@@ -85,6 +104,14 @@ impl Glob {
         }
         true
     }
+}
+
+/// The first eight bytes of `bytes` as a little-endian word, zero-padded.
+fn head_word(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    let n = bytes.len().min(8);
+    word[..n].copy_from_slice(&bytes[..n]);
+    u64::from_le_bytes(word)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -120,10 +147,11 @@ impl NameMatcher {
     pub fn first_match(&self, name: &[u8]) -> Option<usize> {
         let exact = self.exact.get(name).copied();
         let before = exact.unwrap_or(usize::MAX);
+        let head = head_word(name);
         self.globs
             .iter()
             .take_while(|(i, _)| *i < before)
-            .find(|(_, glob)| glob.matches(name))
+            .find(|(_, glob)| glob.matches_with_head(name, head))
             .map(|(i, _)| *i)
             .or(exact)
     }
@@ -317,6 +345,21 @@ mod tests {
         assert!(g("*", "anything"));
         assert!(g("exact", "exact"));
         assert!(!g("exact", "exactly"));
+    }
+
+    #[test]
+    fn glob_prefixes_of_any_length_are_compared_whole() {
+        let g = |p: &str, n: &str| NamePattern::new(p).matches(n.as_bytes());
+        // Eight bytes and more: the word compare decides only the first eight.
+        assert!(g("_hjSessionUser_*", "_hjSessionUser_123"));
+        assert!(!g("_hjSessionUser_*", "_hjSessionXser_123"));
+        assert!(g("12345678*", "12345678"));
+        assert!(!g("12345678*", "1234567"));
+        // Names shorter than the word, and prefixes that differ only late.
+        assert!(g("ab*", "ab"));
+        assert!(!g("ab*", "a"));
+        assert!(!g("abcdefg*", "abcdefX"));
+        assert!(!g("_ga*", "_gA"));
     }
 
     #[test]
