@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Instructions per request, consentry against nginx, under callgrind: unlike CPU time,
+# repeatable to a fraction of a percent whatever else the machine is doing, so it
+# shows what a code change did to the request path.
+#
+#   KEEP_TMP=1 SKIP_MEMORY=1 ROUNDS=1 DURATION=2s bench/load.sh   # makes the configs
+#   bench/callgrind.sh /tmp/consentry-load.XXXXXX [/page-raw.html]
+#
+# Each proxy runs under valgrind on core PROXY_CPU (1) with the upstream on LOAD_CPU (0);
+# wrk warms it up, then instrumentation is switched on for DURATION (10s) of
+# `wrk -c8` and the instruction count is divided by the requests wrk completed.
+# Output files stay in the given directory (cg-consentry.out.*, cg-nginx.out.*)
+# for `callgrind_annotate --inclusive=yes`.
+
+set -euo pipefail
+DIR=${1:?usage: bench/callgrind.sh KEPT_LOAD_DIR [PATH]}
+URL_PATH=${2:-/page-raw.html}
+DURATION=${DURATION:-10s}
+PROXY_CPU=${PROXY_CPU:-1}
+LOAD_CPU=${LOAD_CPU:-0}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+for tool in valgrind callgrind_control callgrind_annotate nginx wrk taskset curl; do
+    command -v "$tool" >/dev/null || { echo "callgrind.sh: $tool is missing" >&2; exit 1; }
+done
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+port_of() { grep -o 'listen 127.0.0.1:[0-9]*' "$1" | head -1 | cut -d: -f2; }
+taskset -c "$LOAD_CPU" nginx -p "$DIR/upstream" -e "$DIR/upstream/error.log" -c "$DIR/upstream.conf" &
+PIDS+=("$!")
+
+measure() { # name port command...
+    local name=$1 port=$2 out=$DIR/cg-$1.out
+    shift 2
+    rm -f "$out".*
+    taskset -c "$PROXY_CPU" valgrind --tool=callgrind --instr-atstart=no \
+        --callgrind-out-file="$out" "$@" >"$DIR/cg-$name.log" 2>&1 &
+    local vpid=$!
+    PIDS+=("$vpid")
+    for _ in $(seq 150); do
+        curl -s -o /dev/null -H 'Host: portal.test' "http://127.0.0.1:$port/data.json" && break
+        sleep 0.2
+    done
+    taskset -c "$LOAD_CPU" wrk -t1 -c8 -d3s -H 'Host: portal.test' "http://127.0.0.1:$port$URL_PATH" >/dev/null
+    callgrind_control -i on "$vpid" >/dev/null 2>&1
+    local result
+    result=$(taskset -c "$LOAD_CPU" wrk -t1 -c8 -d"$DURATION" -H 'Host: portal.test' "http://127.0.0.1:$port$URL_PATH")
+    callgrind_control -i off "$vpid" >/dev/null 2>&1
+    callgrind_control -d "$vpid" >/dev/null 2>&1
+    sleep 1
+    kill "$vpid" 2>/dev/null || true
+    wait "$vpid" 2>/dev/null || true
+    local requests file total
+    requests=$(awk '/requests in/ { print $1 }' <<<"$result")
+    file=$(ls "$out".* | sort -t. -k3 -n | tail -1)
+    total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+    awk -v n="$name" -v p="$URL_PATH" -v r="$requests" -v t="$total" -v f="$file" \
+        'BEGIN { printf "%-10s %-16s %8d requests  %8.0f instructions/request  (%s)\n", n, p, r, t / r, f }'
+    echo "$name $((total / requests))" >>"$DIR/callgrind.summary"
+}
+
+export RUST_LOG=warn # (valgrind does not follow an `env` exec)
+: >"$DIR/callgrind.summary"
+measure consentry "$(grep -A1 '^listen:' "$DIR/consentry.yaml" | grep -o '[0-9]*$')" \
+    "$ROOT/target/release/consentry" --config "$DIR/consentry.yaml"
+sed 's/^daemon off;/daemon off;\nmaster_process off;/' "$DIR/nginx.conf" >"$DIR/nginx-single.conf"
+measure nginx "$(port_of "$DIR/nginx.conf")" \
+    nginx -p "$DIR/nginx" -e "$DIR/nginx/error.log" -c "$DIR/nginx-single.conf"
+awk '{ v[$1] = $2 } END { printf "ratio consentry/nginx: %.2f\n", v["consentry"] / v["nginx"] }' "$DIR/callgrind.summary"
