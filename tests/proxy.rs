@@ -645,22 +645,5 @@ async fn an_upstream_that_never_completes_the_connection_is_502_after_the_connec
             _ => break,
         }
     }
-    let yaml = config_yaml(
-        &format!("http://{addr}"),
-        "",
-        "timeouts:\n  upstream_connect: 300ms\n  upstream_response: 20s\n",
-    );
-    let p = proxy(&yaml).await;
-    let started = std::time::Instant::now();
-    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
-    assert_eq!(got.status, 502, "{}", got.text());
-    assert!(
-        got.text().contains("could not be reached"),
-        "{}",
-        got.text()
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "bounded by upstream_connect, not upstream_response"
-    );
+    common::assert_unreachable_within_connect_timeout(&format!("http://{addr}")).await;
 }

@@ -257,3 +257,28 @@ pub async fn send(
 pub async fn get(proxy: SocketAddr, host: &str, path: &str, headers: &[(&str, &str)]) -> Got {
     send(proxy, "GET", host, path, headers, "").await
 }
+
+/// Sends one request through a proxy for `upstream` (a URL) configured with
+/// `upstream_connect: 300ms` and `upstream_response: 20s`, and checks that the answer
+/// is the "could not be reached" 502 and came within the connect timeout's reach,
+/// not the response timeout's.
+pub async fn assert_unreachable_within_connect_timeout(upstream: &str) {
+    let yaml = config_yaml(
+        upstream,
+        "",
+        "timeouts:\n  upstream_connect: 300ms\n  upstream_response: 20s\n",
+    );
+    let p = proxy(&yaml).await;
+    let started = std::time::Instant::now();
+    let got = get(p.http_addr.unwrap(), "portal.test", "/", &[]).await;
+    assert_eq!(got.status, 502, "{}", got.text());
+    assert!(
+        got.text().contains("could not be reached"),
+        "{}",
+        got.text()
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "bounded by upstream_connect, not upstream_response"
+    );
+}
