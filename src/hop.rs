@@ -177,6 +177,15 @@ mod tests {
     }
 
     #[test]
+    fn the_name_switch_agrees_with_the_list() {
+        for (i, name) in HOP_BY_HOP.iter().enumerate() {
+            assert_eq!(hop_index(name), Some(i), "{name}");
+        }
+        assert_eq!(hop_index(&UPGRADE), Some(UPGRADE_INDEX));
+        assert_eq!(hop_index(&VIA), None);
+    }
+
+    #[test]
     fn removes_all_hop_headers_case_insensitively() {
         let mut h = headers(&[
             ("Connection", "close, X-Custom"),

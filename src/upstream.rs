@@ -80,11 +80,6 @@ impl UpstreamError {
     pub fn is_connect(&self) -> bool {
         matches!(self.kind, Kind::Connect | Kind::ConnectTimeout)
     }
-
-    /// Connecting took longer than `timeouts.upstream_connect`.
-    pub fn is_connect_timeout(&self) -> bool {
-        self.kind == Kind::ConnectTimeout
-    }
 }
 
 impl std::fmt::Display for UpstreamError {
@@ -281,26 +276,26 @@ impl Pool {
                 .map_err(|e| UpstreamError::new(Kind::Connect, e))?;
             let _ = tcp.set_nodelay(true);
             match &self.tls {
-                None => Ok(Stream::Plain(tcp)),
-                Some((connector, name)) => connector
-                    .connect(name.clone(), tcp)
-                    .await
-                    .map(|tls| Stream::Tls(Box::new(tls)))
-                    .map_err(|e| UpstreamError::new(Kind::Connect, e)),
+                None => handshake(tcp).await,
+                Some((connector, name)) => {
+                    let tls = connector
+                        .connect(name.clone(), tcp)
+                        .await
+                        .map_err(|e| UpstreamError::new(Kind::Connect, e))?;
+                    handshake(tls).await
+                }
             }
         };
-        let stream = tokio::time::timeout(self.connect_timeout, connecting)
+        // hyper's HTTP/1 handshake does no I/O, so the bound is on resolving,
+        // connecting and TLS.
+        tokio::time::timeout(self.connect_timeout, connecting)
             .await
             .map_err(|_| {
                 UpstreamError::new(
                     Kind::ConnectTimeout,
                     format!("no connection after {:?}", self.connect_timeout),
                 )
-            })??;
-        match stream {
-            Stream::Plain(tcp) => handshake(tcp).await,
-            Stream::Tls(tls) => handshake(*tls).await,
-        }
+            })?
     }
 
     /// Resolves the host and connects to its addresses in turn.
@@ -319,11 +314,6 @@ impl Pool {
             )
         }))
     }
-}
-
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 /// The HTTP/1.1 handshake on a new connection, whose task is spawned.
@@ -363,11 +353,15 @@ pub struct PooledBody {
 }
 
 impl PooledBody {
+    fn release(&mut self) {
+        if let Some((sender, pool)) = self.release.take() {
+            pool.checkin(sender);
+        }
+    }
+
     fn release_if_done(&mut self) {
         if hyper::body::Body::is_end_stream(&self.inner) {
-            if let Some((sender, pool)) = self.release.take() {
-                pool.checkin(sender);
-            }
+            self.release();
         }
     }
 }
@@ -382,11 +376,7 @@ impl hyper::body::Body for PooledBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
         match &frame {
-            None => {
-                if let Some((sender, pool)) = self.release.take() {
-                    pool.checkin(sender);
-                }
-            }
+            None => self.release(),
             Some(Ok(_)) => self.release_if_done(),
             // A broken body means a broken connection: it is not reused.
             Some(Err(_)) => self.release = None,
