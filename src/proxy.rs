@@ -138,8 +138,16 @@ impl Proxy {
 
         // Consentry's own pages: the policy, banner assets, the consent endpoint.
         if let Some(what) = local::route(&req, site) {
-            let response =
-                local::respond(what, req, site, &config.categories, &consent, client.tls).await;
+            // Boxed: a rare path whose future would otherwise enlarge every request's.
+            let response = Box::pin(local::respond(
+                what,
+                req,
+                site,
+                &config.categories,
+                &consent,
+                client.tls,
+            ))
+            .await;
             return ex.finish(self, None, &Report::default(), response);
         }
         let page = inject::RequestFacts::of(&req);
@@ -469,5 +477,28 @@ mod tests {
             Some("example.org")
         );
         assert_eq!(request_host(&req("/", None)), None);
+    }
+
+    /// Every request's future is moved several times on its way into hyper's
+    /// dispatcher; rare paths (connecting, local pages) are boxed so that it stays small.
+    #[tokio::test]
+    async fn request_future_stays_small() {
+        let config = crate::config::Config::load(std::path::Path::new("proxy.yaml")).unwrap();
+        let proxy = Proxy::new(config).unwrap();
+        let request = Request::builder()
+            .uri("/")
+            .body(http_body_util::Empty::<Bytes>::new())
+            .unwrap();
+        let client = ClientInfo::new("127.0.0.1:1".parse().unwrap(), false);
+        let handle = proxy.handle(request, client);
+        let size = std::mem::size_of_val(&handle);
+        assert!(size <= 4096, "Proxy::handle's future is {size} bytes");
+        let loaded = proxy.current();
+        let upstream = loaded.clients[0].request(Request::new(Body::default()));
+        let size = std::mem::size_of_val(&upstream);
+        assert!(
+            size <= 1024,
+            "UpstreamClient::request's future is {size} bytes"
+        );
     }
 }

@@ -190,7 +190,9 @@ impl UpstreamClient {
         loop {
             let (mut sender, reused) = match self.pool.checkout() {
                 Some(sender) => (sender, true),
-                None => (self.pool.connect().await?, false),
+                // Boxed: connecting (resolve, TCP, TLS) is a future of several KB that
+                // would otherwise be moved along with every request.
+                None => (Box::pin(self.pool.connect()).await?, false),
             };
             if let Err(error) = sender.ready().await {
                 if reused {
