@@ -127,6 +127,10 @@ pub struct NameMatcher {
     exact: crate::FastMap<Vec<u8>, usize>,
     /// (position, glob) in position order.
     globs: Vec<(usize, Glob)>,
+    /// For each first byte of a name, the globs (indices into `globs`, in order) that
+    /// can match a name starting with it: those whose prefix starts with that byte,
+    /// and those with no prefix. Empty when there are no globs.
+    by_first_byte: Vec<Box<[u32]>>,
 }
 
 impl NameMatcher {
@@ -140,6 +144,17 @@ impl NameMatcher {
                 NamePattern::Glob(glob) => matcher.globs.push((i, glob.clone())),
             }
         }
+        if !matcher.globs.is_empty() {
+            matcher.by_first_byte = (0..=u8::MAX)
+                .map(|byte| {
+                    (0u32..)
+                        .zip(&matcher.globs)
+                        .filter(|(_, (_, glob))| glob.prefix.first().is_none_or(|b| *b == byte))
+                        .map(|(g, _)| g)
+                        .collect()
+                })
+                .collect();
+        }
         matcher
     }
 
@@ -148,12 +163,26 @@ impl NameMatcher {
         let exact = self.exact.get(name).copied();
         let before = exact.unwrap_or(usize::MAX);
         let head = head_word(name);
-        self.globs
-            .iter()
-            .take_while(|(i, _)| *i < before)
-            .find(|(_, glob)| glob.matches_with_head(name, head))
-            .map(|(i, _)| *i)
-            .or(exact)
+        let matches = |(_, glob): &&(usize, Glob)| glob.matches_with_head(name, head);
+        let glob = match name.first() {
+            Some(&byte) => self
+                .by_first_byte
+                .get(usize::from(byte))
+                .and_then(|candidates| {
+                    candidates
+                        .iter()
+                        .map(|&g| &self.globs[g as usize])
+                        .take_while(|(i, _)| *i < before)
+                        .find(matches)
+                }),
+            // Only a glob without prefix can match an empty name.
+            None => self
+                .globs
+                .iter()
+                .take_while(|(i, _)| *i < before)
+                .find(matches),
+        };
+        glob.map(|(i, _)| *i).or(exact)
     }
 }
 
@@ -371,6 +400,20 @@ mod tests {
         assert_eq!(c.classify(b"_ga_special").category, Some(CategoryId(2)));
         assert_eq!(c.classify(b"_ga").category, Some(CategoryId(1)));
         assert_eq!(c.classify(b"_ga").origin, Origin::Rule(1));
+    }
+
+    proptest::proptest! {
+        /// The precompiled matcher (hash map, first-byte buckets, word prefilter) finds
+        /// the same first match as trying every pattern in order.
+        #[test]
+        fn matcher_agrees_with_trying_each_pattern_in_order(
+            patterns in proptest::collection::vec("[ab_*]{0,4}", 0..12),
+            name in "[ab_]{0,5}",
+        ) {
+            let patterns: Vec<NamePattern> = patterns.iter().map(|p| NamePattern::new(p)).collect();
+            let expected = patterns.iter().position(|p| p.matches(name.as_bytes()));
+            proptest::prop_assert_eq!(NameMatcher::new(&patterns).first_match(name.as_bytes()), expected);
+        }
     }
 
     #[test]

@@ -56,19 +56,21 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     if !has_upgrade && !present.contains(&true) {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        // `keep-alive` and `close` are what nearly every `Connection` says.
-        .filter(|token| {
-            !token.eq_ignore_ascii_case("close") && !token.eq_ignore_ascii_case("keep-alive")
-        })
-        .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
-        .filter(|name| hop_index(name).is_none())
-        .collect();
+    // Headers the `Connection` field names; `keep-alive` and `close`, what nearly
+    // every `Connection` says, name none.
+    let mut named: Vec<HeaderName> = Vec::new();
+    if present[0] {
+        for token in connection_tokens(headers) {
+            if token.eq_ignore_ascii_case(b"close") || token.eq_ignore_ascii_case(b"keep-alive") {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token) {
+                if hop_index(&name).is_none() {
+                    named.push(name);
+                }
+            }
+        }
+    }
     let upgrade = if keep_upgrade && has_upgrade {
         headers.get(UPGRADE).cloned()
     } else {
@@ -92,12 +94,18 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 /// Whether the message asks to switch protocols (`Connection: upgrade` + `Upgrade`).
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(UPGRADE)
-        && headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+        && connection_tokens(headers).any(|token| token.eq_ignore_ascii_case(b"upgrade"))
+}
+
+/// The comma-separated tokens of every `Connection` field, trimmed, as bytes: split on
+/// bytes rather than chars, since a token is ASCII whatever else the field holds.
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|token| !token.is_empty())
 }
 
 /// What the proxy knows of the client connection, for the forwarding headers.
