@@ -31,11 +31,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{Config, Timeouts};
 use crate::hop::ClientInfo;
 use crate::proxy::Proxy;
 use crate::{Body, BoxError, admin, reply, tls};
@@ -414,42 +414,80 @@ async fn serve_connection<I>(
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(connection);
 
-    let timeouts = &config.timeouts;
-    let mut shutdown = shared.shutdown.clone();
-    // Never zero: `interval` panics on a zero period (header_read may be under 4 ns).
-    let period = Duration::from_millis(250)
-        .min(timeouts.header_read / 4)
-        .max(Duration::from_millis(1));
-    let mut tick = tokio::time::interval(period);
-    let mut closing = false;
+    // The watcher runs beside the connection, so that between its ticks serving a
+    // request polls nothing but the connection and one channel.
+    let (stop_tx, mut stop_rx) = oneshot::channel();
+    tokio::spawn(watch(
+        activity,
+        shared.shutdown.clone(),
+        config.timeouts.clone(),
+        header_timer,
+        stop_tx,
+    ));
+    let mut listening = true;
     loop {
         tokio::select! {
+            biased;
             result = connection.as_mut() => {
                 if let Err(e) = result {
                     tracing::debug!(client = %info.addr, error = %e, "connection ended with an error");
                 }
                 break;
             }
-            _ = shutdown.changed(), if !closing => {
-                closing = true;
-                connection.as_mut().graceful_shutdown();
-            }
-            _ = tick.tick(), if !closing => {
-                match activity.verdict(timeouts.header_read, timeouts.idle, header_timer) {
-                    Verdict::Fine => {}
-                    Verdict::SlowHeaders => {
+            stop = &mut stop_rx, if listening => {
+                listening = false;
+                match stop {
+                    Ok(Stop::Now) => {
                         tracing::debug!(client = %info.addr, "request headers not received in time; closing");
                         break;
                     }
-                    Verdict::Idle => {
-                        closing = true;
-                        connection.as_mut().graceful_shutdown();
-                    }
+                    Ok(Stop::Graceful) => connection.as_mut().graceful_shutdown(),
+                    // The watcher is gone without a word: serve on unwatched.
+                    Err(_) => {}
                 }
             }
         }
     }
     drop(permit);
+}
+
+/// What the watcher asks of its connection.
+enum Stop {
+    /// Finish the request in flight, if any, then close (idle, or shutting down).
+    Graceful,
+    /// Close now (request headers too slow).
+    Now,
+}
+
+/// Watches one connection until it ends: asks for a graceful close on shutdown or
+/// when idle, and for an immediate one when request headers are too slow.
+async fn watch(
+    activity: Arc<Activity>,
+    mut shutdown: watch::Receiver<bool>,
+    timeouts: Timeouts,
+    header_timer: bool,
+    stop: oneshot::Sender<Stop>,
+) {
+    // Never zero: `interval` panics on a zero period (header_read may be under 4 ns).
+    let period = Duration::from_millis(250)
+        .min(timeouts.header_read / 4)
+        .max(Duration::from_millis(1));
+    let mut tick = tokio::time::interval(period);
+    let mut stop = stop;
+    let verdict = loop {
+        tokio::select! {
+            _ = stop.closed() => return,
+            _ = shutdown.changed() => break Stop::Graceful,
+            _ = tick.tick() => {
+                match activity.verdict(timeouts.header_read, timeouts.idle, header_timer) {
+                    Verdict::Fine => {}
+                    Verdict::SlowHeaders => break Stop::Now,
+                    Verdict::Idle => break Stop::Graceful,
+                }
+            }
+        }
+    };
+    let _ = stop.send(verdict);
 }
 
 /// Calls the proxy, turning a panic in it into a 500 for this request only.
