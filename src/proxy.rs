@@ -214,28 +214,29 @@ impl Proxy {
 
         // 4. Upstream.
         let upstream_started = Instant::now();
-        let sent = tokio::time::timeout(
-            config.timeouts.upstream_response,
-            loaded.clients[index].request(Request::from_parts(parts, body)),
-        )
-        .await;
+        let sent = loaded.clients[index]
+            .request(
+                Request::from_parts(parts, body),
+                config.timeouts.upstream_response,
+            )
+            .await;
         let upstream_time = upstream_started.elapsed();
         let mut upstream_response = match sent {
-            Ok(Ok(response)) => response,
-            Ok(Err(error)) => {
-                let (status, detail, kind) = classify_upstream_error(&error);
-                self.metrics.upstream_error(&site.name, kind);
-                tracing::warn!(site = %site.name, kind, error = %error_chain(&error), "upstream failed");
-                let response = reply::text(status, &format!("{detail} (site {}).", site.name));
-                return ex.finish(self, Some(upstream_time), &report, response);
-            }
-            Err(_) => {
+            Ok(response) => response,
+            Err(error) if error.is_timeout() => {
                 self.metrics.upstream_error(&site.name, "timeout");
                 tracing::warn!(site = %site.name, timeout = ?config.timeouts.upstream_response, "upstream timed out");
                 let response = reply::text(
                     StatusCode::GATEWAY_TIMEOUT,
                     &format!("The upstream of site {} did not answer in time.", site.name),
                 );
+                return ex.finish(self, Some(upstream_time), &report, response);
+            }
+            Err(error) => {
+                let (status, detail, kind) = classify_upstream_error(&error);
+                self.metrics.upstream_error(&site.name, kind);
+                tracing::warn!(site = %site.name, kind, error = %error_chain(&error), "upstream failed");
+                let response = reply::text(status, &format!("{detail} (site {}).", site.name));
                 return ex.finish(self, Some(upstream_time), &report, response);
             }
         };
@@ -494,7 +495,8 @@ mod tests {
         let size = std::mem::size_of_val(&handle);
         assert!(size <= 4096, "Proxy::handle's future is {size} bytes");
         let loaded = proxy.current();
-        let upstream = loaded.clients[0].request(Request::new(Body::default()));
+        let upstream =
+            loaded.clients[0].request(Request::new(Body::default()), Duration::from_secs(1));
         let size = std::mem::size_of_val(&upstream);
         assert!(
             size <= 1024,

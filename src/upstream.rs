@@ -26,6 +26,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 
 use crate::Body;
 use crate::config::{Timeouts, Upstream};
@@ -65,6 +66,8 @@ enum Kind {
     ConnectTimeout,
     /// The connection broke, or the upstream's answer was not HTTP/1.1.
     Exchange,
+    /// No response head within `upstream_response`.
+    ResponseTimeout,
 }
 
 impl UpstreamError {
@@ -80,6 +83,11 @@ impl UpstreamError {
     pub fn is_connect(&self) -> bool {
         matches!(self.kind, Kind::Connect | Kind::ConnectTimeout)
     }
+
+    /// The upstream did not answer within `upstream_response`.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == Kind::ResponseTimeout
+    }
 }
 
 impl std::fmt::Display for UpstreamError {
@@ -88,6 +96,7 @@ impl std::fmt::Display for UpstreamError {
             Kind::Connect => "cannot connect to the upstream",
             Kind::ConnectTimeout => "connecting to the upstream timed out",
             Kind::Exchange => "the upstream exchange failed",
+            Kind::ResponseTimeout => "the upstream did not answer in time",
         })
     }
 }
@@ -118,8 +127,18 @@ struct Pool {
 }
 
 struct Idle {
-    sender: SendRequest<Body>,
+    conn: Conn,
     since: Instant,
+}
+
+/// One connection to the upstream: the handle its requests go through, and the
+/// timer that bounds waiting for a response on it. The timer is set again for each
+/// request rather than made anew: moving a registered timer's deadline later costs
+/// one atomic operation, where a new one is registered with the runtime and removed
+/// again on every request.
+struct Conn {
+    sender: SendRequest<Body>,
+    timer: Pin<Box<Sleep>>,
 }
 
 /// Builds one client per site, in site order. The system roots are read once.
@@ -181,27 +200,46 @@ pub fn client(
 impl UpstreamClient {
     /// Sends `req` (origin-form target, `Host` set) and returns the response head; its
     /// body streams from the connection, which returns to the pool once it is read.
+    /// Getting a connection, sending the request and receiving the response head take
+    /// at most `response_timeout` together.
     ///
     /// A pooled connection can turn out closed only when the request is handed to it;
     /// hyper then gives the request back unsent, and it goes out on the next idle
     /// connection or a fresh one. A request that was sent is never sent twice.
-    pub async fn request(&self, req: Request<Body>) -> Result<Response<PooledBody>, UpstreamError> {
+    pub async fn request(
+        &self,
+        req: Request<Body>,
+        response_timeout: Duration,
+    ) -> Result<Response<PooledBody>, UpstreamError> {
+        let deadline = tokio::time::Instant::now() + response_timeout;
         let mut req = req;
         loop {
-            let (mut sender, reused) = match self.pool.checkout() {
-                Some(sender) => (sender, true),
+            let (mut conn, reused) = match self.pool.checkout() {
+                Some(conn) => (conn, true),
                 // Boxed: connecting (resolve, TCP, TLS) is a future of several KB that
                 // would otherwise be moved along with every request.
-                None => (Box::pin(self.pool.connect()).await?, false),
+                None => (Box::pin(self.pool.connect(deadline)).await?, false),
             };
-            if let Err(error) = sender.ready().await {
+            conn.timer.as_mut().reset(deadline);
+            let Conn { sender, timer } = &mut conn;
+            let ready = tokio::select! {
+                biased;
+                ready = sender.ready() => ready,
+                () = timer.as_mut() => return Err(response_timeout_error(response_timeout)),
+            };
+            if let Err(error) = ready {
                 if reused {
                     continue;
                 }
                 return Err(UpstreamError::new(Kind::Connect, error));
             }
-            match sender.try_send_request(req).await {
-                Ok(response) => return Ok(self.pool.clone().track(sender, response)),
+            let sent = tokio::select! {
+                biased;
+                sent = sender.try_send_request(req) => sent,
+                () = timer.as_mut() => return Err(response_timeout_error(response_timeout)),
+            };
+            match sent {
+                Ok(response) => return Ok(self.pool.clone().track(conn, response)),
                 Err(mut error) => match error.take_message() {
                     Some(unsent) if reused => req = unsent,
                     _ => return Err(UpstreamError::new(Kind::Exchange, error.into_error())),
@@ -211,13 +249,20 @@ impl UpstreamClient {
     }
 }
 
+fn response_timeout_error(timeout: Duration) -> UpstreamError {
+    UpstreamError::new(
+        Kind::ResponseTimeout,
+        format!("no response head after {timeout:?}"),
+    )
+}
+
 impl Pool {
     /// The most recently used idle connection that is still open and free.
-    fn checkout(&self) -> Option<SendRequest<Body>> {
+    fn checkout(&self) -> Option<Conn> {
         let mut idle = self.idle.lock().ok()?;
         while let Some(entry) = idle.pop_back() {
-            if entry.sender.is_ready() && entry.since.elapsed() < POOL_IDLE {
-                return Some(entry.sender);
+            if entry.conn.sender.is_ready() && entry.since.elapsed() < POOL_IDLE {
+                return Some(entry.conn);
             }
             // Closed, busy finishing a request body, or expired: dropping the sender
             // lets its connection close once it is done.
@@ -225,13 +270,13 @@ impl Pool {
         None
     }
 
-    fn checkin(self: &Arc<Self>, sender: SendRequest<Body>) {
-        if sender.is_closed() {
+    fn checkin(self: &Arc<Self>, conn: Conn) {
+        if conn.sender.is_closed() {
             return;
         }
         if let Ok(mut idle) = self.idle.lock() {
             idle.push_back(Idle {
-                sender,
+                conn,
                 since: Instant::now(),
             });
         }
@@ -253,24 +298,23 @@ impl Pool {
     }
 
     /// Wraps the response body so that its connection returns to the pool at its end.
-    fn track(
-        self: Arc<Self>,
-        sender: SendRequest<Body>,
-        response: Response<Incoming>,
-    ) -> Response<PooledBody> {
+    fn track(self: Arc<Self>, conn: Conn, response: Response<Incoming>) -> Response<PooledBody> {
         // After a 101 the connection belongs to the upgraded protocol.
         let reusable = response.status() != StatusCode::SWITCHING_PROTOCOLS;
         response.map(|body| {
             let mut body = PooledBody {
                 inner: body,
-                release: reusable.then_some((sender, self)),
+                release: reusable.then_some((conn, self)),
             };
             body.release_if_done();
             body
         })
     }
 
-    async fn connect(&self) -> Result<SendRequest<Body>, UpstreamError> {
+    async fn connect(
+        &self,
+        response_deadline: tokio::time::Instant,
+    ) -> Result<Conn, UpstreamError> {
         let connecting = async {
             let tcp = self
                 .tcp()
@@ -289,15 +333,29 @@ impl Pool {
             }
         };
         // hyper's HTTP/1 handshake does no I/O, so the bound is on resolving,
-        // connecting and TLS.
-        tokio::time::timeout(self.connect_timeout, connecting)
+        // connecting and TLS: `upstream_connect`, or what is left of the request's
+        // `upstream_response` when that comes first.
+        let connect_deadline = tokio::time::Instant::now() + self.connect_timeout;
+        let bound = connect_deadline.min(response_deadline);
+        let sender = tokio::time::timeout_at(bound, connecting)
             .await
             .map_err(|_| {
-                UpstreamError::new(
-                    Kind::ConnectTimeout,
-                    format!("no connection after {:?}", self.connect_timeout),
-                )
-            })?
+                if bound < connect_deadline {
+                    UpstreamError::new(
+                        Kind::ResponseTimeout,
+                        "no connection before the response deadline",
+                    )
+                } else {
+                    UpstreamError::new(
+                        Kind::ConnectTimeout,
+                        format!("no connection after {:?}", self.connect_timeout),
+                    )
+                }
+            })??;
+        Ok(Conn {
+            sender,
+            timer: Box::pin(tokio::time::sleep_until(response_deadline)),
+        })
     }
 
     /// Resolves the host and connects to its addresses in turn.
@@ -351,13 +409,13 @@ async fn reap(pool: Weak<Pool>) {
 /// connection goes back to the pool; dropped before that, the connection closes.
 pub struct PooledBody {
     inner: Incoming,
-    release: Option<(SendRequest<Body>, Arc<Pool>)>,
+    release: Option<(Conn, Arc<Pool>)>,
 }
 
 impl PooledBody {
     fn release(&mut self) {
-        if let Some((sender, pool)) = self.release.take() {
-            pool.checkin(sender);
+        if let Some((conn, pool)) = self.release.take() {
+            pool.checkin(conn);
         }
     }
 

@@ -118,3 +118,44 @@ async fn a_tls_handshake_that_never_finishes_is_bounded_by_the_connect_timeout()
     ))
     .await;
 }
+
+#[tokio::test]
+async fn upstream_response_bounds_a_request_on_a_connection_idle_longer_than_it() {
+    // Each connection keeps one timer for `upstream_response`, set again per request:
+    // one that already went off while the connection sat idle must still bound the
+    // next request, and a timed-out request must not poison the pool.
+    let up = upstream(|req| {
+        let slow = req.uri().path() == "/slow";
+        Box::pin(async move {
+            if slow {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            response(200, &[], "ok")
+        })
+    })
+    .await;
+    let yaml = config_yaml(&up.url(), "", "timeouts:\n  upstream_response: 300ms\n");
+    let p = proxy(&yaml).await;
+    let addr = p.http_addr.unwrap();
+    assert_eq!(get(addr, PORTAL, "/fast", &[]).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let started = std::time::Instant::now();
+    let got = get(addr, PORTAL, "/slow", &[]).await;
+    assert_eq!(got.status, 504, "{}", got.text());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the 504 came after {:?}",
+        started.elapsed()
+    );
+    for _ in 0..3 {
+        let got = get(addr, PORTAL, "/fast", &[]).await;
+        assert_eq!(got.status, 200, "{}", got.text());
+        // Past the previous request's deadline before the next one.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert_eq!(
+        up.connection_count(),
+        2,
+        "the timed-out connection was not reused"
+    );
+}
