@@ -68,4 +68,13 @@ measure consentry "$(grep -A1 '^listen:' "$DIR/consentry.yaml" | grep -o '[0-9]*
 sed 's/^daemon off;/daemon off;\nmaster_process off;/' "$DIR/nginx.conf" >"$DIR/nginx-single.conf"
 measure nginx "$(port_of "$DIR/nginx.conf")" \
     nginx -p "$DIR/nginx" -e "$DIR/nginx/error.log" -c "$DIR/nginx-single.conf"
-awk '{ v[$1] = $2 } END { printf "ratio consentry/nginx: %.2f\n", v["consentry"] / v["nginx"] }' "$DIR/callgrind.summary"
+# The floor: hyper and tokio passing requests through with nothing else (examples/).
+BARE=$ROOT/target/release/examples/bare_hyper_proxy
+if [[ -x $BARE ]]; then
+    BARE_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    measure bare "$BARE_PORT" "$BARE" "127.0.0.1:$BARE_PORT" "127.0.0.1:$(port_of "$DIR/upstream.conf")"
+fi
+awk '{ v[$1] = $2 } END {
+    printf "ratio consentry/nginx: %.2f\n", v["consentry"] / v["nginx"]
+    if ("bare" in v) printf "ratio bare/nginx: %.2f   consentry beyond bare: %d instructions/request\n", v["bare"] / v["nginx"], v["consentry"] - v["bare"]
+}' "$DIR/callgrind.summary"
