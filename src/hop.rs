@@ -126,6 +126,11 @@ impl ClientInfo {
     }
 }
 
+// Constants, so that each name is checked and built once, at compile time.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 /// Sets `X-Forwarded-For` (appended to any earlier hops), `X-Forwarded-Proto`,
 /// `X-Forwarded-Host` (the client's Host, port included) and `Via`.
 pub fn add_forwarding(
@@ -134,8 +139,7 @@ pub fn add_forwarding(
     host: Option<&HeaderValue>,
     version: http::Version,
 ) {
-    let xff = HeaderName::from_static("x-forwarded-for");
-    let chain = match headers.get(&xff).and_then(|v| v.to_str().ok()) {
+    let chain = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(earlier) if !earlier.trim().is_empty() => {
             let mut chain = Vec::with_capacity(earlier.len() + 2 + client.ip.len());
             chain.extend_from_slice(earlier.as_bytes());
@@ -146,14 +150,14 @@ pub fn add_forwarding(
         _ => Some(client.ip.clone()),
     };
     if let Some(chain) = chain {
-        headers.insert(xff, chain);
+        headers.insert(X_FORWARDED_FOR, chain);
     }
     headers.insert(
-        HeaderName::from_static("x-forwarded-proto"),
+        X_FORWARDED_PROTO,
         HeaderValue::from_static(if client.tls { "https" } else { "http" }),
     );
     if let Some(host) = host {
-        headers.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
+        headers.insert(X_FORWARDED_HOST, host.clone());
     }
     append_via(headers, version);
 }

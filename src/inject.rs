@@ -40,6 +40,9 @@ use crate::config::Site;
 use crate::consent::Consent;
 use crate::{Body, BoxError};
 
+/// A constant: a `&str` key would be parsed and lower-cased on every lookup.
+const SEC_FETCH_DEST: http::HeaderName = http::HeaderName::from_static("sec-fetch-dest");
+
 /// What the request says about the document it wants. Taken from every request,
 /// so it holds shared handles (reference counts), never copies.
 #[derive(Debug, Clone)]
@@ -55,7 +58,7 @@ impl RequestFacts {
     pub fn of<B>(req: &Request<B>) -> Self {
         RequestFacts {
             method: req.method().clone(),
-            fetch_dest: req.headers().get("sec-fetch-dest").cloned(),
+            fetch_dest: req.headers().get(SEC_FETCH_DEST).cloned(),
             uri: req.uri().clone(),
         }
     }

@@ -131,7 +131,7 @@ impl Proxy {
         let cookies = RequestCookies::from_headers(req.headers());
         let gpc = req
             .headers()
-            .get("sec-gpc")
+            .get(SEC_GPC)
             .is_some_and(|v| v.as_bytes().trim_ascii() == b"1");
         let consent = Consent::read(&cookies, gpc, &site.consent, &config.categories);
         let granted = consent.granted();
@@ -191,8 +191,11 @@ impl Proxy {
         parts
             .headers
             .insert(crate::request_id::HEADER, request_id.clone());
+        // Put back when `Connection` named it, or taken from an absolute-form target.
         if let Some(host) = &client_host {
-            parts.headers.insert(HOST, host.clone());
+            if !parts.headers.contains_key(HOST) {
+                parts.headers.insert(HOST, host.clone());
+            }
         }
         parts.uri = match site.upstream.uri_for(&parts.uri) {
             Ok(uri) => uri,
@@ -285,6 +288,9 @@ impl Proxy {
         ex.finish(self, Some(upstream_time), &report, response)
     }
 }
+
+/// A constant: a `&str` key would be parsed and lower-cased on every lookup.
+const SEC_GPC: http::HeaderName = http::HeaderName::from_static("sec-gpc");
 
 /// What is known of an exchange from its start, for the log line, metrics and audit.
 struct Exchange<'a> {

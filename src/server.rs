@@ -479,7 +479,7 @@ async fn watch(
             _ = stop.closed() => return,
             _ = shutdown.changed() => break Stop::Graceful,
             _ = tick.tick() => {
-                match activity.verdict(timeouts.header_read, timeouts.idle, header_timer) {
+                match activity.verdict(timeouts.header_read, timeouts.idle, header_timer, period) {
                     Verdict::Fine => {}
                     Verdict::SlowHeaders => break Stop::Now,
                     Verdict::Idle => break Stop::Graceful,
@@ -514,6 +514,8 @@ struct Activity {
     in_flight: AtomicUsize,
     /// Milliseconds since `origin` of the last byte read or response finished.
     last: AtomicU64,
+    /// Milliseconds since `origin` at the watcher's last tick.
+    clock: AtomicU64,
     /// When the bytes of a request not yet handed to the proxy started arriving (ms
     /// since `origin`, plus one; zero when none is pending).
     request_started: AtomicU64,
@@ -531,6 +533,7 @@ impl Activity {
             origin: Instant::now(),
             in_flight: AtomicUsize::new(0),
             last: AtomicU64::new(0),
+            clock: AtomicU64::new(0),
             // A new connection must send its first headers in time.
             request_started: AtomicU64::new(1),
         }
@@ -540,34 +543,50 @@ impl Activity {
         self.origin.elapsed().as_millis() as u64
     }
 
+    /// The time as of the watcher's last tick: what the request path stamps, so that
+    /// it reads no clock. At most one tick behind [`Activity::now`].
+    fn recent(&self) -> u64 {
+        self.clock.load(Ordering::Relaxed)
+    }
+
     fn read_bytes(&self) {
         // While a request is in flight the watcher looks at nothing else, and the end
         // of the request stamps `last`: no clock read per body chunk of an upload.
         if self.in_flight.load(Ordering::Relaxed) > 0 {
             return;
         }
-        let now = self.now();
+        let now = self.recent();
         self.last.store(now, Ordering::Relaxed);
         let _ =
             self.request_started
                 .compare_exchange(0, now + 1, Ordering::Relaxed, Ordering::Relaxed);
     }
 
+    /// Called on each tick, `period` apart. `header_read` and `idle` are counted from
+    /// stamps up to one tick old, so a limit is only judged passed once it has been
+    /// by `period` more: a connection may be closed up to two ticks late, never early.
     /// `header_timer` is off for HTTP/2, whose frames between requests are not headers.
-    fn verdict(&self, header_read: Duration, idle: Duration, header_timer: bool) -> Verdict {
+    fn verdict(
+        &self,
+        header_read: Duration,
+        idle: Duration,
+        header_timer: bool,
+        period: Duration,
+    ) -> Verdict {
+        let now = self.now();
+        self.clock.store(now, Ordering::Relaxed);
         if self.in_flight.load(Ordering::Relaxed) > 0 {
             return Verdict::Fine;
         }
-        let now = self.now();
+        let slack = period.as_millis() as u64;
+        let header_read = header_read.as_millis() as u64 + slack;
+        let idle = idle.as_millis() as u64 + slack;
         let started = self.request_started.load(Ordering::Relaxed);
-        if header_timer
-            && started != 0
-            && now.saturating_sub(started - 1) > header_read.as_millis() as u64
-        {
+        if header_timer && started != 0 && now.saturating_sub(started - 1) > header_read {
             return Verdict::SlowHeaders;
         }
         if (started == 0 || !header_timer)
-            && now.saturating_sub(self.last.load(Ordering::Relaxed)) > idle.as_millis() as u64
+            && now.saturating_sub(self.last.load(Ordering::Relaxed)) > idle
         {
             return Verdict::Idle;
         }
@@ -588,7 +607,7 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let now = self.0.now();
+        let now = self.0.recent();
         self.0.last.store(now, Ordering::Relaxed);
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }

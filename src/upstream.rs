@@ -13,9 +13,10 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -49,7 +50,12 @@ pub enum ClientError {
 /// keep-alive timeouts (nginx 75 s, Node 5 s is the odd one out), so a reused
 /// connection is rarely one the upstream is closing (hyper#3553); a request that
 /// meets one anyway is sent again on a fresh connection (see [`UpstreamClient::request`]).
-const POOL_IDLE: Duration = Duration::from_secs(4);
+///
+/// Ages are counted in reaper ticks, not read from the clock per request: a
+/// connection is closed between `POOL_IDLE_TICKS - 1` and `POOL_IDLE_TICKS` ticks
+/// after it went idle.
+const POOL_IDLE_TICKS: u64 = 4;
+const REAPER_TICK: Duration = Duration::from_secs(1);
 
 /// Why a request could not be carried to the upstream and its answer back.
 #[derive(Debug)]
@@ -124,11 +130,14 @@ struct Pool {
     idle: Mutex<VecDeque<Idle>>,
     /// Whether the task that closes expired idle connections runs.
     reaper: std::sync::Once,
+    /// Reaper ticks so far: the pool's clock.
+    ticks: AtomicU64,
 }
 
 struct Idle {
     conn: Conn,
-    since: Instant,
+    /// `ticks` when the connection went idle.
+    since: u64,
 }
 
 /// One connection to the upstream: the handle its requests go through, and the
@@ -193,6 +202,7 @@ pub fn client(
             connect_timeout: timeouts.upstream_connect,
             idle: Mutex::new(VecDeque::new()),
             reaper: std::sync::Once::new(),
+            ticks: AtomicU64::new(0),
         }),
     })
 }
@@ -261,7 +271,7 @@ impl Pool {
     fn checkout(&self) -> Option<Conn> {
         let mut idle = self.idle.lock().ok()?;
         while let Some(entry) = idle.pop_back() {
-            if entry.conn.sender.is_ready() && entry.since.elapsed() < POOL_IDLE {
+            if entry.conn.sender.is_ready() && !self.expired(&entry) {
                 return Some(entry.conn);
             }
             // Closed, busy finishing a request body, or expired: dropping the sender
@@ -277,7 +287,7 @@ impl Pool {
         if let Ok(mut idle) = self.idle.lock() {
             idle.push_back(Idle {
                 conn,
-                since: Instant::now(),
+                since: self.ticks.load(Ordering::Relaxed),
             });
         }
         self.reaper.call_once(|| {
@@ -285,13 +295,14 @@ impl Pool {
         });
     }
 
-    /// Drops idle connections older than [`POOL_IDLE`] (the oldest are at the front).
+    fn expired(&self, entry: &Idle) -> bool {
+        self.ticks.load(Ordering::Relaxed) - entry.since >= POOL_IDLE_TICKS
+    }
+
+    /// Drops expired idle connections (the oldest are at the front).
     fn expire(&self) {
         if let Ok(mut idle) = self.idle.lock() {
-            while idle
-                .front()
-                .is_some_and(|entry| entry.since.elapsed() >= POOL_IDLE)
-            {
+            while idle.front().is_some_and(|entry| self.expired(entry)) {
                 idle.pop_front();
             }
         }
@@ -392,14 +403,19 @@ where
     Ok(sender)
 }
 
-/// Closes expired idle connections every second while the pool exists.
+/// Advances the pool's clock and closes expired idle connections, every
+/// [`REAPER_TICK`] while the pool exists.
 async fn reap(pool: Weak<Pool>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let start = tokio::time::Instant::now() + REAPER_TICK;
+    let mut tick = tokio::time::interval_at(start, REAPER_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         match pool.upgrade() {
-            Some(pool) => pool.expire(),
+            Some(pool) => {
+                pool.ticks.fetch_add(1, Ordering::Relaxed);
+                pool.expire();
+            }
             None => return,
         }
     }
