@@ -24,7 +24,6 @@ use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -388,12 +387,10 @@ async fn serve_connection<I>(
             } else {
                 answer(&proxy, req, client).await
             };
-            Ok::<_, Infallible>(response.map(|body| {
-                Guarded {
-                    body,
-                    _guard: guard,
-                }
-                .boxed_unsync()
+            // Not boxed again: hyper takes any body type.
+            Ok::<_, Infallible>(response.map(|body| Guarded {
+                body,
+                _guard: guard,
             }))
         }
     });
