@@ -152,7 +152,7 @@ pub async fn start(config: Config, config_path: Option<PathBuf>) -> Result<Runni
     }
     if let Some(path) = &running.shared.config_path {
         // Taken now, not when the task first runs, so an edit right after start counts.
-        let seen = file_stamp(path);
+        let seen = stamps(&running.shared, path);
         tokio::spawn(watch_config(shared.clone(), seen));
     }
     shared.ready.store(true, Ordering::Relaxed);
@@ -247,8 +247,29 @@ fn file_stamp(path: &std::path::Path) -> FileStamp {
     Some((meta.modified().ok()?, meta.len()))
 }
 
-/// Reloads on SIGHUP, and when the file's modification time or length changes.
-async fn watch_config(shared: Arc<Shared>, mut last: FileStamp) {
+/// The stamps of every file the running configuration was read from: the file
+/// itself, then the TLS certificates and keys and the sites' upstream CA files, so
+/// that renewing a certificate needs no SIGHUP.
+fn stamps(shared: &Shared, config_path: &std::path::Path) -> Vec<FileStamp> {
+    let config = shared.proxy.current().config.clone();
+    let certificates = config
+        .certificates
+        .iter()
+        .flat_map(|c| [c.cert.as_path(), c.key.as_path()]);
+    let upstream_cas = config
+        .sites
+        .iter()
+        .filter_map(|site| site.upstream.ca_file.as_deref());
+    std::iter::once(config_path)
+        .chain(certificates)
+        .chain(upstream_cas)
+        .map(file_stamp)
+        .collect()
+}
+
+/// Reloads on SIGHUP, and when the modification time or length of the file or of
+/// one it names (see [`stamps`]) changes.
+async fn watch_config(shared: Arc<Shared>, mut last: Vec<FileStamp>) {
     let Some(path) = shared.config_path.clone() else {
         return;
     };
@@ -268,14 +289,16 @@ async fn watch_config(shared: Arc<Shared>, mut last: FileStamp) {
         let signalled = std::future::pending::<Option<()>>();
         tokio::select! {
             _ = signalled => {
-                last = file_stamp(&path);
                 let _ = reload(&shared);
+                last = stamps(&shared, &path);
             }
             _ = poll.tick() => {
-                let now = file_stamp(&path);
-                if now.is_some() && now != last {
-                    last = now;
+                let now = stamps(&shared, &path);
+                // A missing configuration file is a move in progress, not a change.
+                if now.first().is_some_and(Option::is_some) && now != last {
                     let _ = reload(&shared);
+                    // Again: the new configuration may name other files.
+                    last = stamps(&shared, &path);
                 }
             }
             _ = shutdown.changed() => return,

@@ -659,6 +659,53 @@ async fn config_file_changes_are_picked_up_without_sighup() {
     );
 }
 
+#[tokio::test]
+async fn a_certificate_renewed_in_place_is_served_without_sighup() {
+    let upstream = common::fixed(200, &[("content-type", "text/plain")], "hello").await;
+    let dir = TempDir::new("renew");
+    let old = self_signed(&dir.0, "a.test");
+    let tls = format!(
+        "tls:\n  certificates:\n    - {{ cert: '{}', key: '{}' }}\n",
+        old.cert_path.display(),
+        old.key_path.display()
+    );
+    let path = dir.join("proxy.yaml");
+    let config = yaml(
+        &upstream.url(),
+        "listen:\n  https: 127.0.0.1:0\n",
+        "[a.test]",
+        &tls,
+    );
+    std::fs::write(&path, config).unwrap();
+    let running = start_from_file(&path).await;
+    let addr = running.https_addr.expect("an https listener");
+    let recorder = Recorder::new();
+    let client = recording_client_config(recorder.clone(), &[b"http/1.1"]);
+    let tls = connect(addr, client.clone(), dns("a.test")).await.unwrap();
+    assert_eq!(presented(&tls), old.der);
+    drop(tls);
+
+    // What certbot or cert-manager does: new files at the same paths, config untouched.
+    let renewed = self_signed(&dir.0, "a.test");
+    assert_eq!(renewed.cert_path, old.cert_path);
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut served = None;
+    while Instant::now() < deadline {
+        if connect(addr, client.clone(), dns("a.test")).await.is_ok() {
+            served = recorder.seen.lock().unwrap().clone();
+            if served.as_ref() == Some(&renewed.der) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        served.as_ref(),
+        Some(&renewed.der),
+        "the renewed certificate was not served within 8 s"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 5. Graceful drain
 
