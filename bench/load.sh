@@ -11,6 +11,8 @@
 #   nginx      nginx proxy_pass to the upstream (keepalive pool)         -> core PROXY_CPU
 #   subfilter  nginx proxy_pass + sub_filter '</body>' (policy link)     -> core PROXY_CPU
 #   consentry  target/release/consentry, one site for Host: portal.test  -> core PROXY_CPU
+#   bare       examples/bare_hyper_proxy: hyper + tokio passing requests
+#              through, nothing else (the floor under consentry's cost)  -> core PROXY_CPU
 #   sink       python3 upstream that reads and discards request bodies   -> core LOAD_CPU
 #   wrk        the load generator                                        -> core LOAD_CPU
 #
@@ -57,10 +59,12 @@ CLK_TCK=$(getconf CLK_TCK)
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
     echo "== cargo build --release" >&2
-    (cd "$ROOT" && cargo build --release)
+    (cd "$ROOT" && cargo build --release --bin consentry --example bare_hyper_proxy)
 fi
 CONSENTRY=$ROOT/target/release/consentry
 [[ -x $CONSENTRY ]] || { echo "load.sh: $CONSENTRY not built" >&2; exit 1; }
+BARE=$ROOT/target/release/examples/bare_hyper_proxy
+[[ -x $BARE ]] || echo "load.sh: $BARE not built: no 'bare' rows" >&2
 
 # ---------------------------------------------------------------- temp dir, cleanup
 TMP=$(mktemp -d /tmp/consentry-load.XXXXXX)
@@ -116,6 +120,7 @@ NGX_PORT=$(pick_port); PICKED+="$NGX_PORT "
 SUB_PORT=$(pick_port); PICKED+="$SUB_PORT "
 CS_PORT=$(pick_port); PICKED+="$CS_PORT "
 SINK_PORT=$(pick_port); PICKED+="$SINK_PORT "
+BARE_PORT=$(pick_port); PICKED+="$BARE_PORT "
 
 # ---------------------------------------------------------------- content
 WWW=$TMP/www
@@ -299,6 +304,10 @@ wait_http upstream "http://127.0.0.1:$UP_PORT/data.json" "$HOST"
 start nginx "$PROXY_CPU" nginx -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx.conf"
 start subfilter "$PROXY_CPU" nginx -p "$TMP/subfilter" -e "$TMP/subfilter/error.log" -c "$TMP/subfilter.conf"
 start consentry "$PROXY_CPU" env RUST_LOG=warn "$CONSENTRY" --config "$TMP/consentry.yaml"
+bare_PID=
+if [[ -x $BARE ]]; then
+    start bare "$PROXY_CPU" "$BARE" "127.0.0.1:$BARE_PORT" "127.0.0.1:$UP_PORT"
+fi
 cat >"$TMP/sink.py" <<'EOF'
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -353,10 +362,11 @@ start sink "$LOAD_CPU" python3 "$TMP/sink.py" "$SINK_PORT"
 wait_http nginx "http://127.0.0.1:$NGX_PORT/data.json" "$HOST"
 wait_http subfilter "http://127.0.0.1:$SUB_PORT/data.json" "$HOST"
 wait_http consentry "http://127.0.0.1:$CS_PORT/data.json" "$HOST"
+[[ -z $bare_PID ]] || wait_http bare "http://127.0.0.1:$BARE_PORT/data.json" "$HOST"
 wait_http sink "http://127.0.0.1:$SINK_PORT/" "$UPLOAD_HOST"
 
-declare -A PORT=([upstream]=$UP_PORT [nginx]=$NGX_PORT [subfilter]=$SUB_PORT [consentry]=$CS_PORT)
-declare -A CPU_PID=([upstream]=$upstream_PID [nginx]=$nginx_PID [subfilter]=$subfilter_PID [consentry]=$consentry_PID)
+declare -A PORT=([upstream]=$UP_PORT [nginx]=$NGX_PORT [subfilter]=$SUB_PORT [consentry]=$CS_PORT [bare]=$BARE_PORT)
+declare -A CPU_PID=([upstream]=$upstream_PID [nginx]=$nginx_PID [subfilter]=$subfilter_PID [consentry]=$consentry_PID [bare]=$bare_PID)
 
 # ---------------------------------------------------------------- sanity
 echo "== $(date -u +%FT%TZ) $(uname -srm), $NCPU cores, $(nginx -v 2>&1 | sed 's/.*: //'), consentry $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')"
@@ -410,7 +420,11 @@ run_wrk() { # target path duration -> "rps p50us p99us requests errors ticks"
 
 PATHS=(/page.html /page-raw.html /data.json)
 targets_for() { # path
-    if [[ $1 == /page.html ]]; then echo "upstream nginx subfilter consentry"; else echo "upstream nginx consentry"; fi
+    if [[ $1 == /page.html ]]; then
+        echo "upstream nginx subfilter consentry"
+    else
+        echo "upstream nginx consentry${bare_PID:+ bare}"
+    fi
 }
 
 echo "== warm-up ($WARMUP per target and path)"
@@ -464,11 +478,12 @@ for path in "${PATHS[@]}"; do
     done
 done
 echo
-echo "== ratios (consentry / other): req/s above 1 = consentry faster; cpu/req and p99 above 1 = consentry costlier"
+echo "== ratios (first / second): req/s above 1 = the first faster; cpu/req and p99 above 1 = the first costlier"
 printf '%-26s %-14s %8s %8s %8s\n' comparison path req/s cpu/req p99
-ratio_row() { # other path
-    local o=$1 p=$2 c="consentry $2" k="$1 $2"
-    awk -v name="consentry/$o" -v p="$p" -v r1="${A_RPS[$c]}" -v r0="${A_RPS[$k]}" -v c1="${A_CPU[$c]}" \
+ratio_row() { # other path [first, default consentry]
+    local f=${3:-consentry} o=$1 p=$2
+    local c="$f $2" k="$1 $2"
+    awk -v name="$f/$o" -v p="$p" -v r1="${A_RPS[$c]}" -v r0="${A_RPS[$k]}" -v c1="${A_CPU[$c]}" \
         -v c0="${A_CPU[$k]}" -v l1="${A_P99[$c]}" -v l0="${A_P99[$k]}" \
         'BEGIN { printf "%-26s %-14s %8.2f %8.2f %8.2f\n", name, p, r1 / r0, (c0 > 0 ? c1 / c0 : 0), l1 / l0 }'
 }
@@ -476,6 +491,13 @@ ratio_row nginx /page.html
 ratio_row nginx /page-raw.html
 ratio_row nginx /data.json
 ratio_row subfilter /page.html
+if [[ -n $bare_PID ]]; then
+    # How much of consentry's cost is hyper and tokio themselves.
+    ratio_row nginx /page-raw.html bare
+    ratio_row nginx /data.json bare
+    ratio_row bare /page-raw.html
+    ratio_row bare /data.json
+fi
 
 # ---------------------------------------------------------------- streaming memory
 if [[ ${SKIP_MEMORY:-0} == 1 ]]; then exit 0; fi
