@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Instructions per request, consentry against nginx, under callgrind: unlike CPU time,
+# Instructions per request, consentry against nginx (and the bare hyper proxy of
+# examples/, when built), under callgrind: unlike CPU time,
 # repeatable to a fraction of a percent whatever else the machine is doing, so it
 # shows what a code change did to the request path.
 #
-#   KEEP_TMP=1 SKIP_MEMORY=1 ROUNDS=1 DURATION=2s bench/load.sh   # makes the configs
+#   KEEP_TMP=1 SKIP_MEMORY=1 ROUNDS=1 DURATION=2s bench/load.sh   # makes the configs (and builds bare)
 #   bench/callgrind.sh /tmp/consentry-load.XXXXXX [/page-raw.html]
 #
 # Each proxy runs under valgrind on core PROXY_CPU (1) with the upstream on LOAD_CPU (0);
 # wrk warms it up, then instrumentation is switched on for DURATION (10s) of
 # `wrk -c8` and the instruction count is divided by the requests wrk completed.
-# Output files stay in the given directory (cg-consentry.out.*, cg-nginx.out.*)
+# Output files stay in the given directory (cg-consentry.out.*, cg-nginx.out.*, cg-bare.out.*)
 # for `callgrind_annotate --inclusive=yes`.
 
 set -euo pipefail
