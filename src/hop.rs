@@ -40,6 +40,8 @@ fn hop_index(name: &HeaderName) -> Option<usize> {
     })
 }
 const UPGRADE_INDEX: usize = HOP_BY_HOP.len();
+/// `Connection` is first in [`HOP_BY_HOP`].
+const CONNECTION_INDEX: usize = 0;
 
 /// Removes hop-by-hop headers. With `keep_upgrade`, `Upgrade` and a
 /// `Connection: upgrade` are put back after the clean-up.
@@ -59,7 +61,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // Headers the `Connection` field names; `keep-alive` and `close`, what nearly
     // every `Connection` says, name none.
     let mut named: Vec<HeaderName> = Vec::new();
-    if present[0] {
+    if present[CONNECTION_INDEX] {
         for token in connection_tokens(headers) {
             if token.eq_ignore_ascii_case(b"close") || token.eq_ignore_ascii_case(b"keep-alive") {
                 continue;
@@ -194,6 +196,7 @@ mod tests {
             assert_eq!(hop_index(name), Some(i), "{name}");
         }
         assert_eq!(hop_index(&UPGRADE), Some(UPGRADE_INDEX));
+        assert_eq!(hop_index(&CONNECTION), Some(CONNECTION_INDEX));
         assert_eq!(hop_index(&VIA), None);
     }
 

@@ -486,14 +486,13 @@ async fn watch(
     mut shutdown: watch::Receiver<bool>,
     timeouts: Timeouts,
     header_timer: bool,
-    stop: oneshot::Sender<Stop>,
+    mut stop: oneshot::Sender<Stop>,
 ) {
     // Never zero: `interval` panics on a zero period (header_read may be under 4 ns).
     let period = Duration::from_millis(250)
         .min(timeouts.header_read / 4)
         .max(Duration::from_millis(1));
     let mut tick = tokio::time::interval(period);
-    let mut stop = stop;
     let verdict = loop {
         tokio::select! {
             _ = stop.closed() => return,
