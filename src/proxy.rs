@@ -6,7 +6,9 @@
 //! panics on input: every failure becomes a response with a status and a body.
 
 use std::borrow::Cow;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -14,6 +16,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HOST, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Limited};
+use hyper::body::{Frame, SizeHint};
 use hyper_util::rt::TokioIo;
 
 use crate::config::{Config, Site};
@@ -21,7 +24,7 @@ use crate::consent::{Consent, RequestCookies};
 use crate::enforce::{self, Report};
 use crate::hop::{self, ClientInfo};
 use crate::metrics::{Metrics, SiteMetrics};
-use crate::upstream::{self, ClientError, UpstreamClient};
+use crate::upstream::{self, ClientError, PooledBody, UpstreamClient};
 use crate::{Body, BoxError, inject, local, reply};
 
 /// A configuration together with what was built from it, per site in site order:
@@ -83,7 +86,7 @@ impl Proxy {
     }
 
     /// Answers one request.
-    pub async fn handle<B>(&self, req: Request<B>, client: ClientInfo) -> Response<Body>
+    pub async fn handle<B>(&self, req: Request<B>, client: ClientInfo) -> Response<ResponseBody>
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -98,6 +101,7 @@ impl Proxy {
             method: req.method().clone(),
             uri: req.uri().clone(),
             started: Instant::now(),
+            responded: None,
             categories: &config.categories,
         };
 
@@ -220,10 +224,13 @@ impl Proxy {
         let sent = loaded.clients[index]
             .request(
                 Request::from_parts(parts, body),
+                upstream_started,
                 config.timeouts.upstream_response,
             )
             .await;
-        let upstream_time = upstream_started.elapsed();
+        let responded = Instant::now();
+        let upstream_time = responded - upstream_started;
+        let ex = ex.responded_at(responded);
         let mut upstream_response = match sent {
             Ok(response) => response,
             Err(error) if error.is_timeout() => {
@@ -279,10 +286,13 @@ impl Proxy {
         hop::append_via(&mut parts.headers, Version::HTTP_11);
 
         // 6. Inject the policy link (and banner) into HTML documents, streaming.
-        let body: Body = body.map_err(Into::into).boxed_unsync();
         let body = match inject::plan(&page, &parts, site, &consent) {
-            Some(plan) => inject::apply(plan, &mut parts, body),
-            None => body,
+            Some(plan) => ResponseBody::Other(inject::apply(
+                plan,
+                &mut parts,
+                body.map_err(Into::into).boxed_unsync(),
+            )),
+            None => ResponseBody::Upstream(body),
         };
         let response = Response::from_parts(parts, body);
         ex.finish(self, Some(upstream_time), &report, response)
@@ -301,6 +311,8 @@ struct Exchange<'a> {
     /// Logged by path only: a query may carry personal data.
     uri: http::Uri,
     started: Instant,
+    /// When the upstream's response head (or failure) came.
+    responded: Option<Instant>,
     categories: &'a crate::Categories,
 }
 
@@ -313,17 +325,25 @@ impl<'a> Exchange<'a> {
         }
     }
 
+    fn responded_at(self, responded: Instant) -> Exchange<'a> {
+        Exchange {
+            responded: Some(responded),
+            ..self
+        }
+    }
+
     /// Records the exchange (log line, metrics, audit) and returns the response.
     fn finish(
         &self,
         proxy: &Proxy,
         upstream_time: Option<Duration>,
         report: &Report,
-        response: Response<Body>,
-    ) -> Response<Body> {
+        response: Response<impl Into<ResponseBody>>,
+    ) -> Response<ResponseBody> {
         let site_name = self.site.map_or("-", |s| s.name.as_str());
         let status = response.status().as_u16();
-        let elapsed = self.started.elapsed();
+        // After the upstream answered, what is left to do takes µs: no new clock read.
+        let elapsed = self.responded.unwrap_or_else(Instant::now) - self.started;
         let request_id = self.request_id.to_str().unwrap_or("-");
         crate::logging::access(
             request_id,
@@ -340,11 +360,56 @@ impl<'a> Exchange<'a> {
         if let Some(site) = self.site {
             proxy.audit.record(site, report, self.categories);
         }
-        let mut response = response;
+        let mut response = response.map(Into::into);
         response
             .headers_mut()
             .insert(crate::request_id::HEADER, self.request_id.clone());
         response
+    }
+}
+
+/// The body [`Proxy::handle`] answers with: the upstream's, passed through as it
+/// comes, or any other. An enum rather than one more box, so that the common case
+/// costs no allocation and no dynamic call per frame.
+pub enum ResponseBody {
+    Upstream(PooledBody),
+    Other(Body),
+}
+
+impl From<Body> for ResponseBody {
+    fn from(body: Body) -> Self {
+        ResponseBody::Other(body)
+    }
+}
+
+impl hyper::body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ResponseBody::Upstream(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|result| result.map_err(Into::into))),
+            ResponseBody::Other(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResponseBody::Upstream(body) => body.is_end_stream(),
+            ResponseBody::Other(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ResponseBody::Upstream(body) => body.size_hint(),
+            ResponseBody::Other(body) => body.size_hint(),
+        }
     }
 }
 
@@ -501,8 +566,11 @@ mod tests {
         let size = std::mem::size_of_val(&handle);
         assert!(size <= 4096, "Proxy::handle's future is {size} bytes");
         let loaded = proxy.current();
-        let upstream =
-            loaded.clients[0].request(Request::new(Body::default()), Duration::from_secs(1));
+        let upstream = loaded.clients[0].request(
+            Request::new(Body::default()),
+            Instant::now(),
+            Duration::from_secs(1),
+        );
         let size = std::mem::size_of_val(&upstream);
         assert!(
             size <= 1024,

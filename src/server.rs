@@ -25,9 +25,9 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{Request, Response, StatusCode};
 use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
@@ -36,8 +36,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, Timeouts};
 use crate::hop::ClientInfo;
-use crate::proxy::Proxy;
-use crate::{Body, BoxError, admin, reply, tls};
+use crate::proxy::{Proxy, ResponseBody};
+use crate::{BoxError, admin, reply, tls};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -366,15 +366,69 @@ async fn serve_stream(
             tokio::time::timeout(config.timeouts.header_read, acceptor.accept(io)).await;
         match handshake {
             Ok(Ok(tls)) => {
-                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                serve_connection(tls, shared, info, permit, activity, &config, !h2).await
+                let protocol = if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    Protocol::Http2
+                } else {
+                    Protocol::Http1
+                };
+                serve_connection(tls, shared, info, permit, activity, &config, protocol).await
             }
             Ok(Err(e)) => tracing::debug!(client = %info.addr, error = %e, "TLS handshake failed"),
             Err(_) => tracing::debug!(client = %info.addr, "TLS handshake timed out"),
         }
     } else {
-        serve_connection(io, shared, info, permit, activity, &config, true).await;
+        // Bounded like the TLS handshake: the watcher only starts with the connection.
+        let sniffed =
+            tokio::time::timeout(config.timeouts.header_read, sniff_protocol(&io.inner)).await;
+        match sniffed {
+            Ok(Ok(Some(protocol))) => {
+                serve_connection(io, shared, info, permit, activity, &config, protocol).await
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(client = %info.addr, error = %e, "connection failed before its first byte")
+            }
+            Err(_) => tracing::debug!(client = %info.addr, "nothing received in time; closing"),
+        }
     }
+}
+
+/// The HTTP/2 connection preface (RFC 9113 §3.4): what a client speaking HTTP/2 with
+/// prior knowledge sends before anything else.
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The protocol a plain connection speaks, from its first bytes, which are peeked at
+/// and left in the socket for hyper; `None` when the client closed without a byte.
+///
+/// Peeking, rather than reading and replaying the bytes, leaves nothing in front of
+/// the socket for the rest of the connection.
+async fn sniff_protocol(stream: &TcpStream) -> io::Result<Option<Protocol>> {
+    let mut first = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = stream.peek(&mut first).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if first[..n] != H2_PREFACE[..n] {
+            return Ok(Some(Protocol::Http1));
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(Some(Protocol::Http2));
+        }
+        // A preface cut short: the socket stays readable with the same bytes, so
+        // peeking again at once would spin. Rare enough to poll for the rest.
+        tokio::time::sleep(PREFACE_POLL).await;
+    }
+}
+
+const PREFACE_POLL: Duration = Duration::from_millis(5);
+
+/// What a client connection speaks: chosen by ALPN over TLS, by the first bytes on
+/// the plain listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
 }
 
 async fn serve_connection<I>(
@@ -384,7 +438,7 @@ async fn serve_connection<I>(
     permit: Option<OwnedSemaphorePermit>,
     activity: Arc<Activity>,
     config: &Config,
-    header_timer: bool,
+    protocol: Protocol,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -406,7 +460,7 @@ async fn serve_connection<I>(
                     http::header::CONNECTION,
                     http::HeaderValue::from_static("close"),
                 );
-                r
+                r.map(Into::into)
             } else {
                 answer(&proxy, req, client).await
             };
@@ -418,57 +472,89 @@ async fn serve_connection<I>(
         }
     });
 
-    let limits = &config.limits;
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(None)
-        .max_buf_size(limits.max_request_header_bytes.max(8192))
-        .keep_alive(!overloaded);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_request_header_bytes).unwrap_or(u32::MAX))
-        .max_concurrent_streams(256);
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-    tokio::pin!(connection);
-
     // The watcher runs beside the connection, so that between its ticks serving a
     // request polls nothing but the connection and one channel.
-    let (stop_tx, mut stop_rx) = oneshot::channel();
+    let (stop_tx, stop_rx) = oneshot::channel();
     tokio::spawn(watch(
         activity,
         shared.shutdown.clone(),
         config.timeouts.clone(),
-        header_timer,
+        // HTTP/2 frames between requests are not request headers.
+        protocol == Protocol::Http1,
         stop_tx,
     ));
+    // hyper's own connection types rather than hyper-util's auto one, which would put
+    // a protocol switch and a replay buffer in front of every read.
+    let limits = &config.limits;
+    let ended = match protocol {
+        Protocol::Http1 => {
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(None)
+                .max_buf_size(limits.max_request_header_bytes.max(8192))
+                .keep_alive(!overloaded);
+            let connection = builder
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades();
+            drive(connection, |c| c.graceful_shutdown(), stop_rx).await
+        }
+        Protocol::Http2 => {
+            let mut builder = http2::Builder::new(TokioExecutor::new());
+            builder
+                .timer(TokioTimer::new())
+                .max_header_list_size(
+                    u32::try_from(limits.max_request_header_bytes).unwrap_or(u32::MAX),
+                )
+                .max_concurrent_streams(256);
+            let connection = builder.serve_connection(TokioIo::new(io), service);
+            drive(connection, |c| c.graceful_shutdown(), stop_rx).await
+        }
+    };
+    match ended {
+        Ended::Closed(Err(e)) => {
+            tracing::debug!(client = %info.addr, error = %e, "connection ended with an error");
+        }
+        Ended::Closed(Ok(())) => {}
+        Ended::SlowHeaders => {
+            tracing::debug!(client = %info.addr, "request headers not received in time; closing");
+        }
+    }
+    drop(permit);
+}
+
+/// How [`drive`] ended.
+enum Ended {
+    Closed(Result<(), hyper::Error>),
+    SlowHeaders,
+}
+
+/// Serves a connection to its end, asking it to close as its watcher says.
+async fn drive<C>(
+    connection: C,
+    graceful_shutdown: impl Fn(Pin<&mut C>),
+    mut stop_rx: oneshot::Receiver<Stop>,
+) -> Ended
+where
+    C: Future<Output = Result<(), hyper::Error>>,
+{
+    let mut connection = std::pin::pin!(connection);
     let mut listening = true;
     loop {
         tokio::select! {
             biased;
-            result = connection.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(client = %info.addr, error = %e, "connection ended with an error");
-                }
-                break;
-            }
+            result = connection.as_mut() => return Ended::Closed(result),
             stop = &mut stop_rx, if listening => {
                 listening = false;
                 match stop {
-                    Ok(Stop::Now) => {
-                        tracing::debug!(client = %info.addr, "request headers not received in time; closing");
-                        break;
-                    }
-                    Ok(Stop::Graceful) => connection.as_mut().graceful_shutdown(),
+                    Ok(Stop::Now) => return Ended::SlowHeaders,
+                    Ok(Stop::Graceful) => graceful_shutdown(connection.as_mut()),
                     // The watcher is gone without a word: serve on unwatched.
                     Err(_) => {}
                 }
             }
         }
     }
-    drop(permit);
 }
 
 /// What the watcher asks of its connection.
@@ -510,7 +596,7 @@ async fn watch(
 }
 
 /// Calls the proxy, turning a panic in it into a 500 for this request only.
-async fn answer(proxy: &Proxy, req: Request<Incoming>, info: ClientInfo) -> Response<Body> {
+async fn answer(proxy: &Proxy, req: Request<Incoming>, info: ClientInfo) -> Response<ResponseBody> {
     match std::panic::AssertUnwindSafe(proxy.handle(req, info))
         .catch_unwind()
         .await
@@ -522,6 +608,7 @@ async fn answer(proxy: &Proxy, req: Request<Incoming>, info: ClientInfo) -> Resp
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "The proxy failed on this request.",
             )
+            .map(Into::into)
         }
     }
 }
@@ -634,7 +721,7 @@ impl Drop for InFlight {
 
 /// A response body that keeps its request counted as in flight.
 struct Guarded {
-    body: Body,
+    body: ResponseBody,
     _guard: InFlight,
 }
 

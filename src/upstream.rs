@@ -210,8 +210,9 @@ pub fn client(
 impl UpstreamClient {
     /// Sends `req` (origin-form target, `Host` set) and returns the response head; its
     /// body streams from the connection, which returns to the pool once it is read.
-    /// Getting a connection, sending the request and receiving the response head take
-    /// at most `response_timeout` together.
+    /// Getting a connection, sending the request and receiving the response head end
+    /// at most `response_timeout` after `started` (the caller's clock reading, which
+    /// it needs for its own timing anyway).
     ///
     /// A pooled connection can turn out closed only when the request is handed to it;
     /// hyper then gives the request back unsent, and it goes out on the next idle
@@ -219,9 +220,10 @@ impl UpstreamClient {
     pub async fn request(
         &self,
         req: Request<Body>,
+        started: std::time::Instant,
         response_timeout: Duration,
     ) -> Result<Response<PooledBody>, UpstreamError> {
-        let deadline = tokio::time::Instant::now() + response_timeout;
+        let deadline = tokio::time::Instant::from_std(started) + response_timeout;
         let mut req = req;
         loop {
             let (mut conn, reused) = match self.pool.checkout() {

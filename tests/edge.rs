@@ -522,6 +522,77 @@ async fn http2_over_tls_enforces_consent_across_cookie_fields() {
     assert_eq!(seen.version, Version::HTTP_11);
 }
 
+#[tokio::test]
+async fn h2c_with_prior_knowledge_is_served_and_enforced_on_the_plain_listener() {
+    let upstream = cookie_upstream().await;
+    let running = common::proxy(&yaml(&upstream.url(), HTTP, "[portal.test]", "")).await;
+    let tcp = TcpStream::connect(running.http_addr.unwrap())
+        .await
+        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let request = Request::get("http://portal.test/")
+        .header(
+            http::header::COOKIE,
+            r#"cookies_preferences={"statistics":true}"#,
+        )
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = bounded(
+        Duration::from_secs(10),
+        "h2c request",
+        sender.send_request(request),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.version(), Version::HTTP_2);
+    let (status, headers, body) = read_all(response).await;
+    assert_eq!((status, &body[..]), (200, &b"ok"[..]));
+    assert_eq!(
+        set_cookies(&headers),
+        [
+            "sessionid=s1; Path=/; HttpOnly",
+            "_ga=GA1.2.3; Path=/; Max-Age=63072000"
+        ]
+    );
+    assert_eq!(upstream.last().version, Version::HTTP_11);
+}
+
+/// The proxy tells HTTP/2 from HTTP/1 by the first bytes; a preface that arrives in
+/// pieces must still be read as HTTP/2, not answered as a broken HTTP/1 request.
+#[tokio::test]
+async fn an_h2c_preface_split_across_writes_is_still_http2() {
+    let upstream = cookie_upstream().await;
+    let running = common::proxy(&yaml(&upstream.url(), HTTP, "[portal.test]", "")).await;
+    let mut tcp = TcpStream::connect(running.http_addr.unwrap())
+        .await
+        .unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    tcp.write_all(&preface[..7]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    tcp.write_all(&preface[7..]).await.unwrap();
+    // An empty SETTINGS frame: length 0, type 4, no flags, stream 0.
+    tcp.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
+    let mut head = [0u8; 9];
+    bounded(
+        Duration::from_secs(5),
+        "the server's first frame",
+        tcp.read_exact(&mut head),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        head[3],
+        4,
+        "the server's first frame is SETTINGS, not {:?}",
+        String::from_utf8_lossy(&head)
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 4. Reload
 
@@ -787,6 +858,27 @@ async fn header_read_timeout_cuts_off_a_client_that_stops_mid_headers() {
     // A client that sends its headers in time is served.
     let got = common::get(addr, "portal.test", "/", &[]).await;
     assert_eq!(got.status, 200);
+}
+
+#[tokio::test]
+async fn header_read_timeout_closes_a_connection_that_never_sends_a_byte() {
+    let upstream = slow_upstream().await;
+    let running = common::proxy(&yaml(
+        &upstream.url(),
+        HTTP,
+        "[portal.test]",
+        "timeouts:\n  header_read: 300ms\n",
+    ))
+    .await;
+    let mut tcp = TcpStream::connect(running.http_addr.unwrap())
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(2), tcp.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "expected the silent connection closed within 2 s, got {read:?}"
+    );
 }
 
 #[tokio::test]
