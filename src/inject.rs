@@ -137,6 +137,13 @@ pub fn plan(
         return None;
     }
     let headers = &head.headers;
+    // The type first: it rules out most responses (JSON, images, scripts) at once.
+    let content_type = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    let mut params = content_type.split(';');
+    let essence = params.next()?.trim();
+    if !essence.eq_ignore_ascii_case("text/html") {
+        return None;
+    }
     let no_transform = headers
         .get_all(CACHE_CONTROL)
         .iter()
@@ -151,12 +158,6 @@ pub fn plan(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim() == "0")
     {
-        return None;
-    }
-    let content_type = headers.get(CONTENT_TYPE)?.to_str().ok()?;
-    let mut params = content_type.split(';');
-    let essence = params.next()?.trim();
-    if !essence.eq_ignore_ascii_case("text/html") {
         return None;
     }
     let charset = params.find_map(|p| {
