@@ -43,23 +43,27 @@ use crate::{Body, BoxError};
 /// A constant: a `&str` key would be parsed and lower-cased on every lookup.
 const SEC_FETCH_DEST: http::HeaderName = http::HeaderName::from_static("sec-fetch-dest");
 
-/// What the request says about the document it wants. Taken from every request,
-/// so it holds shared handles (reference counts), never copies.
+/// What the request says about the document it wants. Taken from every request, so
+/// it borrows what the exchange already holds and copies nothing.
 #[derive(Debug, Clone)]
-pub struct RequestFacts {
-    pub method: Method,
+pub struct RequestFacts<'a> {
+    pub method: &'a Method,
     /// `Sec-Fetch-Dest`, when sent.
     pub fetch_dest: Option<HeaderValue>,
     /// The request target, for the banner form's way back.
-    pub uri: http::Uri,
+    pub uri: &'a http::Uri,
 }
 
-impl RequestFacts {
-    pub fn of<B>(req: &Request<B>) -> Self {
+impl<'a> RequestFacts<'a> {
+    pub fn of<B>(req: &'a Request<B>) -> Self {
+        Self::new(req.method(), req.uri(), req.headers())
+    }
+
+    pub fn new(method: &'a Method, uri: &'a http::Uri, headers: &http::HeaderMap) -> Self {
         RequestFacts {
-            method: req.method().clone(),
-            fetch_dest: req.headers().get(SEC_FETCH_DEST).cloned(),
-            uri: req.uri().clone(),
+            method,
+            fetch_dest: headers.get(SEC_FETCH_DEST).cloned(),
+            uri,
         }
     }
 
@@ -121,7 +125,7 @@ pub fn plan(
     site: &Site,
     consent: &Consent,
 ) -> Option<Plan> {
-    if req.method == Method::HEAD {
+    if *req.method == Method::HEAD {
         return None;
     }
     if !req.wants_document() {

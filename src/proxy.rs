@@ -129,7 +129,7 @@ impl Proxy {
             );
             return ex.finish(self, None, &Report::default(), response);
         };
-        let ex = ex.with_site(site, &loaded.site_metrics[index]);
+        let mut ex = ex.with_site(site, &loaded.site_metrics[index]);
 
         // 2. Consent, from the request's cookies and Sec-GPC.
         let cookies = RequestCookies::from_headers(req.headers());
@@ -154,7 +154,7 @@ impl Proxy {
             .await;
             return ex.finish(self, None, &Report::default(), response);
         }
-        let page = inject::RequestFacts::of(&req);
+        let page = inject::RequestFacts::new(&ex.method, &ex.uri, req.headers());
 
         // 3. The request to forward.
         if let Some(limit) = config.limits.max_request_body_bytes {
@@ -230,7 +230,7 @@ impl Proxy {
             .await;
         let responded = Instant::now();
         let upstream_time = responded - upstream_started;
-        let ex = ex.responded_at(responded);
+        ex.responded = Some(responded);
         let mut upstream_response = match sent {
             Ok(response) => response,
             Err(error) if error.is_timeout() => {
@@ -321,13 +321,6 @@ impl<'a> Exchange<'a> {
         Exchange {
             site: Some(site),
             metrics,
-            ..self
-        }
-    }
-
-    fn responded_at(self, responded: Instant) -> Exchange<'a> {
-        Exchange {
-            responded: Some(responded),
             ..self
         }
     }
