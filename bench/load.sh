@@ -432,7 +432,7 @@ for path in "${PATHS[@]}"; do
     for t in $(targets_for "$path"); do run_wrk "$t" "$path" "$WARMUP" >/dev/null; done
 done
 
-declare -A S_RPS S_P50 S_P99 S_REQ S_ERR S_TICK S_N
+declare -A S_RPS S_P50 S_P99 S_REQ S_ERR S_TICK S_N R_CPU
 printf '\n%-6s %-10s %-14s %10s %9s %9s %9s %7s\n' round target path req/s p50_ms p99_ms cpu_us/req errors
 for round in $(seq "$ROUNDS"); do
     for path in "${PATHS[@]}"; do
@@ -452,6 +452,7 @@ for round in $(seq "$ROUNDS"); do
             S_ERR[$k]=$((${S_ERR[$k]:-0} + errs))
             S_TICK[$k]=$((${S_TICK[$k]:-0} + ticks))
             S_N[$k]=$((${S_N[$k]:-0} + 1))
+            R_CPU[$k $round]=$(awk -v t="$ticks" -v r="$reqs" -v hz="$CLK_TCK" 'BEGIN { print t / hz * 1e6 / r }')
             awk -v r="$round" -v t="$t" -v p="$path" -v rps="$rps" -v p50="$p50" -v p99="$p99" \
                 -v reqs="$reqs" -v ticks="$ticks" -v hz="$CLK_TCK" -v errs="$errs" 'BEGIN {
                 printf "%-6s %-10s %-14s %10.0f %9.3f %9.3f %9.1f %7d\n", r, t, p, rps, p50 / 1000, p99 / 1000,
@@ -479,13 +480,23 @@ for path in "${PATHS[@]}"; do
 done
 echo
 echo "== ratios (first / second): req/s above 1 = the first faster; cpu/req and p99 above 1 = the first costlier"
-printf '%-26s %-14s %8s %8s %8s\n' comparison path req/s cpu/req p99
+printf '%-26s %-14s %8s %8s %8s   %s\n' comparison path req/s cpu/req p99 'cpu/req by round: median (min-max)'
 ratio_row() { # other path [first, default consentry]
     local f=${3:-consentry} o=$1 p=$2
-    local c="$f $2" k="$1 $2"
+    local c="$f $2" k="$1 $2" per_round="" round
+    # The cpu/req ratio of each round too: both targets ran minutes apart at most
+    # there, so drift of the machine over the whole run weighs less.
+    for round in $(seq "$ROUNDS"); do
+        per_round+="$(awk -v a="${R_CPU[$c $round]}" -v b="${R_CPU[$k $round]}" 'BEGIN { print (b > 0 ? a / b : 0) }') "
+    done
     awk -v name="$f/$o" -v p="$p" -v r1="${A_RPS[$c]}" -v r0="${A_RPS[$k]}" -v c1="${A_CPU[$c]}" \
-        -v c0="${A_CPU[$k]}" -v l1="${A_P99[$c]}" -v l0="${A_P99[$k]}" \
-        'BEGIN { printf "%-26s %-14s %8.2f %8.2f %8.2f\n", name, p, r1 / r0, (c0 > 0 ? c1 / c0 : 0), l1 / l0 }'
+        -v c0="${A_CPU[$k]}" -v l1="${A_P99[$c]}" -v l0="${A_P99[$k]}" -v rounds="$per_round" \
+        'BEGIN {
+            n = split(rounds, r, " ")
+            for (i = 2; i <= n; i++) { v = r[i]; for (j = i - 1; j >= 1 && r[j] > v; j--) r[j + 1] = r[j]; r[j + 1] = v }
+            median = (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+            printf "%-26s %-14s %8.2f %8.2f %8.2f   %5.2f (%.2f-%.2f)\n", name, p, r1 / r0, (c0 > 0 ? c1 / c0 : 0),
+                l1 / l0, median, r[1], r[n] }'
 }
 ratio_row nginx /page.html
 ratio_row nginx /page-raw.html
