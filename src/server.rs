@@ -362,8 +362,14 @@ async fn serve_stream(
             return;
         };
         // HTTP/2 has no header timeout of its own (hyper#2894): the handshake is bounded.
-        let handshake =
-            tokio::time::timeout(config.timeouts.header_read, acceptor.accept(io)).await;
+        let handshake = before_serving(
+            &shared,
+            tokio::time::timeout(config.timeouts.header_read, acceptor.accept(io)),
+        )
+        .await;
+        let Some(handshake) = handshake else {
+            return;
+        };
         match handshake {
             Ok(Ok(tls)) => {
                 let protocol = if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
@@ -378,8 +384,14 @@ async fn serve_stream(
         }
     } else {
         // Bounded like the TLS handshake: the watcher only starts with the connection.
-        let sniffed =
-            tokio::time::timeout(config.timeouts.header_read, sniff_protocol(&io.inner)).await;
+        let sniffed = before_serving(
+            &shared,
+            tokio::time::timeout(config.timeouts.header_read, sniff_protocol(&io.inner)),
+        )
+        .await;
+        let Some(sniffed) = sniffed else {
+            return;
+        };
         match sniffed {
             Ok(Ok(Some(protocol))) => {
                 serve_connection(io, shared, info, permit, activity, &config, protocol).await
@@ -390,6 +402,17 @@ async fn serve_stream(
             }
             Err(_) => tracing::debug!(client = %info.addr, "nothing received in time; closing"),
         }
+    }
+}
+
+/// Runs a step before a connection is served (TLS handshake, protocol sniffing), or
+/// gives up on it at shutdown: such a connection has asked for nothing yet, so there
+/// is nothing to drain, and it must not hold the shutdown up.
+async fn before_serving<F: Future>(shared: &Shared, step: F) -> Option<F::Output> {
+    let mut shutdown = shared.shutdown.clone();
+    tokio::select! {
+        output = step => Some(output),
+        _ = shutdown.changed() => None,
     }
 }
 

@@ -824,6 +824,32 @@ async fn shutdown_drains_requests_in_flight_and_refuses_new_connections() {
     }
 }
 
+#[tokio::test]
+async fn shutdown_does_not_wait_for_connections_that_asked_for_nothing() {
+    let upstream = slow_upstream().await;
+    let running = common::proxy(&yaml(&upstream.url(), HTTP, "[portal.test]", "")).await;
+    // Connected, not a byte sent: the proxy is still waiting to learn the protocol,
+    // for up to header_read (10 s by default).
+    let mut silent = TcpStream::connect(running.http_addr.unwrap())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let drained = bounded(Duration::from_secs(15), "shutdown", running.shutdown()).await;
+    assert!(drained, "shutdown reports that everything drained");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "shutdown waited {:?} for a silent connection",
+        started.elapsed()
+    );
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(2), silent.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the silent connection was closed: {read:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 6. Limits and timeouts
 
