@@ -86,216 +86,226 @@ impl Proxy {
     }
 
     /// Answers one request.
-    pub async fn handle<B>(&self, req: Request<B>, client: ClientInfo) -> Response<ResponseBody>
+    ///
+    /// A function returning an `async move` block rather than an `async fn`: an
+    /// `async fn` keeps a second copy of each argument in its future
+    /// (rust-lang/rust#62958), and this future, made per request, is moved on its way
+    /// into hyper. It owns what it needs, so hyper can hold it without a wrapper.
+    pub fn handle<B>(
+        self: Arc<Self>,
+        mut req: Request<B>,
+        client: Arc<ClientInfo>,
+    ) -> impl Future<Output = Response<ResponseBody>> + Send + 'static
     where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let loaded = self.current();
-        let config = &loaded.config;
-        let request_id = crate::request_id::of(req.headers());
-        let ex = Exchange {
-            request_id: &request_id,
-            site: None,
-            metrics: &loaded.unrouted_metrics,
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            started: Instant::now(),
-            responded: None,
-            categories: &config.categories,
-        };
+        async move {
+            let loaded = self.current();
+            let config = &loaded.config;
+            let request_id = crate::request_id::of(req.headers());
+            let ex = Exchange {
+                request_id: &request_id,
+                site: None,
+                metrics: &loaded.unrouted_metrics,
+                method: req.method().clone(),
+                uri: req.uri().clone(),
+                started: Instant::now(),
+                responded: None,
+                categories: &config.categories,
+            };
 
-        if header_bytes(req.headers()) > config.limits.max_request_header_bytes {
-            let response = reply::text(
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "The request headers are larger than this proxy accepts.",
-            );
-            return ex.finish(self, None, &Report::default(), response);
-        }
-
-        // 1. Route by :authority, then Host; port ignored, case folded.
-        let Some(host) = request_host(&req) else {
-            return ex.finish(
-                self,
-                None,
-                &Report::default(),
-                reply::text(StatusCode::BAD_REQUEST, "The request names no host."),
-            );
-        };
-        let Some((index, site)) = config.site_index_for_host(&host) else {
-            let response = reply::text(
-                StatusCode::MISDIRECTED_REQUEST,
-                &format!("No site is configured here for host {host}."),
-            );
-            return ex.finish(self, None, &Report::default(), response);
-        };
-        let mut ex = ex.with_site(site, &loaded.site_metrics[index]);
-
-        // 2. Consent, from the request's cookies and Sec-GPC.
-        let cookies = RequestCookies::from_headers(req.headers());
-        let gpc = req
-            .headers()
-            .get(SEC_GPC)
-            .is_some_and(|v| v.as_bytes().trim_ascii() == b"1");
-        let consent = Consent::read(&cookies, gpc, &site.consent, &config.categories);
-        let granted = consent.granted();
-
-        // Consentry's own pages: the policy, banner assets, the consent endpoint.
-        if let Some(what) = local::route(&req, site) {
-            // Boxed: a rare path whose future would otherwise enlarge every request's.
-            let response = Box::pin(local::respond(
-                what,
-                req,
-                site,
-                &config.categories,
-                &consent,
-                client.tls,
-            ))
-            .await;
-            return ex.finish(self, None, &Report::default(), response);
-        }
-        let page = inject::RequestFacts::new(&ex.method, &ex.uri, req.headers());
-
-        // 3. The request to forward.
-        if let Some(limit) = config.limits.max_request_body_bytes {
-            if declared_length(req.headers()).is_some_and(|n| n > limit) {
+            if header_bytes(req.headers()) > config.limits.max_request_header_bytes {
                 let response = reply::text(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "The request body is larger than this proxy accepts.",
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "The request headers are larger than this proxy accepts.",
                 );
-                return ex.finish(self, None, &Report::default(), response);
+                return ex.finish(&self, None, &Report::default(), response);
             }
-        }
-        let mut req = req;
-        let upgrading = hop::is_upgrade(req.headers()) && req.version() == Version::HTTP_11;
-        let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut req));
-        let (mut parts, body) = req.into_parts();
-        let mut report = Report::default();
-        if site.consent.strip_request_cookies {
-            report.stripped = enforce::strip_request_cookies(
-                &mut parts.headers,
-                &cookies,
-                &site.classifier,
-                granted,
-            );
-        }
-        let client_host = parts.headers.get(HOST).cloned().or_else(|| {
-            parts
-                .uri
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        });
-        hop::remove_hop_by_hop(&mut parts.headers, upgrading);
-        hop::add_forwarding(
-            &mut parts.headers,
-            &client,
-            client_host.as_ref(),
-            parts.version,
-        );
-        parts
-            .headers
-            .insert(crate::request_id::HEADER, request_id.clone());
-        // Put back when `Connection` named it, or taken from an absolute-form target.
-        if let Some(host) = &client_host {
-            if !parts.headers.contains_key(HOST) {
-                parts.headers.insert(HOST, host.clone());
-            }
-        }
-        parts.uri = match site.upstream.uri_for(&parts.uri) {
-            Ok(uri) => uri,
-            Err(_) => {
-                let response = reply::text(
-                    StatusCode::BAD_REQUEST,
-                    "The request target cannot be forwarded.",
-                );
-                return ex.finish(self, None, &report, response);
-            }
-        };
-        parts.version = Version::HTTP_11;
-        let body: Body = match config.limits.max_request_body_bytes {
-            Some(limit) => {
-                Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).boxed_unsync()
-            }
-            None => body.map_err(Into::into).boxed_unsync(),
-        };
 
-        // 4. Upstream.
-        let upstream_started = Instant::now();
-        let sent = loaded.clients[index]
-            .request(
-                Request::from_parts(parts, body),
-                upstream_started,
-                config.timeouts.upstream_response,
-            )
-            .await;
-        let responded = Instant::now();
-        let upstream_time = responded - upstream_started;
-        ex.responded = Some(responded);
-        let mut upstream_response = match sent {
-            Ok(response) => response,
-            Err(error) if error.is_timeout() => {
-                self.metrics.upstream_error(&site.name, "timeout");
-                tracing::warn!(site = %site.name, timeout = ?config.timeouts.upstream_response, "upstream timed out");
-                let response = reply::text(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    &format!("The upstream of site {} did not answer in time.", site.name),
+            // 1. Route by :authority, then Host; port ignored, case folded.
+            let Some(host) = request_host(&req) else {
+                return ex.finish(
+                    &self,
+                    None,
+                    &Report::default(),
+                    reply::text(StatusCode::BAD_REQUEST, "The request names no host."),
                 );
-                return ex.finish(self, Some(upstream_time), &report, response);
-            }
-            Err(error) => {
-                let (status, detail, kind) = classify_upstream_error(&error);
-                self.metrics.upstream_error(&site.name, kind);
-                tracing::warn!(site = %site.name, kind, error = %error_chain(&error), "upstream failed");
-                let response = reply::text(status, &format!("{detail} (site {}).", site.name));
-                return ex.finish(self, Some(upstream_time), &report, response);
-            }
-        };
+            };
+            let Some((index, site)) = config.site_index_for_host(&host) else {
+                let response = reply::text(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    &format!("No site is configured here for host {host}."),
+                );
+                return ex.finish(&self, None, &Report::default(), response);
+            };
+            let mut ex = ex.with_site(site, &loaded.site_metrics[index]);
 
-        // A 101 hands both connections over to a byte pipe, after its headers are enforced.
-        let switching = upstream_response.status() == StatusCode::SWITCHING_PROTOCOLS;
-        if switching {
-            match client_upgrade {
-                Some(client_upgrade) => {
-                    let upstream_upgrade = hyper::upgrade::on(&mut upstream_response);
-                    tokio::spawn(pipe_upgraded(client_upgrade, upstream_upgrade));
-                }
-                None => {
+            // 2. Consent, from the request's cookies and Sec-GPC.
+            let cookies = RequestCookies::from_headers(req.headers());
+            let gpc = req
+                .headers()
+                .get(SEC_GPC)
+                .is_some_and(|v| v.as_bytes().trim_ascii() == b"1");
+            let consent = Consent::read(&cookies, gpc, &site.consent, &config.categories);
+            let granted = consent.granted();
+
+            // Consentry's own pages: the policy, banner assets, the consent endpoint.
+            if let Some(what) = local::route(&req, site) {
+                // Boxed: a rare path whose future would otherwise enlarge every request's.
+                let response = Box::pin(local::respond(
+                    what,
+                    req,
+                    site,
+                    &config.categories,
+                    &consent,
+                    client.tls,
+                ))
+                .await;
+                return ex.finish(&self, None, &Report::default(), response);
+            }
+            let page = inject::RequestFacts::new(&ex.method, &ex.uri, req.headers());
+
+            // 3. The request to forward.
+            if let Some(limit) = config.limits.max_request_body_bytes {
+                if declared_length(req.headers()).is_some_and(|n| n > limit) {
                     let response = reply::text(
-                        StatusCode::BAD_GATEWAY,
-                        "The upstream switched protocols unasked.",
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "The request body is larger than this proxy accepts.",
                     );
-                    return ex.finish(self, Some(upstream_time), &report, response);
+                    return ex.finish(&self, None, &Report::default(), response);
                 }
             }
-        }
-
-        // 5. Enforce on the response headers, whatever the status.
-        let (mut parts, body) = upstream_response.into_parts();
-        hop::remove_hop_by_hop(&mut parts.headers, switching);
-        enforce::filter_set_cookies(&mut parts.headers, &site.classifier, granted, &mut report);
-        if site.consent.expire_revoked && !cookies.is_empty() {
-            enforce::expire_revoked(
+            let upgrading = hop::is_upgrade(req.headers()) && req.version() == Version::HTTP_11;
+            let client_upgrade = upgrading.then(|| hyper::upgrade::on(&mut req));
+            let (mut parts, body) = req.into_parts();
+            let mut report = Report::default();
+            if site.consent.strip_request_cookies {
+                report.stripped = enforce::strip_request_cookies(
+                    &mut parts.headers,
+                    &cookies,
+                    &site.classifier,
+                    granted,
+                );
+            }
+            let client_host = parts.headers.get(HOST).cloned().or_else(|| {
+                parts
+                    .uri
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            });
+            hop::remove_hop_by_hop(&mut parts.headers, upgrading);
+            hop::add_forwarding(
                 &mut parts.headers,
-                &cookies,
-                &site.classifier,
-                granted,
-                &mut report,
+                &client,
+                client_host.as_ref(),
+                parts.version,
             );
-        }
-        enforce::add_policy_link(&mut parts.headers, &site.policy.link_header);
-        hop::append_via(&mut parts.headers, Version::HTTP_11);
+            parts
+                .headers
+                .insert(crate::request_id::HEADER, request_id.clone());
+            // Put back when `Connection` named it, or taken from an absolute-form target.
+            if let Some(host) = &client_host {
+                if !parts.headers.contains_key(HOST) {
+                    parts.headers.insert(HOST, host.clone());
+                }
+            }
+            parts.uri = match site.upstream.uri_for(&parts.uri) {
+                Ok(uri) => uri,
+                Err(_) => {
+                    let response = reply::text(
+                        StatusCode::BAD_REQUEST,
+                        "The request target cannot be forwarded.",
+                    );
+                    return ex.finish(&self, None, &report, response);
+                }
+            };
+            parts.version = Version::HTTP_11;
+            let body: Body = match config.limits.max_request_body_bytes {
+                Some(limit) => {
+                    Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).boxed_unsync()
+                }
+                None => body.map_err(Into::into).boxed_unsync(),
+            };
 
-        // 6. Inject the policy link (and banner) into HTML documents, streaming.
-        let body = match inject::plan(&page, &parts, site, &consent) {
-            Some(plan) => ResponseBody::Other(inject::apply(
-                plan,
-                &mut parts,
-                body.map_err(Into::into).boxed_unsync(),
-            )),
-            None => ResponseBody::Upstream(body),
-        };
-        let response = Response::from_parts(parts, body);
-        ex.finish(self, Some(upstream_time), &report, response)
+            // 4. Upstream.
+            let upstream_started = Instant::now();
+            let sent = loaded.clients[index]
+                .request(
+                    Request::from_parts(parts, body),
+                    upstream_started,
+                    config.timeouts.upstream_response,
+                )
+                .await;
+            let responded = Instant::now();
+            let upstream_time = responded - upstream_started;
+            ex.responded = Some(responded);
+            let mut upstream_response = match sent {
+                Ok(response) => response,
+                Err(error) if error.is_timeout() => {
+                    self.metrics.upstream_error(&site.name, "timeout");
+                    tracing::warn!(site = %site.name, timeout = ?config.timeouts.upstream_response, "upstream timed out");
+                    let response = reply::text(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        &format!("The upstream of site {} did not answer in time.", site.name),
+                    );
+                    return ex.finish(&self, Some(upstream_time), &report, response);
+                }
+                Err(error) => {
+                    let (status, detail, kind) = classify_upstream_error(&error);
+                    self.metrics.upstream_error(&site.name, kind);
+                    tracing::warn!(site = %site.name, kind, error = %error_chain(&error), "upstream failed");
+                    let response = reply::text(status, &format!("{detail} (site {}).", site.name));
+                    return ex.finish(&self, Some(upstream_time), &report, response);
+                }
+            };
+
+            // A 101 hands both connections over to a byte pipe, after its headers are enforced.
+            let switching = upstream_response.status() == StatusCode::SWITCHING_PROTOCOLS;
+            if switching {
+                match client_upgrade {
+                    Some(client_upgrade) => {
+                        let upstream_upgrade = hyper::upgrade::on(&mut upstream_response);
+                        tokio::spawn(pipe_upgraded(client_upgrade, upstream_upgrade));
+                    }
+                    None => {
+                        let response = reply::text(
+                            StatusCode::BAD_GATEWAY,
+                            "The upstream switched protocols unasked.",
+                        );
+                        return ex.finish(&self, Some(upstream_time), &report, response);
+                    }
+                }
+            }
+
+            // 5. Enforce on the response headers, whatever the status.
+            let (mut parts, body) = upstream_response.into_parts();
+            hop::remove_hop_by_hop(&mut parts.headers, switching);
+            enforce::filter_set_cookies(&mut parts.headers, &site.classifier, granted, &mut report);
+            if site.consent.expire_revoked && !cookies.is_empty() {
+                enforce::expire_revoked(
+                    &mut parts.headers,
+                    &cookies,
+                    &site.classifier,
+                    granted,
+                    &mut report,
+                );
+            }
+            enforce::add_policy_link(&mut parts.headers, &site.policy.link_header);
+            hop::append_via(&mut parts.headers, Version::HTTP_11);
+
+            // 6. Inject the policy link (and banner) into HTML documents, streaming.
+            let body = match inject::plan(&page, &parts, site, &consent) {
+                Some(plan) => ResponseBody::Other(inject::apply(
+                    plan,
+                    &mut parts,
+                    body.map_err(Into::into).boxed_unsync(),
+                )),
+                None => ResponseBody::Upstream(body),
+            };
+            let response = Response::from_parts(parts, body);
+            ex.finish(&self, Some(upstream_time), &report, response)
+        }
     }
 }
 
@@ -554,8 +564,9 @@ mod tests {
             .uri("/")
             .body(http_body_util::Empty::<Bytes>::new())
             .unwrap();
-        let client = ClientInfo::new("127.0.0.1:1".parse().unwrap(), false);
-        let handle = proxy.handle(request, client);
+        let client = Arc::new(ClientInfo::new("127.0.0.1:1".parse().unwrap(), false));
+        let proxy = Arc::new(proxy);
+        let handle = proxy.clone().handle(request, client);
         let size = std::mem::size_of_val(&handle);
         assert!(size <= 4096, "Proxy::handle's future is {size} bytes");
         let loaded = proxy.current();

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use futures_util::FutureExt;
+use futures_util::future::{self, Either};
 use http::{Request, Response, StatusCode};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::{http1, http2};
@@ -468,31 +469,24 @@ async fn serve_connection<I>(
     let overloaded = permit.is_none();
     let proxy = shared.proxy.clone();
     let service_activity = activity.clone();
-    let client = info.clone();
+    // Shared, not copied: each request's future holds one pointer to it.
+    let client = Arc::new(info.clone());
     let service = service_fn(move |req: Request<Incoming>| {
-        let proxy = proxy.clone();
-        let client = client.clone();
         let guard = InFlight::start(service_activity.clone());
-        async move {
-            let response = if overloaded {
-                let mut r = reply::text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The proxy is at its connection limit; try again shortly.",
-                );
-                r.headers_mut().insert(
-                    http::header::CONNECTION,
-                    http::HeaderValue::from_static("close"),
-                );
-                r.map(Into::into)
-            } else {
-                answer(&proxy, req, client).await
-            };
-            // Not boxed again: hyper takes any body type.
+        // Combinators rather than an `async` block around the call: the block would
+        // hold the request a second time beside the future it is moved into.
+        let answering = if overloaded {
+            Either::Left(future::ready(overloaded_response()))
+        } else {
+            Either::Right(answer(proxy.clone(), req, client.clone()))
+        };
+        // Not boxed again: hyper takes any body type.
+        answering.map(move |response| {
             Ok::<_, Infallible>(response.map(|body| Guarded {
                 body,
                 _guard: guard,
             }))
-        }
+        })
     });
 
     // The watcher runs beside the connection, so that between its ticks serving a
@@ -619,21 +613,36 @@ async fn watch(
 }
 
 /// Calls the proxy, turning a panic in it into a 500 for this request only.
-async fn answer(proxy: &Proxy, req: Request<Incoming>, info: ClientInfo) -> Response<ResponseBody> {
-    match std::panic::AssertUnwindSafe(proxy.handle(req, info))
+fn answer(
+    proxy: Arc<Proxy>,
+    req: Request<Incoming>,
+    client: Arc<ClientInfo>,
+) -> impl Future<Output = Response<ResponseBody>> {
+    std::panic::AssertUnwindSafe(proxy.handle(req, client))
         .catch_unwind()
-        .await
-    {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::error!("a request handler panicked; answered 500");
-            reply::text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The proxy failed on this request.",
-            )
-            .map(Into::into)
-        }
-    }
+        .map(|outcome| {
+            outcome.unwrap_or_else(|_| {
+                tracing::error!("a request handler panicked; answered 500");
+                reply::text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The proxy failed on this request.",
+                )
+                .map(Into::into)
+            })
+        })
+}
+
+/// The answer of a connection accepted over `max_connections`.
+fn overloaded_response() -> Response<ResponseBody> {
+    let mut response = reply::text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The proxy is at its connection limit; try again shortly.",
+    );
+    response.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    response.map(Into::into)
 }
 
 /// What the watcher knows of one connection.

@@ -217,45 +217,49 @@ impl UpstreamClient {
     /// A pooled connection can turn out closed only when the request is handed to it;
     /// hyper then gives the request back unsent, and it goes out on the next idle
     /// connection or a fresh one. A request that was sent is never sent twice.
-    pub async fn request(
+    ///
+    /// An `async move` block rather than an `async fn`, which would hold `req` twice
+    /// (see [`crate::proxy::Proxy::handle`]).
+    pub fn request(
         &self,
-        req: Request<Body>,
+        mut req: Request<Body>,
         started: std::time::Instant,
         response_timeout: Duration,
-    ) -> Result<Response<PooledBody>, UpstreamError> {
-        let deadline = tokio::time::Instant::from_std(started) + response_timeout;
-        let mut req = req;
-        loop {
-            let (mut conn, reused) = match self.pool.checkout() {
-                Some(conn) => (conn, true),
-                // Boxed: connecting (resolve, TCP, TLS) is a future of several KB that
-                // would otherwise be moved along with every request.
-                None => (Box::pin(self.pool.connect(deadline)).await?, false),
-            };
-            conn.timer.as_mut().reset(deadline);
-            let Conn { sender, timer } = &mut conn;
-            let ready = tokio::select! {
-                biased;
-                ready = sender.ready() => ready,
-                () = timer.as_mut() => return Err(response_timeout_error(response_timeout)),
-            };
-            if let Err(error) = ready {
-                if reused {
-                    continue;
+    ) -> impl Future<Output = Result<Response<PooledBody>, UpstreamError>> + Send + '_ {
+        async move {
+            let deadline = tokio::time::Instant::from_std(started) + response_timeout;
+            loop {
+                let (mut conn, reused) = match self.pool.checkout() {
+                    Some(conn) => (conn, true),
+                    // Boxed: connecting (resolve, TCP, TLS) is a future of several KB that
+                    // would otherwise be moved along with every request.
+                    None => (Box::pin(self.pool.connect(deadline)).await?, false),
+                };
+                conn.timer.as_mut().reset(deadline);
+                let Conn { sender, timer } = &mut conn;
+                let ready = tokio::select! {
+                    biased;
+                    ready = sender.ready() => ready,
+                    () = timer.as_mut() => return Err(response_timeout_error(response_timeout)),
+                };
+                if let Err(error) = ready {
+                    if reused {
+                        continue;
+                    }
+                    return Err(UpstreamError::new(Kind::Connect, error));
                 }
-                return Err(UpstreamError::new(Kind::Connect, error));
-            }
-            let sent = tokio::select! {
-                biased;
-                sent = sender.try_send_request(req) => sent,
-                () = timer.as_mut() => return Err(response_timeout_error(response_timeout)),
-            };
-            match sent {
-                Ok(response) => return Ok(self.pool.clone().track(conn, response)),
-                Err(mut error) => match error.take_message() {
-                    Some(unsent) if reused => req = unsent,
-                    _ => return Err(UpstreamError::new(Kind::Exchange, error.into_error())),
-                },
+                let sent = tokio::select! {
+                    biased;
+                    sent = sender.try_send_request(req) => sent,
+                    () = timer.as_mut() => return Err(response_timeout_error(response_timeout)),
+                };
+                match sent {
+                    Ok(response) => return Ok(self.pool.clone().track(conn, response)),
+                    Err(mut error) => match error.take_message() {
+                        Some(unsent) if reused => req = unsent,
+                        _ => return Err(UpstreamError::new(Kind::Exchange, error.into_error())),
+                    },
+                }
             }
         }
     }
