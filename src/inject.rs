@@ -218,34 +218,37 @@ const REWRITER_MEMORY: usize = 1024 * 1024;
 
 fn rewrite_body(plan: Plan, body: Body) -> Body {
     let coding = plan.coding;
-    let data = BodyStream::new(body)
-        .try_filter_map(|frame| async move { Ok(frame.into_data().ok()) })
-        .map_err(|e: BoxError| std::io::Error::other(e));
-    let decoded: ByteStream = match coding {
-        Coding::Identity => Box::pin(data),
-        _ => Box::pin(ReaderStream::with_capacity(
-            decoder(coding, BufReader::new(StreamReader::new(data))),
-            CHUNK,
-        )),
-    };
-    let rewritten: ByteStream = Box::pin(Rewriting::new(plan, decoded));
-    let encoded: ByteStream = match coding {
-        Coding::Identity => rewritten,
-        _ => Box::pin(ReaderStream::with_capacity(
-            encoder(coding, BufReader::new(StreamReader::new(rewritten))),
-            CHUNK,
-        )),
-    };
-    StreamBody::new(encoded.map_ok(Frame::data).map_err(BoxError::from)).boxed_unsync()
+    if coding == Coding::Identity {
+        let data = BodyStream::new(body)
+            .try_filter_map(|frame| async move { Ok(frame.into_data().ok()) })
+            .map_err(|e: BoxError| std::io::Error::other(e));
+        let rewritten = Rewriting::new(plan, Box::pin(data));
+        return StreamBody::new(rewritten.map_ok(Frame::data).map_err(BoxError::from))
+            .boxed_unsync();
+    }
+    // decode → rewrite → encode, falling back to the body as it came (decode.rs).
+    let source = decode::Source::new(body);
+    let decoded = ReaderStream::with_capacity(
+        decoder(coding, BufReader::new(StreamReader::new(source.tee()))),
+        CHUNK,
+    );
+    let decoded = decode::Decoded::new(decoded, source.clone(), coding);
+    let rewritten = Rewriting::new(plan, Box::pin(decoded));
+    let encoded = ReaderStream::with_capacity(
+        encoder(coding, BufReader::new(StreamReader::new(rewritten))),
+        CHUNK,
+    );
+    let body = decode::Fallback::new(encoded, source, coding);
+    StreamBody::new(body.map_ok(Frame::data).map_err(BoxError::from)).boxed_unsync()
 }
 
 type Reader = Pin<Box<dyn AsyncRead + Send>>;
 
-fn decoder<R: AsyncBufRead + Send + 'static>(coding: Coding, input: R) -> Reader {
+fn decoder<R: AsyncBufRead + Unpin + Send + 'static>(coding: Coding, input: R) -> Reader {
     match coding {
         Coding::Identity => Box::pin(input),
         Coding::Gzip => Box::pin(codec::GzipDecoder::new(input)),
-        Coding::Deflate => Box::pin(codec::ZlibDecoder::new(input)),
+        Coding::Deflate => Box::pin(decode::DeflateDecoder::new(input)),
         Coding::Brotli => Box::pin(codec::BrotliDecoder::new(input)),
         Coding::Zstd => Box::pin(codec::ZstdDecoder::new(input)),
     }
@@ -478,6 +481,7 @@ impl Stream for Rewriting {
 }
 
 mod body_end;
+mod decode;
 
 use body_end::BodyEnd;
 

@@ -491,3 +491,80 @@ async fn an_empty_chunked_html_body_stays_empty() {
     assert_eq!(got.status, 200);
     assert_eq!(got.text(), "");
 }
+
+/// An upstream answering every request with this HTML body and coding.
+async fn coded_page(coding: &'static str, body: Vec<u8>) -> common::Upstream {
+    let body: &'static [u8] = Box::leak(body.into_boxed_slice());
+    upstream(move |_req| {
+        let mut r = http::Response::new(common::body(Bytes::from_static(body)));
+        r.headers_mut()
+            .insert("content-type", "text/html".parse().unwrap());
+        r.headers_mut()
+            .insert("content-encoding", coding.parse().unwrap());
+        Box::pin(async move { r })
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_body_not_in_the_coding_it_claims_is_sent_as_it_came() {
+    let up = coded_page("gzip", b"<body>not gzip at all</body>".to_vec()).await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.headers.get("content-encoding").unwrap(), "gzip");
+    assert_eq!(got.text(), "<body>not gzip at all</body>");
+}
+
+#[tokio::test]
+async fn raw_deflate_is_read_as_browsers_read_it() {
+    use async_compression::tokio::bufread::DeflateEncoder;
+    let page = format!("<html><body>{}</body></html>", "<p>row</p>".repeat(2000));
+    let mut raw = Vec::new();
+    DeflateEncoder::new(page.as_bytes())
+        .read_to_end(&mut raw)
+        .await
+        .unwrap();
+    let up = coded_page("deflate", raw).await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+    assert_eq!(got.headers.get("content-encoding").unwrap(), "deflate");
+    let html = String::from_utf8(decompress("deflate", &got.body).await).unwrap();
+    assert_eq!(html, page.replace("</body>", &format!("{LINK}</body>")));
+}
+
+#[tokio::test]
+async fn a_gzip_body_without_its_trailer_is_sent_well_formed() {
+    let page = format!("<html><body>{}</body></html>", "<p>row</p>".repeat(2000));
+    let mut gzip = compress("gzip", page.as_bytes()).await;
+    gzip.truncate(gzip.len() - 8);
+    let up = coded_page("gzip", gzip).await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+    assert_eq!(got.status, 200);
+    // `decompress` fails on a stream without its trailer: this one has it.
+    let html = String::from_utf8(decompress("gzip", &got.body).await).unwrap();
+    assert_eq!(html, page.replace("</body>", &format!("{LINK}</body>")));
+}
+
+#[tokio::test]
+async fn an_empty_chunked_body_labelled_gzip_stays_empty() {
+    let up = upstream(|_req| {
+        Box::pin(async {
+            let stream = futures_util::stream::iter(Vec::<
+                Result<hyper::body::Frame<Bytes>, Box<dyn std::error::Error + Send + Sync>>,
+            >::new());
+            let mut r = http::Response::new(http_body_util::StreamBody::new(stream).boxed());
+            r.headers_mut()
+                .insert("content-type", "text/html".parse().unwrap());
+            r.headers_mut()
+                .insert("content-encoding", "gzip".parse().unwrap());
+            r
+        })
+    })
+    .await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+    assert_eq!(got.status, 200);
+    assert!(got.body.is_empty(), "{:?}", got.body);
+}
