@@ -91,6 +91,7 @@ impl Proxy {
     /// `async fn` keeps a second copy of each argument in its future
     /// (rust-lang/rust#62958), and this future, made per request, is moved on its way
     /// into hyper. It owns what it needs, so hyper can hold it without a wrapper.
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
     pub fn handle<B>(
         self: Arc<Self>,
         mut req: Request<B>,

@@ -220,6 +220,7 @@ impl UpstreamClient {
     ///
     /// An `async move` block rather than an `async fn`, which would hold `req` twice
     /// (see [`crate::proxy::Proxy::handle`]).
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
     pub fn request(
         &self,
         mut req: Request<Body>,
