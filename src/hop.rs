@@ -141,15 +141,27 @@ pub fn add_forwarding(
     host: Option<&HeaderValue>,
     version: http::Version,
 ) {
-    let chain = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(earlier) if !earlier.trim().is_empty() => {
-            let mut chain = Vec::with_capacity(earlier.len() + 2 + client.ip.len());
-            chain.extend_from_slice(earlier.as_bytes());
+    // Every earlier line counts: a list may be split across several fields (RFC 9110
+    // §5.3), and a hop left out is a hop lost.
+    let mut earlier = headers
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let chain = match earlier.next() {
+        None => Some(client.ip.clone()),
+        Some(first) => {
+            let mut chain = Vec::with_capacity(first.len() + 2 + client.ip.len());
+            chain.extend_from_slice(first.as_bytes());
+            for more in earlier {
+                chain.extend_from_slice(b", ");
+                chain.extend_from_slice(more.as_bytes());
+            }
             chain.extend_from_slice(b", ");
             chain.extend_from_slice(client.ip.as_bytes());
             HeaderValue::from_bytes(&chain).ok()
         }
-        _ => Some(client.ip.clone()),
     };
     if let Some(chain) = chain {
         headers.insert(X_FORWARDED_FOR, chain);

@@ -130,7 +130,10 @@ impl Proxy {
                     &self,
                     None,
                     &Report::default(),
-                    reply::text(StatusCode::BAD_REQUEST, "The request names no host."),
+                    reply::text(
+                        StatusCode::BAD_REQUEST,
+                        "The request names no host, more than one, or an invalid one.",
+                    ),
                 );
             };
             let Some((index, site)) = config.site_index_for_host(&host) else {
@@ -189,12 +192,14 @@ impl Proxy {
                     granted,
                 );
             }
-            let client_host = parts.headers.get(HOST).cloned().or_else(|| {
-                parts
-                    .uri
-                    .authority()
-                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-            });
+            // The target's authority, when it has one, is what routed the request and
+            // replaces any Host field (RFC 9112 §3.2.2); else Host as it came.
+            let authority = parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+            let from_target = authority.is_some();
+            let client_host = authority.or_else(|| parts.headers.get(HOST).cloned());
             hop::remove_hop_by_hop(&mut parts.headers, upgrading);
             hop::add_forwarding(
                 &mut parts.headers,
@@ -205,9 +210,9 @@ impl Proxy {
             parts
                 .headers
                 .insert(crate::request_id::HEADER, request_id.clone());
-            // Put back when `Connection` named it, or taken from an absolute-form target.
+            // Put back when `Connection` named it, or taken from the target.
             if let Some(host) = &client_host {
-                if !parts.headers.contains_key(HOST) {
+                if from_target || !parts.headers.contains_key(HOST) {
                     parts.headers.insert(HOST, host.clone());
                 }
             }
@@ -420,12 +425,24 @@ impl hyper::body::Body for ResponseBody {
 /// The host a request is for: the URI authority (HTTP/2 `:authority`, absolute-form),
 /// else the `Host` header; lower-cased, port and trailing dot removed.
 pub fn request_host<B>(req: &Request<B>) -> Option<Cow<'_, str>> {
+    // RFC 9112 §3.2: more than one Host field, or an invalid one, is a 400, even when
+    // the target's authority is what routes the request.
+    let mut fields = req.headers().get_all(HOST).iter();
+    let field = fields.next();
+    if fields.next().is_some() {
+        return None;
+    }
+    let from_field = match field {
+        Some(value) => Some(host_of_field(value.to_str().ok()?)?),
+        None => None,
+    };
     let raw = match req.uri().authority() {
         Some(authority) => authority.host(),
-        None => strip_port(req.headers().get(HOST)?.to_str().ok()?),
+        None => from_field?,
     };
-    let host = raw.trim_end_matches('.');
-    if host.is_empty() {
+    // One trailing dot is the absolute form of a name; an empty label is no name.
+    let host = raw.strip_suffix('.').unwrap_or(raw);
+    if host.is_empty() || host.starts_with('.') || host.ends_with('.') || host.contains("..") {
         return None;
     }
     // Hosts are nearly always lower-case already: no allocation then.
@@ -436,11 +453,29 @@ pub fn request_host<B>(req: &Request<B>) -> Option<Cow<'_, str>> {
     })
 }
 
-fn strip_port(host: &str) -> &str {
-    if let Some(end) = host.strip_prefix('[').and_then(|h| h.find(']')) {
-        return &host[..end + 2];
-    }
-    host.rsplit_once(':').map_or(host, |(name, _)| name)
+/// The host of a `Host` field value (`uri-host [":" port]`, RFC 9110 §7.2), or
+/// `None` when the value is not one.
+fn host_of_field(value: &str) -> Option<&str> {
+    let (host, port) = if value.starts_with('[') {
+        let end = value.find(']')?;
+        let (literal, rest) = value.split_at(end + 1);
+        if literal.len() < 3 {
+            return None;
+        }
+        match rest {
+            "" => return Some(literal),
+            _ => (literal, rest.strip_prefix(':')?),
+        }
+    } else {
+        let (host, port) = value.rsplit_once(':').unwrap_or((value, ""));
+        // reg-name or IPv4 (RFC 3986 §3.2.2): no userinfo, spaces or delimiters.
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b);
+        if !host.bytes().all(allowed) {
+            return None;
+        }
+        (host, port)
+    };
+    port.bytes().all(|b| b.is_ascii_digit()).then_some(host)
 }
 
 /// The size of the request's header fields as sent (name, `: `, value, CRLF).
@@ -553,6 +588,42 @@ mod tests {
             Some("example.org")
         );
         assert_eq!(request_host(&req("/", None)), None);
+    }
+
+    #[test]
+    fn rejects_invalid_host_fields_as_rfc_9112_asks() {
+        for bad in [
+            "portal.test:abc",
+            "portal.test..",
+            ".portal.test",
+            "portal..test",
+            "user@portal.test",
+            "portal test",
+            "[::1",
+            "[]",
+            "[::1]x",
+            "",
+        ] {
+            assert_eq!(request_host(&req("/", Some(bad))), None, "{bad:?}");
+        }
+        // An empty port is allowed by RFC 3986 §3.2.3.
+        assert_eq!(
+            request_host(&req("/", Some("portal.test:"))).as_deref(),
+            Some("portal.test")
+        );
+    }
+
+    #[test]
+    fn two_host_fields_are_refused_even_with_an_absolute_target() {
+        let mut two = req("/", Some("portal.test"));
+        two.headers_mut()
+            .append(HOST, HeaderValue::from_static("other.test"));
+        assert_eq!(request_host(&two), None);
+        let mut absolute = req("http://portal.test/", Some("portal.test"));
+        absolute
+            .headers_mut()
+            .append(HOST, HeaderValue::from_static("portal.test"));
+        assert_eq!(request_host(&absolute), None);
     }
 
     /// Every request's future is moved several times on its way into hyper's

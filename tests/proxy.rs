@@ -647,3 +647,68 @@ async fn an_upstream_that_never_completes_the_connection_is_502_after_the_connec
     }
     common::assert_unreachable_within_connect_timeout(&format!("http://{addr}")).await;
 }
+
+/// Sends `request` as raw bytes and returns the status line and the rest.
+async fn raw_exchange(proxy: std::net::SocketAddr, request: &str) -> String {
+    let mut raw = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    raw.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    raw.read_to_string(&mut answer).await.unwrap();
+    answer
+}
+
+#[tokio::test]
+async fn two_host_fields_or_an_invalid_one_are_a_400_that_reaches_no_upstream() {
+    let up = fixed(200, &[], "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    for host_lines in [
+        "Host: portal.test\r\nHost: elsewhere.example\r\n",
+        "Host: portal.test:abc\r\n",
+        "Host: portal.test..\r\n",
+    ] {
+        let answer = raw_exchange(
+            p.http_addr.unwrap(),
+            &format!("GET / HTTP/1.1\r\n{host_lines}Connection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{host_lines:?}: {answer}"
+        );
+    }
+    assert_eq!(up.count(), 0);
+}
+
+#[tokio::test]
+async fn an_absolute_target_routes_and_is_forwarded_with_its_own_host() {
+    let up = fixed(200, &[], "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let answer = raw_exchange(
+        p.http_addr.unwrap(),
+        "GET http://portal.test/x HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let seen = up.last();
+    assert_eq!(seen.headers.get("host").unwrap(), "portal.test");
+    assert_eq!(seen.headers.get("x-forwarded-host").unwrap(), "portal.test");
+}
+
+#[tokio::test]
+async fn every_earlier_x_forwarded_for_line_is_kept_in_the_chain() {
+    let up = fixed(200, &[], "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let answer = raw_exchange(
+        p.http_addr.unwrap(),
+        "GET / HTTP/1.1\r\nHost: portal.test\r\nX-Forwarded-For: 198.51.100.1\r\n\
+         X-Forwarded-For: 198.51.100.2, 198.51.100.3\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let seen = up.last();
+    assert_eq!(seen.headers.get_all("x-forwarded-for").iter().count(), 1);
+    assert_eq!(
+        seen.headers.get("x-forwarded-for").unwrap(),
+        "198.51.100.1, 198.51.100.2, 198.51.100.3, 127.0.0.1"
+    );
+}
