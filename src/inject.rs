@@ -107,6 +107,8 @@ impl Coding {
 /// A decision to rewrite one response body.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// Only the headers change (a HEAD request).
+    headers_only: bool,
     coding: Coding,
     encoding: AsciiCompatibleEncoding,
     /// Whether the charset came from `Content-Type` (then a `<meta charset>` must not
@@ -125,9 +127,6 @@ pub fn plan(
     site: &Site,
     consent: &Consent,
 ) -> Option<Plan> {
-    if *req.method == Method::HEAD {
-        return None;
-    }
     if !req.wants_document() {
         return None;
     }
@@ -180,6 +179,8 @@ pub fn plan(
     let coding = Coding::from_header(headers.get(CONTENT_ENCODING))?;
     let show_banner = site.policy.banner && !consent.has_choice();
     Some(Plan {
+        // HEAD gets the head GET would get (RFC 9110 §9.3.2), and no body to rewrite.
+        headers_only: *req.method == Method::HEAD,
         coding,
         encoding,
         charset_from_header,
@@ -205,6 +206,9 @@ pub fn apply(plan: Plan, head: &mut http::response::Parts, body: Body) -> Body {
                 headers.insert(ETAG, weak);
             }
         }
+    }
+    if plan.headers_only {
+        return body;
     }
     rewrite_body(plan, body)
 }

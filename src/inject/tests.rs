@@ -3,6 +3,7 @@ use futures_util::StreamExt;
 
 fn plan(body_markup: &str) -> Plan {
     Plan {
+        headers_only: false,
         coding: Coding::Identity,
         encoding: AsciiCompatibleEncoding::utf_8(),
         charset_from_header: false,
