@@ -264,3 +264,26 @@ fn a_certificate_that_is_not_pem_is_reported() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_duplicate_key_is_located_at_the_duplicate_not_at_its_mapping() {
+    assert_error(
+        &BASE.replace(
+            "    upstream: http://127.0.0.1:8001\n",
+            "    upstream: http://127.0.0.1:8001\n    upstream: http://127.0.0.1:8002\n",
+        ),
+        "FILE:13:15: sites[0]: duplicate field `upstream`",
+    );
+    assert_error(
+        &BASE.replace("  statistics: {}\n", "  statistics: {}\n  statistics: {}\n"),
+        "FILE:6:3: categories: duplicate key `statistics`",
+    );
+}
+
+#[test]
+fn a_rule_name_with_outer_spaces_could_never_match() {
+    assert_error(
+        &BASE.replace("name: _ga*", "name: ' _ga*'"),
+        "FILE:7:11: cookies[0].name: ` _ga*` is not a cookie name or glob",
+    );
+}

@@ -35,6 +35,32 @@ pub fn display_path(path: &[Seg]) -> String {
     out
 }
 
+/// The path [`display_path`] rendered, read back: `None` when `text` is not one.
+pub fn parse_path(text: &str) -> Option<Path> {
+    let mut path = Path::new();
+    if text.is_empty() {
+        return Some(path);
+    }
+    for part in text.split('.') {
+        let (key, mut indexes) = match part.find('[') {
+            Some(at) => (&part[..at], &part[at..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            path.push(Seg::Key(key.to_owned()));
+        }
+        while let Some(rest) = indexes.strip_prefix('[') {
+            let (index, after) = rest.split_once(']')?;
+            path.push(Seg::Index(index.parse().ok()?));
+            indexes = after;
+        }
+        if !indexes.is_empty() {
+            return None;
+        }
+    }
+    Some(path)
+}
+
 /// Line and column (both 1-based) of every node, by path.
 #[derive(Debug, Default)]
 pub struct Locations {
@@ -51,6 +77,11 @@ impl Locations {
         Locations {
             nodes: walker.nodes,
         }
+    }
+
+    /// The location of the node at `path` exactly (of the last, if the path repeats).
+    pub fn get(&self, path: &[Seg]) -> Option<(usize, usize)> {
+        self.nodes.get(path).copied()
     }
 
     /// The location of the node at `path`, or of its nearest ancestor that has one.
@@ -114,7 +145,8 @@ impl Walker {
             }
             None => {}
         }
-        self.nodes.entry(self.path.clone()).or_insert(at);
+        // A repeated key (an error serde_yaml reports) is located at its last occurrence.
+        self.nodes.insert(self.path.clone(), at);
         if scalar.is_none() && key_at.is_none() {
             self.unlocated.push(self.path.clone());
         }

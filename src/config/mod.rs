@@ -252,13 +252,15 @@ pub fn parse_raw(text: &str, label: &str) -> Result<RawConfig, ConfigErrors> {
         }]));
     }
     serde_yaml::from_str(text).map_err(|e| {
-        let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
         let message = e.to_string();
         // serde_yaml appends " at line L column C"; the prefix says it already.
         let message = match message.find(" at line ") {
             Some(at) => message[..at].to_owned(),
             None => message,
         };
+        let (line, column) = locate_duplicate(text, &message)
+            .or_else(|| e.location().map(|l| (l.line(), l.column())))
+            .unwrap_or((1, 1));
         ConfigErrors(vec![ConfigError {
             file: label.to_owned(),
             line,
@@ -266,6 +268,23 @@ pub fn parse_raw(text: &str, label: &str) -> Result<RawConfig, ConfigErrors> {
             message,
         }])
     })
+}
+
+/// Where the second of two equal keys stands. serde_yaml reports a duplicate at the
+/// start of its mapping; `message` is `PATH: duplicate field `KEY`` (or `key`).
+fn locate_duplicate(text: &str, message: &str) -> Option<(usize, usize)> {
+    let (path, rest) = match message.rsplit_once(": ") {
+        Some((path, rest)) => (path, rest),
+        None => ("", message),
+    };
+    let key = rest
+        .strip_prefix("duplicate field `")
+        .or_else(|| rest.strip_prefix("duplicate key `"))?
+        .strip_suffix('`')?;
+    let mut segs = locate::parse_path(path)?;
+    segs.push(Seg::Key(key.to_owned()));
+    // The index keeps the last node of a path: the duplicate.
+    Locations::index(text).get(&segs)
 }
 
 /// Collects validation errors by path; located once at the end.
@@ -678,8 +697,10 @@ fn compile_rules(
     let mut rules = Vec::new();
     for (i, r) in raw.iter().enumerate() {
         let here = at(path, &[Seg::Index(i)]);
-        // Inner spaces are allowed: browsers store names such as `foo bar`.
+        // Inner spaces are allowed: browsers store names such as `foo bar`. Outer ones
+        // never match: a browser trims them from the name it stores.
         if r.name.trim().is_empty()
+            || r.name.trim() != r.name
             || r.name.contains([';', '='])
             || r.name.chars().any(char::is_control)
         {
