@@ -433,7 +433,7 @@ pub fn request_host<B>(req: &Request<B>) -> Option<Cow<'_, str>> {
         return None;
     }
     let from_field = match field {
-        Some(value) => Some(host_of_field(value.to_str().ok()?)?),
+        Some(value) => Some(host_of_field(value.as_bytes())?),
         None => None,
     };
     let raw = match req.uri().authority() {
@@ -442,7 +442,11 @@ pub fn request_host<B>(req: &Request<B>) -> Option<Cow<'_, str>> {
     };
     // One trailing dot is the absolute form of a name; an empty label is no name.
     let host = raw.strip_suffix('.').unwrap_or(raw);
-    if host.is_empty() || host.starts_with('.') || host.ends_with('.') || host.contains("..") {
+    let bytes = host.as_bytes();
+    if bytes.first().is_none_or(|b| *b == b'.')
+        || bytes.last() == Some(&b'.')
+        || bytes.windows(2).any(|pair| pair == b"..")
+    {
         return None;
     }
     // Hosts are nearly always lower-case already: no allocation then.
@@ -455,28 +459,66 @@ pub fn request_host<B>(req: &Request<B>) -> Option<Cow<'_, str>> {
 
 /// The host of a `Host` field value (`uri-host [":" port]`, RFC 9110 §7.2), or
 /// `None` when the value is not one.
-fn host_of_field(value: &str) -> Option<&str> {
-    let (host, port) = if value.starts_with('[') {
-        let end = value.find(']')?;
+fn host_of_field(value: &[u8]) -> Option<&str> {
+    let (host, port) = if value.first() == Some(&b'[') {
+        let end = value.iter().position(|b| *b == b']')?;
         let (literal, rest) = value.split_at(end + 1);
-        if literal.len() < 3 {
+        if literal.len() < 3 || !literal.is_ascii() {
             return None;
         }
         match rest {
-            "" => return Some(literal),
-            _ => (literal, rest.strip_prefix(':')?),
+            [] => (literal, &[][..]),
+            [b':', port @ ..] => (literal, port),
+            _ => return None,
         }
     } else {
-        let (host, port) = value.rsplit_once(':').unwrap_or((value, ""));
-        // reg-name or IPv4 (RFC 3986 §3.2.2): no userinfo, spaces or delimiters.
-        let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b);
-        if !host.bytes().all(allowed) {
+        let (host, port) = match value.iter().rposition(|b| *b == b':') {
+            Some(colon) => (&value[..colon], &value[colon + 1..]),
+            None => (value, &[][..]),
+        };
+        if !host.iter().all(|b| HOST_BYTE[usize::from(*b)]) {
             return None;
         }
         (host, port)
     };
-    port.bytes().all(|b| b.is_ascii_digit()).then_some(host)
+    if !port.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    // ASCII by now, so this cannot fail.
+    std::str::from_utf8(host).ok()
 }
+
+/// The bytes of a reg-name or IPv4 host (RFC 3986 §3.2.2): unreserved characters,
+/// sub-delims and `%`; no userinfo, spaces or other delimiters. One table lookup a
+/// byte, since every request's Host goes through it.
+const HOST_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b'%'
+            );
+        i += 1;
+    }
+    table
+};
 
 /// The size of the request's header fields as sent (name, `: `, value, CRLF).
 fn header_bytes(headers: &http::HeaderMap) -> usize {
