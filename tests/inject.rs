@@ -484,20 +484,30 @@ async fn injects_before_the_last_body_end_when_there_are_several() {
     assert_eq!(got.text(), format!("<body>a</body>b{LINK}</BODY>\n"));
 }
 
-#[tokio::test]
-async fn an_empty_chunked_html_body_stays_empty() {
-    let up = upstream(|_req| {
-        Box::pin(async {
+/// An upstream answering an HTML page with an empty chunked body (no
+/// `Content-Length`), in `coding` when given.
+async fn empty_chunked_page(coding: Option<&'static str>) -> common::Upstream {
+    upstream(move |_req| {
+        Box::pin(async move {
             let stream = futures_util::stream::iter(Vec::<
                 Result<hyper::body::Frame<Bytes>, Box<dyn std::error::Error + Send + Sync>>,
             >::new());
             let mut r = http::Response::new(http_body_util::StreamBody::new(stream).boxed());
             r.headers_mut()
                 .insert("content-type", "text/html".parse().unwrap());
+            if let Some(coding) = coding {
+                r.headers_mut()
+                    .insert("content-encoding", coding.parse().unwrap());
+            }
             r
         })
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn an_empty_chunked_html_body_stays_empty() {
+    let up = empty_chunked_page(None).await;
     let p = proxy(&config_yaml(&up.url(), "", "")).await;
     let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
     assert_eq!(got.status, 200);
@@ -561,20 +571,7 @@ async fn a_gzip_body_without_its_trailer_is_sent_well_formed() {
 
 #[tokio::test]
 async fn an_empty_chunked_body_labelled_gzip_stays_empty() {
-    let up = upstream(|_req| {
-        Box::pin(async {
-            let stream = futures_util::stream::iter(Vec::<
-                Result<hyper::body::Frame<Bytes>, Box<dyn std::error::Error + Send + Sync>>,
-            >::new());
-            let mut r = http::Response::new(http_body_util::StreamBody::new(stream).boxed());
-            r.headers_mut()
-                .insert("content-type", "text/html".parse().unwrap());
-            r.headers_mut()
-                .insert("content-encoding", "gzip".parse().unwrap());
-            r
-        })
-    })
-    .await;
+    let up = empty_chunked_page(Some("gzip")).await;
     let p = proxy(&config_yaml(&up.url(), "", "")).await;
     let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
     assert_eq!(got.status, 200);

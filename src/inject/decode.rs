@@ -135,9 +135,9 @@ impl Stream for Tee {
 /// The decoder's output. It marks the first decoded byte (from then on the raw bytes
 /// need not be kept) and ends the stream at a decoding failure that comes after it.
 pub(super) struct Decoded<S> {
-    pub(super) decoded: S,
-    pub(super) source: Source,
-    pub(super) coding: Coding,
+    decoded: S,
+    source: Source,
+    coding: Coding,
     decoded_some: bool,
 }
 
