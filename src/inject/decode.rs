@@ -46,10 +46,9 @@ struct SourceState {
     /// Raw chunks read so far, while `keeping`.
     kept: VecDeque<Bytes>,
     kept_bytes: usize,
+    /// Cleared once the decoder has produced output (a later failure ends the body,
+    /// it does not fall back) or past [`MAX_KEPT`].
     keeping: bool,
-    /// The decoder has produced output: a later failure ends the body, it does not
-    /// fall back.
-    decoded_some: bool,
     /// The upstream body itself failed.
     upstream_failed: bool,
 }
@@ -61,7 +60,6 @@ impl Source {
             kept: VecDeque::new(),
             kept_bytes: 0,
             keeping: true,
-            decoded_some: false,
             upstream_failed: false,
         })))
     }
@@ -160,15 +158,12 @@ impl<S: Stream<Item = io::Result<Bytes>> + Unpin> Stream for Decoded<S> {
             Some(Ok(bytes)) => {
                 if !self.decoded_some && !bytes.is_empty() {
                     self.decoded_some = true;
-                    let mut state = self.source.lock();
-                    state.decoded_some = true;
-                    state.stop_keeping();
+                    self.source.lock().stop_keeping();
                 }
                 Poll::Ready(Some(Ok(bytes)))
             }
             Some(Err(error)) => {
-                let state = self.source.lock();
-                if state.upstream_failed || !state.decoded_some {
+                if self.source.lock().upstream_failed || !self.decoded_some {
                     // Passed up: the transport error aborts the body, a decoding one
                     // before any output makes [`Fallback`] send the body as it came.
                     return Poll::Ready(Some(Err(error)));
@@ -221,7 +216,7 @@ impl<S: Stream<Item = io::Result<Bytes>> + Unpin> Stream for Fallback<S> {
             match ready!(Pin::new(&mut this.rewritten).poll_next(cx)) {
                 Some(Err(error)) => {
                     let mut state = this.source.lock();
-                    if state.upstream_failed || state.decoded_some || !state.keeping {
+                    if state.upstream_failed || !state.keeping {
                         return Poll::Ready(Some(Err(error)));
                     }
                     tracing::warn!(
