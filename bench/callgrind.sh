@@ -11,7 +11,8 @@
 # wrk warms it up, then instrumentation is switched on for DURATION (10s) of
 # `wrk -c8` and the instruction count is divided by the requests wrk completed.
 # Output files stay in the given directory (cg-consentry.out.*, cg-nginx.out.*, cg-bare.out.*)
-# for `callgrind_annotate --inclusive=yes`.
+# for `callgrind_annotate --inclusive=yes`. ONLY=consentry measures consentry alone (a
+# quick look at a change; the ratios need all three).
 
 set -euo pipefail
 DIR=${1:?usage: bench/callgrind.sh KEPT_LOAD_DIR [PATH]}
@@ -66,6 +67,9 @@ export RUST_LOG=warn # (valgrind does not follow an `env` exec)
 : >"$DIR/callgrind.summary"
 measure consentry "$(grep -A1 '^listen:' "$DIR/consentry.yaml" | grep -o '[0-9]*$')" \
     "$ROOT/target/release/consentry" --config "$DIR/consentry.yaml"
+if [[ ${ONLY:-} == consentry ]]; then
+    exit 0
+fi
 sed 's/^daemon off;/daemon off;\nmaster_process off;/' "$DIR/nginx.conf" >"$DIR/nginx-single.conf"
 measure nginx "$(port_of "$DIR/nginx.conf")" \
     nginx -p "$DIR/nginx" -e "$DIR/nginx/error.log" -c "$DIR/nginx-single.conf"
