@@ -7,6 +7,13 @@
 //! it the markup goes before the candidate held and the rest streams through, so
 //! memory stays constant whatever follows a `</body>`.
 //!
+//! One refinement of "last": a `</body>` after the real one that is text inside a
+//! script, style, textarea, title or comment (`var s = '</body>'`) is passed over,
+//! since putting the link there would change a script or hide the link. It is looked
+//! for only when what follows the last candidate closes such an element, so a page
+//! pays nothing for it; text that closes in a later chunk than its `</body>` is not
+//! seen.
+//!
 //! The search is a SIMD substring search for `</` and a case-insensitive check of the
 //! four bytes after it, a few microseconds for a 30 KB page.
 
@@ -38,6 +45,82 @@ fn last_complete(data: &[u8]) -> Option<usize> {
         rest.len() > MARKER_LEN
             && rest[2..MARKER_LEN].eq_ignore_ascii_case(b"body")
             && is_tag_end(rest[MARKER_LEN])
+    })
+}
+
+/// The first complete `</body` tag in `data`.
+fn first_complete(data: &[u8]) -> Option<usize> {
+    memmem::find_iter(data, b"</").find(|&at| {
+        let rest = &data[at..];
+        rest.len() > MARKER_LEN
+            && rest[2..MARKER_LEN].eq_ignore_ascii_case(b"body")
+            && is_tag_end(rest[MARKER_LEN])
+    })
+}
+
+/// Whether `tail` (what follows a candidate) ends a comment or a raw-text element.
+fn closes_raw_text(tail: &[u8]) -> bool {
+    memmem::find(tail, b"-->").is_some()
+        || memmem::find_iter(tail, b"</").any(|at| {
+            let rest = &tail[at + 2..];
+            RAW_TEXT.iter().any(|name| {
+                rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name)
+            })
+        })
+}
+
+/// Elements whose content is text to the HTML tokenizer (WHATWG HTML §13.1.2.1):
+/// a `</body>` inside them does not end the body.
+const RAW_TEXT: [&[u8]; 4] = [b"script", b"style", b"textarea", b"title"];
+
+/// The last complete `</body` tag in `data` that stands outside comments and raw-text
+/// elements, reading `data` from a candidate at its start (index 0, taken to be a real
+/// tag). Only called when [`closes_raw_text`] says it may matter, so the common page
+/// never pays for it.
+fn last_outside_raw_text(data: &[u8]) -> usize {
+    let mut last = 0;
+    let mut at = 1;
+    while let Some(found) = memchr::memchr(b'<', &data[at..]) {
+        let tag = at + found;
+        let rest = &data[tag..];
+        if rest.starts_with(b"<!--") {
+            // A comment ends at `-->`; one left open runs to the end of what is held.
+            match memmem::find(&rest[4..], b"-->") {
+                Some(end) => at = tag + 4 + end + 3,
+                None => break,
+            }
+            continue;
+        }
+        if let Some(name) = RAW_TEXT.iter().find(|name| opens(rest, name)) {
+            match closing(&rest[1 + name.len()..], name) {
+                Some(end) => at = tag + 1 + name.len() + end,
+                None => break,
+            }
+            continue;
+        }
+        if rest.len() > MARKER_LEN
+            && rest[..MARKER_LEN].eq_ignore_ascii_case(b"</body")
+            && is_tag_end(rest[MARKER_LEN])
+        {
+            last = tag;
+        }
+        at = tag + 1;
+    }
+    last
+}
+
+/// Whether `rest` starts with the start tag `<name` (any case, then a tag end).
+fn opens(rest: &[u8], name: &[u8]) -> bool {
+    rest.len() > name.len() + 1
+        && rest[1..=name.len()].eq_ignore_ascii_case(name)
+        && is_tag_end(rest[name.len() + 1])
+}
+
+/// Where the end tag `</name` (any case) starts in `text`.
+fn closing(text: &[u8], name: &[u8]) -> Option<usize> {
+    memmem::find_iter(text, b"</").find(|&at| {
+        let rest = &text[at + 2..];
+        rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name)
     })
 }
 
@@ -81,7 +164,23 @@ impl BodyEnd {
         };
         // A candidate at the very start is already known; look for a later one.
         let search_from = usize::from(self.candidate);
-        let tag = last_complete(&data[search_from..]).map(|at| at + search_from);
+        let mut tag = last_complete(&data[search_from..]).map(|at| at + search_from);
+        if let Some(at) = tag.filter(|&at| closes_raw_text(&data[at..])) {
+            // Rare: what follows the last `</body>` closes a script, style, textarea or
+            // comment, so that `</body>` may be text in it after the real end. Read
+            // again from the first candidate, skipping such text.
+            let first = if self.candidate {
+                0
+            } else {
+                first_complete(&data).unwrap_or(at)
+            };
+            let chosen = first + last_outside_raw_text(&data[first..]);
+            tag = if self.candidate && chosen == 0 {
+                None
+            } else {
+                Some(chosen)
+            };
+        }
         match (tag, self.candidate) {
             (Some(at), _) => {
                 self.held.extend_from_slice(&data[at..]);
@@ -170,6 +269,32 @@ mod tests {
         assert_eq!(
             run(&[b"a</body>", b"b</Body>", b"c"]),
             "a</body>b<a>L</a></Body>c"
+        );
+    }
+
+    #[test]
+    fn a_body_end_in_a_script_comment_or_textarea_after_the_real_one_is_text() {
+        assert_eq!(
+            run(&[b"<body>x</body><script>var s='</body>';</script>"]),
+            "<body>x<a>L</a></body><script>var s='</body>';</script>"
+        );
+        assert_eq!(
+            run(&[b"<body>x</body>", b"<!-- </body> -->\n"]),
+            "<body>x<a>L</a></body><!-- </body> -->\n"
+        );
+        assert_eq!(
+            run(&[b"<body>x</body><TEXTAREA></body></textarea>"]),
+            "<body>x<a>L</a></body><TEXTAREA></body></textarea>"
+        );
+        // Once the script is closed, a later `</body>` counts again.
+        assert_eq!(
+            run(&[b"<body>x</body><script>'</body>'</script>y</body>"]),
+            "<body>x</body><script>'</body>'</script>y<a>L</a></body>"
+        );
+        // A script that begins before the first candidate is not seen: textual rule.
+        assert_eq!(
+            run(&[b"<script>'</body>'</script><p>y</p></body>"]),
+            "<script>'</body>'</script><p>y</p><a>L</a></body>"
         );
     }
 
