@@ -80,11 +80,27 @@ fn load_entry(paths: &CertificatePaths) -> Result<Entry, TlsError> {
         return Err(fail(&paths.cert, "holds no PEM certificate".into()));
     };
     // PKCS#8, PKCS#1 (RSA) and SEC1 (EC) keys are all read by `from_pem_file`.
-    let key =
-        PrivateKeyDer::from_pem_file(&paths.key).map_err(|e| fail(&paths.key, e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_file(&paths.key).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => {
+            fail(&paths.key, "holds no PEM private key".into())
+        }
+        e => fail(&paths.key, e.to_string()),
+    })?;
     let signing = any_supported_type(&key).map_err(|e| fail(&paths.key, e.to_string()))?;
+    let certified = CertifiedKey::new(chain, signing);
+    // A key that is not the certificate's would fail every handshake for its names: a
+    // renewal caught half written, or a wrong pair. (A key whose public half cannot be
+    // read is let through: there is nothing to compare.)
+    if let Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) =
+        certified.keys_match()
+    {
+        return Err(fail(
+            &paths.key,
+            format!("is not the key of the certificate {}", paths.cert.display()),
+        ));
+    }
     Ok(Entry {
-        key: Arc::new(CertifiedKey::new(chain, signing)),
+        key: Arc::new(certified),
         end_entity,
     })
 }

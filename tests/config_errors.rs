@@ -287,3 +287,39 @@ fn a_rule_name_with_outer_spaces_could_never_match() {
         "FILE:7:11: cookies[0].name: ` _ga*` is not a cookie name or glob",
     );
 }
+
+#[test]
+fn a_certificate_with_another_certificates_key_is_refused() {
+    let dir = std::env::temp_dir().join(format!("consentry-mismatch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["a.test", "b.test"] {
+        let generated = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+        std::fs::write(dir.join(format!("{name}.crt")), generated.cert.pem()).unwrap();
+        std::fs::write(
+            dir.join(format!("{name}.key")),
+            generated.signing_key.serialize_pem(),
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.join("garbage.pem"), "no key here\n").unwrap();
+    let yaml = |cert: &str, key: &str| {
+        format!(
+            "tls:\n  certificates:\n    - cert: {0}/{cert}\n      key: {0}/{key}\n{BASE}",
+            dir.display()
+        )
+    };
+    assert_error(
+        &yaml("a.test.crt", "b.test.key"),
+        &format!(
+            "b.test.key: is not the key of the certificate {}/a.test.crt",
+            dir.display()
+        ),
+    );
+    assert_error(
+        &yaml("a.test.crt", "garbage.pem"),
+        "garbage.pem: holds no PEM private key",
+    );
+    let (code, _, stderr) = check(&yaml("a.test.crt", "a.test.key"));
+    assert_eq!(code, 0, "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
