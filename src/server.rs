@@ -493,7 +493,7 @@ async fn serve_connection<I>(
     // request polls nothing but the connection and one channel.
     let (stop_tx, stop_rx) = oneshot::channel();
     tokio::spawn(watch(
-        activity,
+        activity.clone(),
         shared.shutdown.clone(),
         config.timeouts.clone(),
         // HTTP/2 frames between requests are not request headers.
@@ -514,7 +514,7 @@ async fn serve_connection<I>(
             let connection = builder
                 .serve_connection(TokioIo::new(io), service)
                 .with_upgrades();
-            drive(connection, |c| c.graceful_shutdown(), stop_rx).await
+            drive(connection, |c| c.graceful_shutdown(), &activity, stop_rx).await
         }
         Protocol::Http2 => {
             let mut builder = http2::Builder::new(TokioExecutor::new());
@@ -525,7 +525,7 @@ async fn serve_connection<I>(
                 )
                 .max_concurrent_streams(256);
             let connection = builder.serve_connection(TokioIo::new(io), service);
-            drive(connection, |c| c.graceful_shutdown(), stop_rx).await
+            drive(connection, |c| c.graceful_shutdown(), &activity, stop_rx).await
         }
     };
     match ended {
@@ -536,6 +536,9 @@ async fn serve_connection<I>(
         Ended::SlowHeaders => {
             tracing::debug!(client = %info.addr, "request headers not received in time; closing");
         }
+        Ended::Unanswered => {
+            tracing::debug!(client = %info.addr, "graceful close not answered; closing");
+        }
     }
     drop(permit);
 }
@@ -544,12 +547,21 @@ async fn serve_connection<I>(
 enum Ended {
     Closed(Result<(), hyper::Error>),
     SlowHeaders,
+    /// Asked to close gracefully, the peer neither finished nor answered.
+    Unanswered,
 }
+
+/// How long a connection asked to close gracefully may stay open with nothing in
+/// flight. HTTP/2 waits for the peer to acknowledge its GOAWAY's PING; a peer that
+/// never does would otherwise hold its connection (and a `max_connections` slot, and
+/// a shutdown) for ever.
+const GOAWAY_LINGER: Duration = Duration::from_secs(1);
 
 /// Serves a connection to its end, asking it to close as its watcher says.
 async fn drive<C>(
     connection: C,
     graceful_shutdown: impl Fn(Pin<&mut C>),
+    activity: &Activity,
     mut stop_rx: oneshot::Receiver<Stop>,
 ) -> Ended
 where
@@ -557,6 +569,10 @@ where
 {
     let mut connection = std::pin::pin!(connection);
     let mut listening = true;
+    // Armed once a graceful close is asked; polled only then.
+    let linger = tokio::time::sleep(GOAWAY_LINGER);
+    let mut linger = std::pin::pin!(linger);
+    let mut lingering = false;
     loop {
         tokio::select! {
             biased;
@@ -565,10 +581,20 @@ where
                 listening = false;
                 match stop {
                     Ok(Stop::Now) => return Ended::SlowHeaders,
-                    Ok(Stop::Graceful) => graceful_shutdown(connection.as_mut()),
+                    Ok(Stop::Graceful) => {
+                        graceful_shutdown(connection.as_mut());
+                        linger.as_mut().reset(tokio::time::Instant::now() + GOAWAY_LINGER);
+                        lingering = true;
+                    }
                     // The watcher is gone without a word: serve on unwatched.
                     Err(_) => {}
                 }
+            }
+            () = linger.as_mut(), if lingering => {
+                if activity.in_flight.load(Ordering::Relaxed) == 0 {
+                    return Ended::Unanswered;
+                }
+                linger.as_mut().reset(tokio::time::Instant::now() + GOAWAY_LINGER);
             }
         }
     }

@@ -1294,3 +1294,33 @@ async fn request_ids_are_made_or_kept_and_sent_both_ways() {
     assert_eq!(got.status, 421);
     assert_eq!(got.headers.get("x-request-id").unwrap(), "abc");
 }
+
+/// A regression found by a black-box audit: an HTTP/2 peer that never answers the
+/// GOAWAY sent when its connection goes idle held the connection (and a
+/// `max_connections` slot) open for ever.
+#[tokio::test]
+async fn an_idle_http2_peer_that_never_answers_the_goaway_is_closed() {
+    let upstream = slow_upstream().await;
+    let running = common::proxy(&yaml(
+        &upstream.url(),
+        HTTP,
+        "[portal.test]",
+        "timeouts:\n  idle: 300ms\n  header_read: 5s\n",
+    ))
+    .await;
+    let mut tcp = connect_plain(&running).await;
+    // The preface and an empty SETTINGS frame, then nothing, not even a SETTINGS ack.
+    tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            // SETTINGS, GOAWAY, PING: read and left unanswered.
+            Ok(Ok(_)) => continue,
+            Err(_) => panic!("the silent HTTP/2 connection was still open after 5 s"),
+        }
+    }
+}
