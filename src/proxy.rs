@@ -228,10 +228,12 @@ impl Proxy {
             };
             parts.version = Version::HTTP_11;
             let body: Body = match config.limits.max_request_body_bytes {
-                Some(limit) => {
-                    Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).boxed_unsync()
-                }
-                None => body.map_err(Into::into).boxed_unsync(),
+                Some(limit) => Limited::new(
+                    body.map_err(client_body_error),
+                    usize::try_from(limit).unwrap_or(usize::MAX),
+                )
+                .boxed_unsync(),
+                None => body.map_err(client_body_error).boxed_unsync(),
             };
 
             // 4. Upstream.
@@ -260,7 +262,12 @@ impl Proxy {
                 Err(error) => {
                     let (status, detail, kind) = classify_upstream_error(&error);
                     self.metrics.upstream_error(&site.name, kind);
-                    tracing::warn!(site = %site.name, kind, error = %error_chain(&error), "upstream failed");
+                    if status.is_server_error() {
+                        tracing::warn!(site = %site.name, kind, error = %error_chain(&error), "upstream failed");
+                    } else {
+                        // The client's doing: worth a line, not a warning.
+                        tracing::info!(site = %site.name, kind, error = %error_chain(&error), "request body failed");
+                    }
                     let response = reply::text(status, &format!("{detail} (site {}).", site.name));
                     return ex.finish(&self, Some(upstream_time), &report, response);
                 }
@@ -551,6 +558,13 @@ fn classify_upstream_error(
                 "body_too_large",
             );
         }
+        if e.is::<ClientBodyError>() {
+            return (
+                StatusCode::BAD_REQUEST,
+                "The request body ended before it was complete",
+                "client_body",
+            );
+        }
         source = e.source();
     }
     if error.is_connect() {
@@ -566,6 +580,28 @@ fn classify_upstream_error(
             "protocol",
         )
     }
+}
+
+/// The client's request body failed while it was streamed upstream (the client went
+/// away mid-upload, or sent less than it declared): marked so that the exchange is
+/// told apart from an upstream failure.
+#[derive(Debug)]
+struct ClientBodyError(BoxError);
+
+impl std::fmt::Display for ClientBodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the client's request body failed")
+    }
+}
+
+impl std::error::Error for ClientBodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+fn client_body_error(error: impl Into<BoxError>) -> BoxError {
+    Box::new(ClientBodyError(error.into()))
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

@@ -712,3 +712,34 @@ async fn every_earlier_x_forwarded_for_line_is_kept_in_the_chain() {
         "198.51.100.1, 198.51.100.2, 198.51.100.3, 127.0.0.1"
     );
 }
+
+/// A regression found by a black-box audit: an upload the client cut short was
+/// answered `502` and counted as a broken upstream.
+#[tokio::test]
+async fn an_upload_the_client_cuts_short_is_the_clients_400_not_a_502() {
+    let up = upstream(|req| {
+        Box::pin(async move {
+            // Reads the whole body, as an upstream taking an upload does.
+            let read = req.into_body().collect().await;
+            response(if read.is_ok() { 200 } else { 400 }, &[], "read")
+        })
+    })
+    .await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let mut raw = tokio::net::TcpStream::connect(p.http_addr.unwrap())
+        .await
+        .unwrap();
+    raw.write_all(b"PUT /upload HTTP/1.1\r\nHost: portal.test\r\nContent-Length: 50000\r\n\r\n")
+        .await
+        .unwrap();
+    raw.write_all(&[b'x'; 10_000]).await.unwrap();
+    // Half-close: the body ends 40000 bytes early; the answer can still be read.
+    raw.shutdown().await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), raw.read_to_string(&mut answer))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("ended before it was complete"), "{answer}");
+}
