@@ -141,29 +141,49 @@ where
         return reply::text(StatusCode::BAD_REQUEST, "The request names no host.");
     };
     // Cross-site posts could force a choice on a visitor: only this site may post here.
-    let origin_host = |value: &HeaderValue| -> Option<String> {
-        let uri: Uri = value.to_str().ok()?.parse().ok()?;
-        uri.authority().map(|a| a.as_str().to_ascii_lowercase())
+    // Over TLS that means an https page: a plain-http page of the same host is another
+    // origin (RFC 6454 §4). Over plain HTTP either scheme passes, since a TLS
+    // terminator in front of the proxy makes its pages https.
+    let same_origin = |uri: &Uri| {
+        let scheme_ok = !tls || uri.scheme_str() == Some("https");
+        scheme_ok
+            && uri
+                .authority()
+                .is_some_and(|a| a.as_str().eq_ignore_ascii_case(&host))
     };
     let referer = req
         .headers()
         .get(REFERER)
         .and_then(|v| v.to_str().ok()?.parse::<Uri>().ok());
     let same_site = match (req.headers().get(ORIGIN), &referer) {
-        (Some(origin), _) => origin_host(origin).as_deref() == Some(host.as_str()),
-        (None, Some(referer)) => {
-            referer
-                .authority()
-                .map(|a| a.as_str().to_ascii_lowercase())
-                .as_deref()
-                == Some(host.as_str())
-        }
+        (Some(origin), _) => origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.parse::<Uri>().ok())
+            .is_some_and(|o| same_origin(&o)),
+        (None, Some(referer)) => same_origin(referer),
         (None, None) => false,
     };
     if !same_site {
         return reply::text(
             StatusCode::FORBIDDEN,
             "Consent can only be recorded from this site's own pages.",
+        );
+    }
+    let is_form = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| {
+            essence
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return reply::text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "The consent form is sent as application/x-www-form-urlencoded.",
         );
     }
     let cookies = crate::consent::RequestCookies::from_headers(req.headers());
@@ -180,18 +200,27 @@ where
         }
     };
     let form = parse_form(&body);
+    // A browser sends the button that submitted the form (for implicit submission,
+    // the first); a script's `form.submit()` sends none, which saves the ticked boxes.
+    // An unknown choice records nothing, rather than a refusal nobody chose.
     let choice = form
         .iter()
         .find(|(k, _)| k == "choice")
-        .map_or("save", |(_, v)| v.as_str());
+        .map(|(_, v)| v.as_str());
     let granted = match choice {
-        "accept_all" => categories.all(),
-        "refuse_all" => categories.required(),
-        _ => form
+        Some("accept_all") => categories.all(),
+        Some("refuse_all") => categories.required(),
+        None | Some("save") => form
             .iter()
             .filter(|(k, _)| k == "category")
             .filter_map(|(_, v)| categories.id(v))
             .fold(categories.required(), CategorySet::with),
+        _ => {
+            return reply::text(
+                StatusCode::BAD_REQUEST,
+                "The consent form names no choice (accept_all, refuse_all or save).",
+            );
+        }
     };
     let source = &site.consent.sources[0];
     let value = source

@@ -1324,3 +1324,43 @@ async fn an_idle_http2_peer_that_never_answers_the_goaway_is_closed() {
         }
     }
 }
+
+/// A regression found by a black-box audit: over TLS, a post whose `Origin` was the
+/// plain-http page of the same host recorded a choice; it is another origin.
+#[tokio::test]
+async fn over_tls_the_consent_form_takes_posts_from_https_pages_only() {
+    let setup = TlsSetup::start(common::fixed(200, &[], "ok").await).await;
+    for (origin, expected) in [("http://a.test", 403), ("https://a.test", 303)] {
+        let tls = connect(
+            setup.addr(),
+            setup.trusting_both(&[b"http/1.1"]),
+            dns("a.test"),
+        )
+        .await
+        .unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let request = Request::post("/.consentry/consent")
+            .header("host", "a.test")
+            .header("origin", origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from_static(b"choice=accept_all")))
+            .unwrap();
+        let response = bounded(
+            Duration::from_secs(10),
+            "consent post",
+            sender.send_request(request),
+        )
+        .await
+        .unwrap();
+        let (status, headers, _) = read_all(response).await;
+        assert_eq!(status, expected, "Origin: {origin}");
+        assert_eq!(
+            set_cookies(&headers).is_empty(),
+            expected == 403,
+            "{origin}"
+        );
+    }
+}

@@ -577,3 +577,26 @@ async fn an_empty_chunked_body_labelled_gzip_stays_empty() {
     assert_eq!(got.status, 200);
     assert!(got.body.is_empty(), "{:?}", got.body);
 }
+
+/// A regression found by a black-box audit: an unknown choice, or a body that is not
+/// a form, was recorded as "refuse all" for six months.
+#[tokio::test]
+async fn a_consent_post_that_is_not_the_form_records_nothing() {
+    let up = fixed(200, &[], "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let addr = p.http_addr.unwrap();
+    let cases = [
+        ("application/x-www-form-urlencoded", "choice=zzz", 400),
+        ("application/json", r#"{"choice":"accept_all"}"#, 415),
+        ("multipart/form-data; boundary=x", "--x--", 415),
+    ];
+    for (content_type, body, expected) in cases {
+        let headers = [
+            ("content-type", content_type),
+            ("origin", "http://portal.test"),
+        ];
+        let got = send(addr, "POST", PORTAL, "/.consentry/consent", &headers, body).await;
+        assert_eq!(got.status, expected, "{content_type} {body}");
+        assert!(got.set_cookies().is_empty(), "{content_type} {body}");
+    }
+}
