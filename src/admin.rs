@@ -56,10 +56,7 @@ pub async fn serve(
 
 async fn route(req: &Request<Incoming>, proxy: &Proxy, ready: &ReadyCheck) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return reply::text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "The admin endpoints answer GET only.",
-        );
+        return reply::method_not_allowed("GET, HEAD");
     }
     match req.uri().path() {
         "/healthz" => reply::text(StatusCode::OK, "alive"),

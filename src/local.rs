@@ -62,7 +62,7 @@ where
         Local::NotFound => reply::text(StatusCode::NOT_FOUND, "Nothing is served here."),
         Local::Asset(text, content_type) => {
             if !matches!(*req.method(), Method::GET | Method::HEAD) {
-                return method_not_allowed("GET, HEAD");
+                return reply::method_not_allowed("GET, HEAD");
             }
             let mut response = static_response(text.as_bytes(), content_type, head);
             response.headers_mut().insert(
@@ -73,7 +73,7 @@ where
         }
         Local::PolicyPage => {
             if !matches!(*req.method(), Method::GET | Method::HEAD) {
-                return method_not_allowed("GET, HEAD");
+                return reply::method_not_allowed("GET, HEAD");
             }
             let html = page::policy_page(site, categories, consent.granted());
             let mut response = static_response(html.as_bytes(), "text/html; charset=utf-8", head);
@@ -85,17 +85,6 @@ where
         }
         Local::ConsentForm => record_choice(req, site, categories, tls).await,
     }
-}
-
-fn method_not_allowed(allow: &'static str) -> Response<Body> {
-    let mut response = reply::text(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "This method is not allowed here.",
-    );
-    response
-        .headers_mut()
-        .insert(http::header::ALLOW, HeaderValue::from_static(allow));
-    response
 }
 
 fn static_response(bytes: &[u8], content_type: &'static str, head: bool) -> Response<Body> {
@@ -125,7 +114,7 @@ where
     B::Error: Into<BoxError>,
 {
     if req.method() != Method::POST {
-        return method_not_allowed("POST");
+        return reply::method_not_allowed("POST");
     }
     let host = req
         .headers()

@@ -112,6 +112,11 @@ impl Default for Metrics {
             "Configuration reloads, by outcome",
             reloads.clone(),
         );
+        // Both series from the start, so that `increase(...{outcome="failed"})` sees
+        // the first failure as a rise from 0 rather than a new series.
+        for outcome in ["ok", "failed"] {
+            let _ = reloads.get_or_create(&OutcomeLabels { outcome });
+        }
         Metrics {
             registry,
             requests,

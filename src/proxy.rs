@@ -85,6 +85,21 @@ impl Proxy {
         Ok(())
     }
 
+    /// The answer to a request on a connection accepted over `max_connections`: a 503
+    /// that closes the connection, logged and counted like any other answer.
+    pub fn overloaded<B>(&self, req: &Request<B>) -> Response<ResponseBody> {
+        let loaded = self.current();
+        let request_id = crate::request_id::of(req.headers());
+        let mut response = reply::text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The proxy is at its connection limit; try again shortly.",
+        );
+        response
+            .headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        Exchange::start(req, &loaded, &request_id).finish(self, None, &Report::default(), response)
+    }
+
     /// Answers one request.
     ///
     /// A function returning an `async move` block rather than an `async fn`: an
@@ -105,16 +120,7 @@ impl Proxy {
             let loaded = self.current();
             let config = &loaded.config;
             let request_id = crate::request_id::of(req.headers());
-            let ex = Exchange {
-                request_id: &request_id,
-                site: None,
-                metrics: &loaded.unrouted_metrics,
-                method: req.method().clone(),
-                uri: req.uri().clone(),
-                started: Instant::now(),
-                responded: None,
-                categories: &config.categories,
-            };
+            let ex = Exchange::start(&req, &loaded, &request_id);
 
             if header_bytes(req.headers()) > config.limits.max_request_header_bytes {
                 let response = reply::text(
@@ -340,6 +346,20 @@ struct Exchange<'a> {
 }
 
 impl<'a> Exchange<'a> {
+    /// An exchange no site has taken yet.
+    fn start<B>(req: &Request<B>, loaded: &'a Loaded, request_id: &'a HeaderValue) -> Self {
+        Exchange {
+            request_id,
+            site: None,
+            metrics: &loaded.unrouted_metrics,
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            started: Instant::now(),
+            responded: None,
+            categories: &loaded.config.categories,
+        }
+    }
+
     fn with_site(self, site: &'a Arc<Site>, metrics: &'a SiteMetrics) -> Exchange<'a> {
         Exchange {
             site: Some(site),

@@ -34,3 +34,15 @@ pub fn text(status: StatusCode, detail: &str) -> Response<Body> {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
+
+/// `405 Method Not Allowed`, with the `Allow` field RFC 9110 §15.5.6 requires.
+pub fn method_not_allowed(allow: &'static str) -> Response<Body> {
+    let mut response = text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "This method is not allowed here.",
+    );
+    response
+        .headers_mut()
+        .insert(http::header::ALLOW, HeaderValue::from_static(allow));
+    response
+}

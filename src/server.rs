@@ -476,7 +476,7 @@ async fn serve_connection<I>(
         // Combinators rather than an `async` block around the call: the block would
         // hold the request a second time beside the future it is moved into.
         let answering = if overloaded {
-            Either::Left(future::ready(overloaded_response()))
+            Either::Left(future::ready(proxy.overloaded(&req)))
         } else {
             Either::Right(answer(proxy.clone(), req, client.clone()))
         };
@@ -656,19 +656,6 @@ fn answer(
                 .map(Into::into)
             })
         })
-}
-
-/// The answer of a connection accepted over `max_connections`.
-fn overloaded_response() -> Response<ResponseBody> {
-    let mut response = reply::text(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "The proxy is at its connection limit; try again shortly.",
-    );
-    response.headers_mut().insert(
-        http::header::CONNECTION,
-        http::HeaderValue::from_static("close"),
-    );
-    response.map(Into::into)
 }
 
 /// What the watcher knows of one connection.

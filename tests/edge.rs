@@ -1014,6 +1014,17 @@ async fn over_max_connections_a_new_connection_gets_503() {
     assert!(!body.is_empty());
     assert_eq!(headers.get(http::header::CONNECTION).unwrap(), "close");
     assert_eq!(upstream.count(), 2, "the 503 was not forwarded");
+    // Like every answer of the proxy's own (a black-box audit found it had neither).
+    assert!(headers.get("x-request-id").is_some(), "{headers:?}");
+    let metrics = running.proxy.metrics.encode();
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"consentry_requests_total{site="-",class="5xx"}"#
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
 
     assert_eq!(
         bounded(Duration::from_secs(10), "the slow request", slow)
@@ -1159,6 +1170,10 @@ async fn admin_health_readiness_metrics_and_cookie_audit() {
     assert_eq!(admin_get(admin, "/healthz").await.0, 200);
     let (status, text) = admin_get(admin, "/readyz").await;
     assert_eq!(status, 200, "{text}");
+    // Other methods: 405 with the Allow field RFC 9110 requires.
+    let posted = common::send(admin, "POST", "localhost", "/metrics", &[], "").await;
+    assert_eq!(posted.status, 405);
+    assert_eq!(posted.headers.get("allow").unwrap(), "GET, HEAD");
 
     for _ in 0..3 {
         let got = common::get(addr, "portal.test", "/", &[]).await;
@@ -1194,6 +1209,8 @@ async fn admin_health_readiness_metrics_and_cookie_audit() {
             1.0,
         ),
         (r#"consentry_config_reloads_total{outcome="ok"}"#, 1.0),
+        // There from the start, for alerts on its increase.
+        (r#"consentry_config_reloads_total{outcome="failed"}"#, 0.0),
     ] {
         assert_eq!(metric(&text, series), Some(value), "{series} in\n{text}");
     }
