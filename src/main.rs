@@ -38,9 +38,10 @@ enum Command {
     },
     /// Print the cookie audit (names seen in Set-Cookie) of a running instance.
     Audit {
-        /// The admin listener of the running instance.
-        #[arg(long, default_value = "127.0.0.1:9901")]
-        admin: SocketAddr,
+        /// The admin listener of the running instance [default: the configuration's
+        /// `admin.listen`, else 127.0.0.1:9901].
+        #[arg(long)]
+        admin: Option<SocketAddr>,
         /// Print the JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -53,7 +54,12 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Check) => check(&cli.config),
         Some(Command::Demo { listen }) => runtime().block_on(demo(&cli.config, listen)),
-        Some(Command::Audit { admin, json }) => runtime().block_on(audit(admin, json)),
+        Some(Command::Audit { admin, json }) => {
+            let admin = admin
+                .or_else(|| consentry::config::Config::load(&cli.config).ok()?.admin)
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9901)));
+            runtime().block_on(audit(admin, json))
+        }
         None => runtime().block_on(run(&cli.config)),
     }
 }

@@ -179,10 +179,14 @@ impl Proxy {
             // 3. The request to forward.
             if let Some(limit) = config.limits.max_request_body_bytes {
                 if declared_length(req.headers()).is_some_and(|n| n > limit) {
-                    let response = reply::text(
+                    let mut response = reply::text(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         "The request body is larger than this proxy accepts.",
                     );
+                    // The unread body makes the connection unusable: say it closes.
+                    response
+                        .headers_mut()
+                        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
                     return ex.finish(&self, None, &Report::default(), response);
                 }
             }

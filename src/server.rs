@@ -157,10 +157,11 @@ pub async fn start(config: Config, config_path: Option<PathBuf>) -> Result<Runni
         tokio::spawn(watch_config(shared.clone(), seen));
     }
     shared.ready.store(true, Ordering::Relaxed);
+    let shown = |addr: Option<SocketAddr>| addr.map_or("-".to_owned(), |a| a.to_string());
     tracing::info!(
-        http = ?running.http_addr,
-        https = ?running.https_addr,
-        admin = ?running.admin_addr,
+        http = %shown(running.http_addr),
+        https = %shown(running.https_addr),
+        admin = %shown(running.admin_addr),
         "consentry listening"
     );
     Ok(running)

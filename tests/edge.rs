@@ -1105,6 +1105,11 @@ async fn request_bodies_over_the_limit_get_413_declared_or_chunked() {
     let got = common::send(addr, "POST", "portal.test", "/", &[], &"x".repeat(5000)).await;
     assert_eq!(got.status, 413, "Content-Length 5000: {}", got.text());
     assert_eq!(
+        got.headers.get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..]),
+        "the unread body ends the connection, and the answer says so"
+    );
+    assert_eq!(
         upstream.count(),
         1,
         "a declared oversized body is refused before the upstream"
