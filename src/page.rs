@@ -105,7 +105,9 @@ fn choice_form(categories: &Categories, checked: CategorySet, return_to: &str, i
     out
 }
 
-/// The banner, split where the (per-request) return path goes.
+/// The banner, split where the (per-request) return path goes. Its link to the policy
+/// carries a fragment, so that the page's one link whose target is `policy.path`
+/// stays the injected one (DESIGN.md: exactly once).
 pub fn banner_markup(
     site_policy: &Policy,
     categories: &Categories,
@@ -126,7 +128,7 @@ pub fn banner_markup(
          <h2 id=\"consentry-banner-title\" tabindex=\"-1\">Cookies on this site</h2>\
          <p id=\"consentry-banner-text\">This site uses cookies that need your consent: for audience \
          statistics, for its own features and for other parties. Necessary cookies are always on. \
-         Read the <a href=\"{}\">{}</a>.</p>{form}</section>\
+         Read the <a href=\"{}#consentry-policy\">{}</a>.</p>{form}</section>\
          <script src=\"{RESERVED_PREFIX}banner.js\" defer></script>",
         escape(cookie),
         escape(format),
@@ -159,7 +161,7 @@ pub fn policy_page(site: &Site, categories: &Categories, granted: CategorySet) -
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{}</title><link rel=\"stylesheet\" href=\"{RESERVED_PREFIX}banner.css\"></head>\
-         <body class=\"consentry-policy\"><main><h1>{}</h1>\
+         <body class=\"consentry-policy\"><main><h1 id=\"consentry-policy\">{}</h1>\
          <p>This page lists the cookies this site may store in your browser, by category. \
          Cookies that need consent are only set once you have given it, and you can change \
          your choice below at any time.</p>",

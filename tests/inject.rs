@@ -337,6 +337,13 @@ async fn shows_the_banner_only_until_the_visitor_chooses() {
     assert!(first.contains("id=\"consentry-banner\""));
     assert!(first.contains("role=\"dialog\""));
     assert!(first.contains("<script src=\"/.consentry/banner.js\" defer></script>"));
+    // The banner's own link to the policy carries a fragment: the page still has one
+    // link to `policy.path`, the injected one (a black-box audit found two).
+    assert_eq!(
+        first.matches(r#"href="/terms/cookies-policy/""#).count(),
+        1,
+        "{first}"
+    );
     assert!(
         first.contains("name=\"return\" value=\"/datasets?q=1&amp;b=%3C\""),
         "{first}"
