@@ -260,7 +260,7 @@ fn a_certificate_that_is_not_pem_is_reported() {
     );
     assert_error(
         &yaml,
-        "FILE:3:7: tls.certificates[0]: unusable certificate:",
+        "FILE:3:13: tls.certificates[0].cert: unusable certificate:",
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -314,6 +314,11 @@ fn a_certificate_with_another_certificates_key_is_refused() {
             "b.test.key: is not the key of the certificate {}/a.test.crt",
             dir.display()
         ),
+    );
+    // Located at the `key:` line, the file at fault.
+    assert_error(
+        &yaml("a.test.crt", "garbage.pem"),
+        "FILE:4:12: tls.certificates[0].key: unusable certificate:",
     );
     assert_error(
         &yaml("a.test.crt", "garbage.pem"),
