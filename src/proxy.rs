@@ -90,13 +90,10 @@ impl Proxy {
     pub fn overloaded<B>(&self, req: &Request<B>) -> Response<ResponseBody> {
         let loaded = self.current();
         let request_id = crate::request_id::of(req.headers());
-        let mut response = reply::text(
+        let response = reply::closing(
             StatusCode::SERVICE_UNAVAILABLE,
             "The proxy is at its connection limit; try again shortly.",
         );
-        response
-            .headers_mut()
-            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         Exchange::start(req, &loaded, &request_id).finish(self, None, &Report::default(), response)
     }
 
@@ -179,14 +176,11 @@ impl Proxy {
             // 3. The request to forward.
             if let Some(limit) = config.limits.max_request_body_bytes {
                 if declared_length(req.headers()).is_some_and(|n| n > limit) {
-                    let mut response = reply::text(
+                    // The unread body makes the connection unusable: say it closes.
+                    let response = reply::closing(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         "The request body is larger than this proxy accepts.",
                     );
-                    // The unread body makes the connection unusable: say it closes.
-                    response
-                        .headers_mut()
-                        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
                     return ex.finish(&self, None, &Report::default(), response);
                 }
             }

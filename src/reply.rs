@@ -46,3 +46,13 @@ pub fn method_not_allowed(allow: &'static str) -> Response<Body> {
         .insert(http::header::ALLOW, HeaderValue::from_static(allow));
     response
 }
+
+/// [`text`] with `Connection: close`: the connection cannot serve another request
+/// (HTTP/2 drops the field; hyper strips connection-specific fields there).
+pub fn closing(status: StatusCode, detail: &str) -> Response<Body> {
+    let mut response = text(status, detail);
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}

@@ -38,24 +38,22 @@ fn partial_at_end(data: &[u8]) -> Option<usize> {
     })
 }
 
-/// The last complete `</body` tag (with the byte after it known) in `data`.
+/// Whether a complete `</body` tag (the byte after it known) starts at `at`.
+fn body_end_at(data: &[u8], at: usize) -> bool {
+    let rest = &data[at..];
+    rest.len() > MARKER_LEN
+        && rest[..MARKER_LEN].eq_ignore_ascii_case(b"</body")
+        && is_tag_end(rest[MARKER_LEN])
+}
+
+/// The last complete `</body` tag in `data`.
 fn last_complete(data: &[u8]) -> Option<usize> {
-    memmem::rfind_iter(data, b"</").find(|&at| {
-        let rest = &data[at..];
-        rest.len() > MARKER_LEN
-            && rest[2..MARKER_LEN].eq_ignore_ascii_case(b"body")
-            && is_tag_end(rest[MARKER_LEN])
-    })
+    memmem::rfind_iter(data, b"</").find(|&at| body_end_at(data, at))
 }
 
 /// The first complete `</body` tag in `data`.
 fn first_complete(data: &[u8]) -> Option<usize> {
-    memmem::find_iter(data, b"</").find(|&at| {
-        let rest = &data[at..];
-        rest.len() > MARKER_LEN
-            && rest[2..MARKER_LEN].eq_ignore_ascii_case(b"body")
-            && is_tag_end(rest[MARKER_LEN])
-    })
+    memmem::find_iter(data, b"</").find(|&at| body_end_at(data, at))
 }
 
 /// Whether `tail` (what follows a candidate) ends a comment or a raw-text element.
@@ -98,10 +96,7 @@ fn last_outside_raw_text(data: &[u8]) -> usize {
             }
             continue;
         }
-        if rest.len() > MARKER_LEN
-            && rest[..MARKER_LEN].eq_ignore_ascii_case(b"</body")
-            && is_tag_end(rest[MARKER_LEN])
-        {
+        if body_end_at(data, tag) {
             last = tag;
         }
         at = tag + 1;
