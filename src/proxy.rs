@@ -736,7 +736,9 @@ mod tests {
         let proxy = Arc::new(proxy);
         let handle = proxy.clone().handle(request, client);
         let size = std::mem::size_of_val(&handle);
-        assert!(size <= 4096, "Proxy::handle's future is {size} bytes");
+        // 1.7 KB since handle() is an async block (2.6 KB as an async fn, 6 KB before
+        // the rare paths were boxed).
+        assert!(size <= 2048, "Proxy::handle's future is {size} bytes");
         let loaded = proxy.current();
         let upstream = loaded.clients[0].request(
             Request::new(Body::default()),
@@ -745,7 +747,7 @@ mod tests {
         );
         let size = std::mem::size_of_val(&upstream);
         assert!(
-            size <= 1024,
+            size <= 768,
             "UpstreamClient::request's future is {size} bytes"
         );
     }
