@@ -588,7 +588,7 @@ fn classify_upstream_error(
     if error.is_connect() {
         (
             StatusCode::BAD_GATEWAY,
-            "The upstream refused the connection or could not be reached",
+            "The upstream refused the connection, could not be reached, or failed TLS verification",
             "connect",
         )
     } else {
