@@ -19,11 +19,33 @@ use crate::config::CertificatePaths;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("{path}: {reason}")]
-    File { path: String, reason: String },
+    File {
+        /// Which of the pair is at fault, for locating the error in the configuration.
+        part: PairPart,
+        path: String,
+        reason: String,
+    },
     #[error("no certificates configured")]
     Empty,
     #[error("TLS settings: {0}")]
     Rustls(#[from] rustls::Error),
+}
+
+/// The two files of a certificate pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairPart {
+    Cert,
+    Key,
+}
+
+impl PairPart {
+    /// The configuration key that names the file.
+    pub fn field(self) -> &'static str {
+        match self {
+            PairPart::Cert => "cert",
+            PairPart::Key => "key",
+        }
+    }
 }
 
 struct Entry {
@@ -68,25 +90,29 @@ pub fn check_certificate(paths: &CertificatePaths) -> Result<(), TlsError> {
 }
 
 fn load_entry(paths: &CertificatePaths) -> Result<Entry, TlsError> {
-    let fail = |path: &std::path::Path, reason: String| TlsError::File {
-        path: path.display().to_string(),
+    let fail = |part: PairPart, reason: String| TlsError::File {
+        part,
+        path: match part {
+            PairPart::Cert => paths.cert.display().to_string(),
+            PairPart::Key => paths.key.display().to_string(),
+        },
         reason,
     };
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&paths.cert)
-        .map_err(|e| fail(&paths.cert, e.to_string()))?
+        .map_err(|e| fail(PairPart::Cert, e.to_string()))?
         .collect::<Result<_, _>>()
-        .map_err(|e| fail(&paths.cert, e.to_string()))?;
+        .map_err(|e| fail(PairPart::Cert, e.to_string()))?;
     let Some(end_entity) = chain.first().cloned() else {
-        return Err(fail(&paths.cert, "holds no PEM certificate".into()));
+        return Err(fail(PairPart::Cert, "holds no PEM certificate".into()));
     };
     // PKCS#8, PKCS#1 (RSA) and SEC1 (EC) keys are all read by `from_pem_file`.
     let key = PrivateKeyDer::from_pem_file(&paths.key).map_err(|e| match e {
         rustls::pki_types::pem::Error::NoItemsFound => {
-            fail(&paths.key, "holds no PEM private key".into())
+            fail(PairPart::Key, "holds no PEM private key".into())
         }
-        e => fail(&paths.key, e.to_string()),
+        e => fail(PairPart::Key, e.to_string()),
     })?;
-    let signing = any_supported_type(&key).map_err(|e| fail(&paths.key, e.to_string()))?;
+    let signing = any_supported_type(&key).map_err(|e| fail(PairPart::Key, e.to_string()))?;
     let certified = CertifiedKey::new(chain, signing);
     // A key that is not the certificate's would fail every handshake for its names: a
     // renewal caught half written, or a wrong pair. (A key whose public half cannot be
@@ -95,7 +121,7 @@ fn load_entry(paths: &CertificatePaths) -> Result<Entry, TlsError> {
         certified.keys_match()
     {
         return Err(fail(
-            &paths.key,
+            PairPart::Key,
             format!("is not the key of the certificate {}", paths.cert.display()),
         ));
     }

@@ -428,23 +428,12 @@ pub fn compile(
                 };
                 if readable {
                     if let Err(e) = crate::tls::check_certificate(&paths) {
-                        // At the line of the file at fault, when the error names one.
-                        let field = match &e {
-                            crate::tls::TlsError::File { path, .. }
-                                if *path == paths.key.display().to_string() =>
-                            {
-                                Some("key")
+                        // At the `cert:` or `key:` line of the file at fault.
+                        let there = match &e {
+                            crate::tls::TlsError::File { part, .. } => {
+                                at(&here, &[key(part.field())])
                             }
-                            crate::tls::TlsError::File { path, .. }
-                                if *path == paths.cert.display().to_string() =>
-                            {
-                                Some("cert")
-                            }
-                            _ => None,
-                        };
-                        let there = match field {
-                            Some(field) => at(&here, &[key(field)]),
-                            None => here.to_vec(),
+                            _ => here.to_vec(),
                         };
                         p.add(&there, format!("unusable certificate: {e}"));
                     }

@@ -60,11 +60,15 @@ fn first_complete(data: &[u8]) -> Option<usize> {
 fn closes_raw_text(tail: &[u8]) -> bool {
     memmem::find(tail, b"-->").is_some()
         || memmem::find_iter(tail, b"</").any(|at| {
-            let rest = &tail[at + 2..];
-            RAW_TEXT.iter().any(|name| {
-                rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name)
-            })
+            RAW_TEXT
+                .iter()
+                .any(|name| ends_element(&tail[at + 2..], name))
         })
+}
+
+/// Whether `rest` (what follows a `</`) starts with `name`, in any case.
+fn ends_element(rest: &[u8], name: &[u8]) -> bool {
+    rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name)
 }
 
 /// Elements whose content is text to the HTML tokenizer (WHATWG HTML §13.1.2.1):
@@ -113,10 +117,7 @@ fn opens(rest: &[u8], name: &[u8]) -> bool {
 
 /// Where the end tag `</name` (any case) starts in `text`.
 fn closing(text: &[u8], name: &[u8]) -> Option<usize> {
-    memmem::find_iter(text, b"</").find(|&at| {
-        let rest = &text[at + 2..];
-        rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name)
-    })
+    memmem::find_iter(text, b"</").find(|&at| ends_element(&text[at + 2..], name))
 }
 
 /// The streaming inserter.
