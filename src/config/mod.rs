@@ -158,7 +158,9 @@ pub struct Config {
     pub admin: Option<SocketAddr>,
     pub categories: Arc<Categories>,
     pub sites: Vec<Arc<Site>>,
-    hosts: HashMap<String, usize>,
+    /// Host → index in `sites`, looked up on every request: foldhash, not SipHash
+    /// (the keys come from the configuration, so lookups cannot flood it).
+    hosts: crate::FastMap<String, usize>,
     pub limits: Limits,
     pub timeouts: Timeouts,
 }
@@ -498,7 +500,7 @@ pub fn compile(
     }
     let catalogue = categories.as_ref().map(|c| Arc::new(Catalogue::compile(c)));
     let mut sites = Vec::new();
-    let mut hosts: HashMap<String, usize> = HashMap::new();
+    let mut hosts: crate::FastMap<String, usize> = crate::FastMap::default();
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (i, site) in raw.sites.iter().enumerate() {
         let here = [key("sites"), Seg::Index(i)];
