@@ -4,11 +4,14 @@
 //! `revision`:
 //! `{"categories":["necessary","analytics"],"revision":1,"data":null,"consentTimestamp":"…",…}`.
 //! v2 lists them in `level`: `{"level":["necessary","analytics"],"revision":0,"data":null,"rfc_cookie":false}`.
+//! v2.8 and v2.9 write both, `level` as "a copy of the categories property for
+//! compatibility" with older versions: then a category is granted only when both
+//! arrays grant it, so copies that disagree grant no more than either.
 //!
 //! Each item is a banner word looked up in the vocabulary; words that map to nothing
-//! grant nothing. The value fails whole when neither array is there, when both are,
-//! when a field is given twice, when an item is not a string, or when `revision` is
-//! present but not a non-negative integer. Other fields are ignored.
+//! grant nothing. The value fails whole when neither array is there, when a field is
+//! given twice, when an item is not a string, or when `revision` is present but not a
+//! non-negative integer. Other fields are ignored.
 
 use std::borrow::Cow;
 
@@ -50,15 +53,17 @@ pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreada
     };
     let parsed: Value =
         serde_json::from_str(&text).map_err(|_| Unreadable("not a cookieconsent JSON object"))?;
-    let words = match (parsed.categories, parsed.level) {
-        (Some(words), None) | (None, Some(words)) => words,
-        (None, None) => return Err(Unreadable("no `categories` or `level` array")),
-        (Some(_), Some(_)) => return Err(Unreadable("both `categories` and `level`")),
+    let granted_by = |words: &[String]| {
+        words
+            .iter()
+            .filter_map(|word| vocab.category(word))
+            .fold(CategorySet::EMPTY, CategorySet::with)
     };
-    let granted = words
-        .iter()
-        .filter_map(|word| vocab.category(word))
-        .fold(CategorySet::EMPTY, CategorySet::with);
+    let granted = match (parsed.categories, parsed.level) {
+        (Some(words), None) | (None, Some(words)) => granted_by(&words),
+        (Some(categories), Some(level)) => granted_by(&categories).intersection(granted_by(&level)),
+        (None, None) => return Err(Unreadable("no `categories` or `level` array")),
+    };
     Ok(Recorded {
         granted,
         revision: parsed.revision,
@@ -108,6 +113,29 @@ mod tests {
         .unwrap();
         assert_eq!(r.granted, set(&[0, 1, 3]));
         assert_eq!(r.revision, Some(0));
+    }
+
+    /// v2.8–v2.9 write `categories` and a `level` copy side by side (a black-box audit
+    /// found every such cookie read as no consent).
+    #[test]
+    fn reads_v2_9_with_categories_and_level_copy() {
+        let r = read_str(
+            r#"{"categories":["necessary","analytics"],"level":["necessary","analytics"],"revision":0,"data":null,"rfc_cookie":false,"consent_date":"2024-05-02T08:12:44.210Z","consent_uuid":"5d3b0a5e-1c1a-4a0e-9d7e-3f7d0a3c9b11","last_consent_update":"2024-05-02T08:12:44.210Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.granted, set(&[0, 1]));
+        assert_eq!(r.revision, Some(0));
+    }
+
+    #[test]
+    fn copies_that_disagree_grant_only_what_both_grant() {
+        assert_eq!(
+            granted(
+                r#"{"categories":["necessary","analytics","ads"],"level":["necessary","ads"]}"#
+            )
+            .unwrap(),
+            set(&[0, 3])
+        );
     }
 
     #[test]
@@ -180,7 +208,6 @@ mod tests {
             r#"{"categories":["necessary",null]}"#,
             r#"{"categories":[["analytics"]]}"#,
             r#"{"level":[true]}"#,
-            r#"{"categories":["analytics"],"level":["analytics"]}"#,
             r#"{"categories":[],"categories":["analytics"]}"#,
             r#"{"categories":["analytics"],"revision":"2"}"#,
             r#"{"categories":["analytics"],"revision":-1}"#,
