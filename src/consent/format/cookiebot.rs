@@ -12,6 +12,9 @@
 //!
 //! The whole value `-1` means the visitor's region needs no consent: every category
 //! when `no_consent_region: grant_all` (the default), none with `required_only`.
+//! Newer Cookiebot scripts write that as an object instead, `stamp:'-1'` with every
+//! category `true` and `method:'implied'`: under `required_only` it grants none too,
+//! and under `grant_all` what its booleans say.
 
 use std::borrow::Cow;
 
@@ -38,6 +41,7 @@ pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreada
             revision: None,
         });
     }
+    let mut region_exempt = false;
     let mut granted = CategorySet::EMPTY;
     let mut refused = CategorySet::EMPTY;
     let mut p = Tokens { text: &text, at: 0 };
@@ -49,6 +53,9 @@ pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreada
         let key = p.key()?;
         p.require(b':')?;
         let value = p.value()?;
+        if key == "stamp" && value == Literal::Str("-1") {
+            region_exempt = true;
+        }
         if let Some(category) = vocab.category(&key) {
             match value {
                 Literal::Bool(true) => granted.insert(category),
@@ -65,6 +72,12 @@ pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreada
     if p.at != p.text.len() {
         return Err(Unreadable("trailing characters after the Cookiebot object"));
     }
+    if region_exempt && !vocab.region_exempt_grants_all {
+        return Ok(Recorded {
+            granted: CategorySet::EMPTY,
+            revision: None,
+        });
+    }
     Ok(Recorded {
         granted: granted.without(refused),
         revision: None,
@@ -72,8 +85,10 @@ pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreada
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Literal {
+enum Literal<'t> {
     Bool(bool),
+    /// A quoted string without escapes, quotes off.
+    Str(&'t str),
     Other,
 }
 
@@ -176,10 +191,16 @@ impl<'t> Tokens<'t> {
         }
     }
 
-    fn value(&mut self) -> Result<Literal, Unreadable> {
+    fn value(&mut self) -> Result<Literal<'t>, Unreadable> {
         self.skip_spaces();
         match self.peek() {
-            Some(b'\'' | b'"') => self.string().map(|_| Literal::Other),
+            Some(b'\'' | b'"') => self.string().map(|(body, escaped)| {
+                if escaped {
+                    Literal::Other
+                } else {
+                    Literal::Str(body)
+                }
+            }),
             Some(b'-' | b'0'..=b'9') => self.number().map(|()| Literal::Other),
             _ => match self.run(is_word_byte) {
                 "true" => Ok(Literal::Bool(true)),
@@ -291,6 +312,22 @@ mod tests {
         assert_eq!(read(b"-1", &v).unwrap().granted, set(&[]));
         assert!(read(b"-2", &v).is_err());
         assert!(read(b"-1 ", &v).is_err());
+    }
+
+    /// Cookiebot's object form of "no consent needed here", as captured from real
+    /// `Cookie` headers (a black-box audit found it granted everything under
+    /// `required_only`).
+    #[test]
+    fn stamp_minus_one_object_follows_no_consent_region() {
+        const IMPLIED: &[u8] = b"{stamp:%27-1%27%2Cnecessary:true%2Cpreferences:true%2Cstatistics:true%2Cmarketing:true%2Cmethod:%27implied%27%2Cver:1%2Cutc:1720633087131%2Cregion:%27IN%27}";
+        let mut v = vocab_for(Format::Cookiebot);
+        assert_eq!(read(IMPLIED, &v).unwrap().granted, set(&[0, 1, 2, 3]));
+        v.region_exempt_grants_all = false;
+        assert_eq!(read(IMPLIED, &v).unwrap().granted, set(&[]));
+        // Another stamp is an ordinary record.
+        let explicit =
+            b"{stamp:%27-3ZcDGWq==%27%2Cnecessary:true%2Cstatistics:true%2Cmarketing:false}";
+        assert_eq!(read(explicit, &v).unwrap().granted, set(&[0, 1]));
     }
 
     #[test]
