@@ -9,9 +9,16 @@
 //! when purpose 1 (storing and accessing information on the device) and every
 //! purpose it needs are consented; a category without purposes grants nothing.
 //!
-//! Bad base64 in any segment, an empty segment, a core segment too short to hold the
-//! purposes, a version other than 2, or a later segment that claims to be a second
-//! core segment fails the whole value.
+//! The rest of the core segment is walked, not read: PurposesLITransparency (24),
+//! PurposeOneTreatment (1), PublisherCC (12), the vendor consent and vendor
+//! legitimate-interest sections (each MaxVendorId (16), IsRangeEncoding (1), then a
+//! bit per vendor or NumEntries (12) ranges) and the publisher restrictions
+//! (NumPubRestrictions (12), each PurposeId (6), RestrictionType (2) and a range
+//! list), so that a string cut short anywhere in them is refused as a whole.
+//!
+//! Bad base64 in any segment, an empty segment, a core segment too short for its
+//! fields, a version other than 2, or a later segment that claims to be a second core
+//! segment fails the whole value.
 
 use base64::Engine;
 use base64::alphabet;
@@ -77,6 +84,14 @@ fn consented_purposes(value: &[u8]) -> Result<u32, Unreadable> {
     }
     bits.skip(HEADER_BITS)?;
     let field = bits.take(24)?;
+    // The rest must be all there: a string cut short is not a record of consent.
+    bits.skip(24 + 1 + 12)?;
+    bits.skip_vendor_section()?; // consent
+    bits.skip_vendor_section()?; // legitimate interest
+    for _ in 0..bits.take(12)? {
+        bits.skip(6 + 2)?; // PurposeId, RestrictionType
+        bits.skip_ranges()?;
+    }
     // Purpose 1 is the field's most significant bit.
     Ok((1..=24).fold(0u32, |mask, n| {
         if field >> (24 - n) & 1 != 0 {
@@ -118,6 +133,26 @@ impl Bits<'_> {
         Ok((start..start + n).fold(0u32, |v, i| {
             v << 1 | u32::from(self.bytes[i / 8] >> (7 - i % 8) & 1)
         }))
+    }
+
+    /// MaxVendorId (16), IsRangeEncoding (1), then one bit per vendor or a range list.
+    fn skip_vendor_section(&mut self) -> Result<(), Unreadable> {
+        let max_vendor_id = self.take(16)?;
+        if self.take(1)? == 1 {
+            self.skip_ranges()
+        } else {
+            self.skip(max_vendor_id as usize)
+        }
+    }
+
+    /// NumEntries (12), each IsARange (1), StartOrOnlyVendorId (16) and, for a range,
+    /// EndVendorId (16).
+    fn skip_ranges(&mut self) -> Result<(), Unreadable> {
+        for _ in 0..self.take(12)? {
+            let is_range = self.take(1)? == 1;
+            self.skip(if is_range { 32 } else { 16 })?;
+        }
+        Ok(())
     }
 }
 
@@ -307,12 +342,68 @@ mod tests {
         assert_eq!(granted(&format!("\"{core}\"")), Ok(set(&[0, 1])));
     }
 
+    /// Every field through the publisher restrictions must be there; a black-box audit
+    /// found a real string cut after its purposes still granted all it had said.
     #[test]
-    fn just_long_enough_is_enough() {
+    fn a_string_cut_short_anywhere_fails_closed() {
+        let real = "CPUEGLhPUEGLhAKAnAENCBCsAP_AAH_AAA6gIkNf_X__bX9j-_5_f_t0eY1P9_r3v-QzjhfNt-8F3L_W_L0X42E7NF36pq4KuR4Eu3LBIQNlHMHUTUmwaokVrzHsak2cpyNKJ7LEmnMZO2dYGHtPn9lDuYKY7_7___fz3j-v_t_-39T378X_3_d5_2---vCfV799zLv9____39nP___9v-_9_____BEMAkw1LyALsyxwZNo0qhRAjCsJCoBQAUUAwtEVgA4OCnZWAT6ghYAITUBGBECDEFGDAIABBIAkIiAkALBAIgCIBAACAFCAhAARMAgsALAwCAAUA0LEAKAAQJCDI4KjlMCAqRaKCWysQSgr2NMIAyzwIoFEZFQAI1miBYGQkLBzHAEgJeLJA8xQvkAA.cAAAADAAAAAA";
+        assert_eq!(granted(real), Ok(set(&[0, 1, 2, 3])));
+        let core = real.split('.').next().unwrap();
+        let bytes = URL_SAFE_NO_PAD.decode(core).unwrap();
+        // Its last field ends in its last byte: every shorter cut lacks something.
+        for len in 1..bytes.len() {
+            let cut = URL_SAFE_NO_PAD.encode(&bytes[..len]);
+            assert!(
+                granted(&cut).is_err(),
+                "cut to {len} bytes of {}",
+                bytes.len()
+            );
+        }
+        // Cut right after the purposes: 22 bytes hold the first 176 bits.
         let mut w = BitWriter::default();
         w.put(2, 6).put(0, HEADER_BITS).put(0xc0_0000, 24);
         assert_eq!(w.bit_count(), 176);
+        assert!(granted(&w.base64()).is_err());
+    }
+
+    #[test]
+    fn reads_range_encoded_vendors_and_publisher_restrictions() {
+        let mut w = BitWriter::default();
+        w.put(2, 6)
+            .put(0, HEADER_BITS)
+            .put(0xc0_0000, 24) // purposes 1 and 2
+            .put(0, 24 + 1 + 12)
+            .put(700, 16) // MaxVendorId
+            .put(1, 1) // IsRangeEncoding
+            .put(2, 12) // NumEntries
+            .put(1, 1)
+            .put(10, 16)
+            .put(20, 16) // 10-20
+            .put(0, 1)
+            .put(700, 16) // 700
+            .put(0, 16) // legitimate interest: MaxVendorId 0
+            .put(0, 1)
+            .put(1, 12) // NumPubRestrictions
+            .put(2, 6)
+            .put(1, 2)
+            .put(1, 12)
+            .put(0, 1)
+            .put(32, 16);
         assert_eq!(granted(&w.base64()), Ok(set(&[0])));
+        // The same without its last vendor id.
+        let mut cut = BitWriter::default();
+        cut.put(2, 6)
+            .put(0, HEADER_BITS)
+            .put(0xc0_0000, 24)
+            .put(0, 24 + 1 + 12)
+            .put(700, 16)
+            .put(1, 1)
+            .put(2, 12)
+            .put(1, 1)
+            .put(10, 16)
+            .put(20, 16)
+            .put(0, 1);
+        assert!(granted(&cut.base64()).is_err());
     }
 
     #[test]
