@@ -27,7 +27,7 @@ use futures_util::{Stream, TryStreamExt};
 use http::header::{
     ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG,
 };
-use http::{HeaderValue, Method, Request, StatusCode};
+use http::{HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, BodyStream, StreamBody};
 use hyper::body::Frame;
 use lol_html::html_content::ContentType;
@@ -89,18 +89,29 @@ pub enum Coding {
 }
 
 impl Coding {
-    fn from_header(value: Option<&HeaderValue>) -> Option<Coding> {
-        let Some(value) = value else {
-            return Some(Coding::Identity);
-        };
-        match value.to_str().ok()?.trim().to_ascii_lowercase().as_str() {
-            "" | "identity" => Some(Coding::Identity),
-            "gzip" | "x-gzip" => Some(Coding::Gzip),
-            "deflate" => Some(Coding::Deflate),
-            "br" => Some(Coding::Brotli),
-            "zstd" => Some(Coding::Zstd),
-            _ => None,
+    /// The one coding of every `Content-Encoding` field together: a list may be split
+    /// across fields (RFC 9110 §5.3), so `identity` on one line and `gzip` on the next
+    /// is gzip. `identity` and empty items name no coding; two codings, or one this
+    /// proxy cannot decode, leave the body alone (`None`).
+    fn from_header(values: http::header::GetAll<'_, HeaderValue>) -> Option<Coding> {
+        let mut found = Coding::Identity;
+        for value in values {
+            for item in value.to_str().ok()?.split(',') {
+                let coding = match item.trim().to_ascii_lowercase().as_str() {
+                    "" | "identity" => continue,
+                    "gzip" | "x-gzip" => Coding::Gzip,
+                    "deflate" => Coding::Deflate,
+                    "br" => Coding::Brotli,
+                    "zstd" => Coding::Zstd,
+                    _ => return None,
+                };
+                if found != Coding::Identity {
+                    return None;
+                }
+                found = coding;
+            }
         }
+        Some(found)
     }
 }
 
@@ -176,7 +187,7 @@ pub fn plan(
         }
         None => (AsciiCompatibleEncoding::utf_8(), false),
     };
-    let coding = Coding::from_header(headers.get(CONTENT_ENCODING))?;
+    let coding = Coding::from_header(headers.get_all(CONTENT_ENCODING))?;
     let show_banner = site.policy.banner && !consent.has_choice();
     Some(Plan {
         // HEAD gets the head GET would get (RFC 9110 §9.3.2), and no body to rewrite.
@@ -198,6 +209,11 @@ pub fn apply(plan: Plan, head: &mut http::response::Parts, body: Body) -> Body {
     let headers = &mut head.headers;
     headers.remove(CONTENT_LENGTH);
     headers.remove(ACCEPT_RANGES);
+    // Checksums of the body as the upstream sent it (RFC 9530; `Digest`, RFC 3230;
+    // `Content-MD5`, RFC 1864) would be wrong for the rewritten one.
+    for name in DIGESTS {
+        headers.remove(name);
+    }
     if let Some(etag) = headers.get(ETAG) {
         if !etag.as_bytes().starts_with(b"W/") {
             let mut weak = b"W/".to_vec();
@@ -212,6 +228,14 @@ pub fn apply(plan: Plan, head: &mut http::response::Parts, body: Body) -> Body {
     }
     rewrite_body(plan, body)
 }
+
+/// Headers that checksum the body, dropped when it is rewritten.
+const DIGESTS: [HeaderName; 4] = [
+    HeaderName::from_static("content-digest"),
+    HeaderName::from_static("repr-digest"),
+    HeaderName::from_static("digest"),
+    HeaderName::from_static("content-md5"),
+];
 
 /// Input chunks are read in pieces of at most this size after decoding.
 const CHUNK: usize = 16 * 1024;
@@ -251,10 +275,20 @@ type Reader = Pin<Box<dyn AsyncRead + Send>>;
 fn decoder<R: AsyncBufRead + Unpin + Send + 'static>(coding: Coding, input: R) -> Reader {
     match coding {
         Coding::Identity => Box::pin(input),
-        Coding::Gzip => Box::pin(codec::GzipDecoder::new(input)),
+        // A gzip body may hold several members (RFC 1952 §2.2) and a zstd body several
+        // frames (RFC 8878 §3.1), as browsers read them: all of them, not the first.
+        Coding::Gzip => {
+            let mut decoder = codec::GzipDecoder::new(input);
+            decoder.multiple_members(true);
+            Box::pin(decoder)
+        }
         Coding::Deflate => Box::pin(decode::DeflateDecoder::new(input)),
         Coding::Brotli => Box::pin(codec::BrotliDecoder::new(input)),
-        Coding::Zstd => Box::pin(codec::ZstdDecoder::new(input)),
+        Coding::Zstd => {
+            let mut decoder = codec::ZstdDecoder::new(input);
+            decoder.multiple_members(true);
+            Box::pin(decoder)
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const PORTAL: &str = "portal.test";
 const LINK: &str =
     r#"<a href="/terms/cookies-policy/" class="consentry-policy-link">Cookies policy</a>"#;
+const HEAD_LINK: &str = r#"<link rel="privacy-policy" href="/terms/cookies-policy/">"#;
 
 #[tokio::test]
 async fn injects_the_link_before_the_body_end_and_the_policy_link_in_head_once() {
@@ -574,6 +575,95 @@ async fn a_gzip_body_without_its_trailer_is_sent_well_formed() {
     // `decompress` fails on a stream without its trailer: this one has it.
     let html = String::from_utf8(decompress("gzip", &got.body).await).unwrap();
     assert_eq!(html, page.replace("</body>", &format!("{LINK}</body>")));
+}
+
+/// Regressions found by a black-box audit: a gzip body of several members, or a zstd
+/// body of several frames (both valid, and read whole by browsers), was cut after the
+/// first one without a word.
+#[tokio::test]
+async fn every_gzip_member_and_zstd_frame_is_read() {
+    let parts = [
+        "<html><head></head><body><p>one</p>".to_owned(),
+        "<p>two</p>".repeat(3000),
+        "<p>three</p></body></html>".to_owned(),
+    ];
+    let page = parts.concat();
+    for coding in ["gzip", "zstd"] {
+        let mut body = Vec::new();
+        for part in &parts {
+            body.extend(compress(coding, part.as_bytes()).await);
+        }
+        let up = coded_page(coding, body).await;
+        let p = proxy(&config_yaml(&up.url(), "", "")).await;
+        let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+        assert_eq!(got.status, 200);
+        let html = String::from_utf8(decompress(coding, &got.body).await).unwrap();
+        assert_eq!(
+            html,
+            page.replace("</body>", &format!("{LINK}</body>"))
+                .replace("<head>", &format!("<head>{HEAD_LINK}")),
+            "{coding}"
+        );
+    }
+}
+
+/// A regression found by a black-box audit: with `Content-Encoding` on two lines only
+/// the first was read, and the link was appended to compressed bytes.
+#[tokio::test]
+async fn content_encoding_on_two_lines_is_one_list() {
+    let page = "<html><body>twice</body></html>";
+    let twice = compress("gzip", &compress("gzip", page.as_bytes()).await).await;
+    let body: &'static [u8] = Box::leak(twice.clone().into_boxed_slice());
+    let up = upstream(move |_req| {
+        let mut r = http::Response::new(common::body(Bytes::from_static(body)));
+        let h = r.headers_mut();
+        h.insert("content-type", "text/html".parse().unwrap());
+        h.append("content-encoding", "gzip".parse().unwrap());
+        h.append("content-encoding", "gzip".parse().unwrap());
+        Box::pin(async move { r })
+    })
+    .await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body, twice, "two codings: passed through untouched");
+}
+
+/// A regression found by a black-box audit: checksums of the upstream's body were
+/// forwarded with the rewritten one, which they no longer match.
+#[tokio::test]
+async fn body_checksums_go_with_a_rewritten_body_and_stay_on_others() {
+    const DIGESTS: [(&str, &str); 4] = [
+        (
+            "content-digest",
+            "sha-256=:RK/0qy18MlBSVnWgjwz6lZEWjP/lF5HF9bvEF8FabDg=:",
+        ),
+        (
+            "repr-digest",
+            "sha-256=:RK/0qy18MlBSVnWgjwz6lZEWjP/lF5HF9bvEF8FabDg=:",
+        ),
+        (
+            "digest",
+            "sha-256=RK/0qy18MlBSVnWgjwz6lZEWjP/lF5HF9bvEF8FabDg=",
+        ),
+        ("content-md5", "Q2hlY2sgSW50ZWdyaXR5IQ=="),
+    ];
+    for (content_type, rewritten) in [("text/html", true), ("text/css", false)] {
+        let mut headers = vec![("content-type", content_type)];
+        headers.extend(DIGESTS);
+        let up = fixed(200, &headers, "<html><body>x</body></html>").await;
+        let p = proxy(&config_yaml(&up.url(), "", "")).await;
+        let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+        assert_eq!(got.text().contains(LINK), rewritten, "{content_type}");
+        for (name, value) in DIGESTS {
+            let kept = got.headers.get(name).map(|v| v.to_str().unwrap());
+            assert_eq!(
+                kept,
+                (!rewritten).then_some(value),
+                "{content_type}: {name}"
+            );
+        }
+    }
 }
 
 #[tokio::test]
