@@ -25,7 +25,7 @@ use async_compression::tokio::bufread as codec;
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, TryStreamExt};
 use http::header::{
-    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG,
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, VARY,
 };
 use http::{HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, BodyStream, StreamBody};
@@ -118,8 +118,8 @@ impl Coding {
 /// A decision to rewrite one response body.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// Only the headers change (a HEAD request).
-    headers_only: bool,
+    /// What changes.
+    scope: Scope,
     coding: Coding,
     encoding: AsciiCompatibleEncoding,
     /// Whether the charset came from `Content-Type` (then a `<meta charset>` must not
@@ -131,6 +131,18 @@ pub struct Plan {
     head_markup: Arc<str>,
 }
 
+/// How much of a response a [`Plan`] changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// The headers and the body.
+    Body,
+    /// Only the headers: the head GET would get (a HEAD request).
+    Headers,
+    /// Only `Vary`: a fetch that is not for a document (`Sec-Fetch-Dest: image`...)
+    /// gets the page as it came, and a document request would not.
+    Vary,
+}
+
 /// Whether and how to rewrite this response (DESIGN.md, response step 4).
 pub fn plan(
     req: &RequestFacts,
@@ -138,9 +150,6 @@ pub fn plan(
     site: &Site,
     consent: &Consent,
 ) -> Option<Plan> {
-    if !req.wants_document() {
-        return None;
-    }
     let status = head.status;
     if status.is_informational()
         || matches!(
@@ -188,10 +197,24 @@ pub fn plan(
         None => (AsciiCompatibleEncoding::utf_8(), false),
     };
     let coding = Coding::from_header(headers.get_all(CONTENT_ENCODING))?;
+    if !req.wants_document() {
+        return Some(Plan {
+            scope: Scope::Vary,
+            coding,
+            encoding,
+            charset_from_header,
+            body_markup: Bytes::new(),
+            head_markup: site.policy.head_markup.clone(),
+        });
+    }
     let show_banner = site.policy.banner && !consent.has_choice();
     Some(Plan {
         // HEAD gets the head GET would get (RFC 9110 §9.3.2), and no body to rewrite.
-        headers_only: *req.method == Method::HEAD,
+        scope: if *req.method == Method::HEAD {
+            Scope::Headers
+        } else {
+            Scope::Body
+        },
         coding,
         encoding,
         charset_from_header,
@@ -207,6 +230,12 @@ pub fn plan(
 /// Fixes the headers for a rewritten body and returns the rewritten body.
 pub fn apply(plan: Plan, head: &mut http::response::Parts, body: Body) -> Body {
     let headers = &mut head.headers;
+    // Whether the body is rewritten depends on `Sec-Fetch-Dest`: a cache must not give
+    // one kind of fetch the copy made for another (RFC 9110 §12.5.5).
+    vary_on(headers, "Sec-Fetch-Dest");
+    if plan.scope == Scope::Vary {
+        return body;
+    }
     headers.remove(CONTENT_LENGTH);
     headers.remove(ACCEPT_RANGES);
     // Checksums of the body as the upstream sent it (RFC 9530; `Digest`, RFC 3230;
@@ -223,10 +252,23 @@ pub fn apply(plan: Plan, head: &mut http::response::Parts, body: Body) -> Body {
             }
         }
     }
-    if plan.headers_only {
+    if plan.scope == Scope::Headers {
         return body;
     }
     rewrite_body(plan, body)
+}
+
+/// Adds `name` to `Vary` unless it is there already or `Vary` is `*`.
+fn vary_on(headers: &mut http::HeaderMap, name: &'static str) {
+    let listed = headers
+        .get_all(VARY)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .any(|item| item == b"*" || item.eq_ignore_ascii_case(name.as_bytes()));
+    if !listed {
+        headers.append(VARY, HeaderValue::from_static(name));
+    }
 }
 
 /// Headers that checksum the body, dropped when it is rewritten.

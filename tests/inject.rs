@@ -666,6 +666,53 @@ async fn body_checksums_go_with_a_rewritten_body_and_stay_on_others() {
     }
 }
 
+/// A regression found by a black-box audit: whether a page is rewritten depends on
+/// `Sec-Fetch-Dest`, but caches were not told, so a copy fetched by script could be
+/// served to a navigation (or the reverse).
+#[tokio::test]
+async fn a_page_varies_by_fetch_destination_when_that_decides_its_body() {
+    let page = "<html><body>x</body></html>";
+    let vary = |got: &common::Got| -> Vec<String> {
+        got.headers
+            .get_all("vary")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    let html = [("content-type", "text/html"), ("vary", "Accept-Encoding")];
+    for dest in [None, Some("document"), Some("empty"), Some("image")] {
+        let up = fixed(200, &html, page).await;
+        let p = proxy(&config_yaml(&up.url(), "", "")).await;
+        let request: Vec<(&str, &str)> = dest.map(|d| ("sec-fetch-dest", d)).into_iter().collect();
+        let got = get(p.http_addr.unwrap(), PORTAL, "/", &request).await;
+        assert_eq!(
+            vary(&got),
+            ["Accept-Encoding", "Sec-Fetch-Dest"],
+            "{dest:?}"
+        );
+    }
+    // Not a page it would rewrite, or already varying on everything: left alone.
+    for headers in [
+        vec![("content-type", "application/json")],
+        vec![
+            ("content-type", "text/html"),
+            ("cache-control", "no-transform"),
+        ],
+        vec![("content-type", "text/html"), ("vary", "*")],
+        vec![("content-type", "text/html"), ("vary", "sec-fetch-dest")],
+    ] {
+        let up = fixed(200, &headers, page).await;
+        let p = proxy(&config_yaml(&up.url(), "", "")).await;
+        let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+        let expected: Vec<String> = headers
+            .iter()
+            .filter(|(n, _)| *n == "vary")
+            .map(|(_, v)| v.to_string())
+            .collect();
+        assert_eq!(vary(&got), expected, "{headers:?}");
+    }
+}
+
 #[tokio::test]
 async fn an_empty_chunked_body_labelled_gzip_stays_empty() {
     let up = empty_chunked_page(Some("gzip")).await;

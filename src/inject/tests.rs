@@ -3,7 +3,7 @@ use futures_util::StreamExt;
 
 fn plan(body_markup: &str) -> Plan {
     Plan {
-        headers_only: false,
+        scope: Scope::Body,
         coding: Coding::Identity,
         encoding: AsciiCompatibleEncoding::utf_8(),
         charset_from_header: false,
