@@ -503,9 +503,27 @@ struct Rewriting {
     input: ByteStream,
     head: HeadStage,
     body_end: BodyEnd,
+    bom: Bom,
     /// Output ready to be sent, in order.
     ready: VecDeque<Bytes>,
     done: bool,
+}
+
+/// What the page's first two bytes say. A UTF-16 byte order mark outranks the
+/// `Content-Type` charset (browsers follow it: HTML's "decode" algorithm, and a
+/// black-box audit found such pages ending in garbage), and ASCII markup written
+/// into UTF-16 text is garbage: such a page passes as it came.
+enum Bom {
+    /// Fewer than two bytes seen: they are held here.
+    Undecided(BytesMut),
+    Rewrite,
+    Utf16,
+}
+
+impl Bom {
+    fn is_utf16(start: &[u8]) -> bool {
+        start.starts_with(&[0xFF, 0xFE]) || start.starts_with(&[0xFE, 0xFF])
+    }
 }
 
 impl Rewriting {
@@ -513,6 +531,7 @@ impl Rewriting {
         Rewriting {
             head: HeadStage::new(&plan),
             body_end: BodyEnd::new(plan.body_markup),
+            bom: Bom::Undecided(BytesMut::new()),
             input,
             ready: VecDeque::new(),
             done: false,
@@ -523,6 +542,53 @@ impl Rewriting {
         if !bytes.is_empty() {
             self.ready.push_back(bytes);
         }
+    }
+
+    fn rewrite(&mut self, chunk: Bytes) {
+        let (parsed, untouched) = self.head.push(chunk);
+        let out = self.body_end.push(parsed);
+        self.queue(out);
+        let out = self.body_end.push(untouched);
+        self.queue(out);
+    }
+
+    /// Decides on the first two bytes, then rewrites (or passes) what came so far.
+    fn push(&mut self, chunk: Bytes) {
+        match &mut self.bom {
+            Bom::Rewrite => self.rewrite(chunk),
+            Bom::Utf16 => self.queue(chunk),
+            Bom::Undecided(held) => {
+                let start = if held.is_empty() {
+                    chunk
+                } else {
+                    held.extend_from_slice(&chunk);
+                    held.split().freeze()
+                };
+                if start.len() < 2 {
+                    if let Bom::Undecided(held) = &mut self.bom {
+                        held.extend_from_slice(&start);
+                    }
+                } else if Bom::is_utf16(&start) {
+                    self.bom = Bom::Utf16;
+                    self.queue(start);
+                } else {
+                    self.bom = Bom::Rewrite;
+                    self.rewrite(start);
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        match std::mem::replace(&mut self.bom, Bom::Rewrite) {
+            Bom::Utf16 => return,
+            Bom::Undecided(held) => self.rewrite(held.freeze()),
+            Bom::Rewrite => {}
+        }
+        let out = self.body_end.push(self.head.finish());
+        self.queue(out);
+        let out = self.body_end.finish();
+        self.queue(out);
     }
 }
 
@@ -541,19 +607,10 @@ impl Stream for Rewriting {
             match this.input.as_mut().poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-                Poll::Ready(Some(Ok(chunk))) => {
-                    let (parsed, untouched) = this.head.push(chunk);
-                    let out = this.body_end.push(parsed);
-                    this.queue(out);
-                    let out = this.body_end.push(untouched);
-                    this.queue(out);
-                }
+                Poll::Ready(Some(Ok(chunk))) => this.push(chunk),
                 Poll::Ready(None) => {
                     this.done = true;
-                    let out = this.body_end.push(this.head.finish());
-                    this.queue(out);
-                    let out = this.body_end.finish();
-                    this.queue(out);
+                    this.finish();
                 }
             }
         }

@@ -114,3 +114,33 @@ async fn the_head_link_goes_into_head_not_header_or_comments() {
         "<!-- <head> --><html><head><link rel=\"privacy-policy\" href=\"/p\"><title>t</title></head><body><header>h</header><a>L</a></body>"
     );
 }
+
+/// A regression found by a black-box audit: a UTF-16 page (by its byte order mark,
+/// whatever `Content-Type` says) got ASCII markup appended, which browsers decode as
+/// garbage.
+#[tokio::test]
+async fn a_utf16_page_by_its_byte_order_mark_passes_as_it_came() {
+    let text = "<html><head></head><body>x</body></html>";
+    for bom in [[0xFF, 0xFE], [0xFE, 0xFF]] {
+        let mut page = bom.to_vec();
+        for unit in text.encode_utf16() {
+            let bytes = if bom[0] == 0xFF {
+                unit.to_le_bytes()
+            } else {
+                unit.to_be_bytes()
+            };
+            page.extend_from_slice(&bytes);
+        }
+        for split in [1, 2, 3, page.len() - 1] {
+            let chunks = vec![page[..split].to_vec(), page[split..].to_vec()];
+            assert_eq!(rewrite(chunks, "<a>L</a>").await, page, "split at {split}");
+        }
+        let bytewise = page.iter().map(|b| vec![*b]).collect();
+        assert_eq!(rewrite(bytewise, "<a>L</a>").await, page);
+    }
+    // A UTF-8 byte order mark is ASCII-compatible: rewritten as usual.
+    let mut utf8 = vec![0xEF, 0xBB, 0xBF];
+    utf8.extend_from_slice(b"<body>x</body>");
+    let out = rewrite(vec![utf8[..1].to_vec(), utf8[1..].to_vec()], "<a>L</a>").await;
+    assert_eq!(out, b"\xEF\xBB\xBF<body>x<a>L</a></body>");
+}
