@@ -42,10 +42,16 @@ fn hop_index(name: &HeaderName) -> Option<usize> {
 const UPGRADE_INDEX: usize = HOP_BY_HOP.len();
 /// `Connection` is first in [`HOP_BY_HOP`].
 const CONNECTION_INDEX: usize = 0;
+const TRANSFER_ENCODING_INDEX: usize = 7;
 
 /// Removes hop-by-hop headers. With `keep_upgrade`, `Upgrade` and a
 /// `Connection: upgrade` are put back after the clean-up.
-pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+///
+/// Returns whether `Transfer-Encoding` named a coding besides `chunked` (RFC 9112
+/// §6.1): hyper takes the framing off and leaves such a body in that coding, which
+/// would reach the other side mislabelled once the header is gone.
+#[must_use]
+pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) -> bool {
     // One pass over the names finds which are present (most messages carry none, or
     // only `Connection`), so that only those are hashed and removed.
     let mut present = [false; HOP_BY_HOP.len() + 1];
@@ -56,8 +62,15 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
     let has_upgrade = present[UPGRADE_INDEX];
     if !has_upgrade && !present.contains(&true) {
-        return;
+        return false;
     }
+    let foreign_coding = present[TRANSFER_ENCODING_INDEX]
+        && headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+            .map(<[u8]>::trim_ascii)
+            .any(|coding| !coding.eq_ignore_ascii_case(b"chunked"));
     // Headers the `Connection` field names; `keep-alive` and `close`, what nearly
     // every `Connection` says, name none.
     let mut named: Vec<HeaderName> = Vec::new();
@@ -91,6 +104,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         headers.insert(UPGRADE, protocol);
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
     }
+    foreign_coding
 }
 
 /// Whether the message asks to switch protocols (`Connection: upgrade` + `Upgrade`).
@@ -209,6 +223,7 @@ mod tests {
         }
         assert_eq!(hop_index(&UPGRADE), Some(UPGRADE_INDEX));
         assert_eq!(hop_index(&CONNECTION), Some(CONNECTION_INDEX));
+        assert_eq!(hop_index(&TRANSFER_ENCODING), Some(TRANSFER_ENCODING_INDEX));
         assert_eq!(hop_index(&VIA), None);
     }
 
@@ -227,9 +242,27 @@ mod tests {
             ("x-custom", "1"),
             ("x-kept", "1"),
         ]);
-        remove_hop_by_hop(&mut h, false);
+        assert!(!remove_hop_by_hop(&mut h, false));
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn tells_of_a_transfer_coding_besides_chunked() {
+        for (lines, foreign) in [
+            (&["chunked"][..], false),
+            (&["Chunked"], false),
+            (&["gzip, chunked"], true),
+            (&["gzip", "chunked"], true),
+            (&["identity"], true),
+        ] {
+            let mut h = HeaderMap::new();
+            for line in lines {
+                h.append(TRANSFER_ENCODING, HeaderValue::from_static(line));
+            }
+            assert_eq!(remove_hop_by_hop(&mut h, false), foreign, "{lines:?}");
+            assert!(h.is_empty());
+        }
     }
 
     #[test]
@@ -239,7 +272,7 @@ mod tests {
             ("upgrade", "websocket"),
         ]);
         assert!(is_upgrade(&h));
-        remove_hop_by_hop(&mut h, true);
+        assert!(!remove_hop_by_hop(&mut h, true));
         assert_eq!(h.get(UPGRADE).unwrap(), "websocket");
         assert_eq!(h.get(CONNECTION).unwrap(), "upgrade");
         assert!(!is_upgrade(&headers(&[("upgrade", "websocket")])));

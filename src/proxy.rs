@@ -204,7 +204,13 @@ impl Proxy {
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
             let from_target = authority.is_some();
             let client_host = authority.or_else(|| parts.headers.get(HOST).cloned());
-            hop::remove_hop_by_hop(&mut parts.headers, upgrading);
+            if hop::remove_hop_by_hop(&mut parts.headers, upgrading) {
+                let response = reply::closing(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "The request uses a transfer coding this proxy does not decode.",
+                );
+                return ex.finish(&self, None, &report, response);
+            }
             hop::add_forwarding(
                 &mut parts.headers,
                 &client,
@@ -297,7 +303,15 @@ impl Proxy {
 
             // 5. Enforce on the response headers, whatever the status.
             let (mut parts, body) = upstream_response.into_parts();
-            hop::remove_hop_by_hop(&mut parts.headers, switching);
+            if hop::remove_hop_by_hop(&mut parts.headers, switching) {
+                tracing::warn!(site = %site.name, "upstream used a transfer coding besides chunked");
+                self.metrics.upstream_error(&site.name, "protocol");
+                let response = reply::text(
+                    StatusCode::BAD_GATEWAY,
+                    "The upstream used a transfer coding this proxy does not decode.",
+                );
+                return ex.finish(&self, Some(upstream_time), &report, response);
+            }
             enforce::filter_set_cookies(&mut parts.headers, &site.classifier, granted, &mut report);
             if site.consent.expire_revoked && !cookies.is_empty() {
                 enforce::expire_revoked(

@@ -309,6 +309,52 @@ async fn upstream_that_breaks_mid_connection_is_502() {
     assert_eq!(got.status, 502);
 }
 
+/// A regression found by a black-box audit: a body in a transfer coding besides
+/// `chunked` reached the client with its framing header gone, raw gzip labelled
+/// `text/html`.
+#[tokio::test]
+async fn a_transfer_coding_besides_chunked_is_502_from_upstream_and_501_from_client() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: _ga=1\r\n\
+                      Transfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                )
+                .await;
+        }
+    });
+    let p = proxy(&config_yaml(&format!("http://{addr}"), "", "")).await;
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+    assert_eq!(got.status, 502);
+    assert!(got.headers.get("set-cookie").is_none());
+    assert!(got.text().contains("transfer coding"), "{}", got.text());
+
+    let up = fixed(200, &[], "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let mut client = tokio::net::TcpStream::connect(p.http_addr.unwrap())
+        .await
+        .unwrap();
+    client
+        .write_all(
+            b"POST / HTTP/1.1\r\nHost: portal.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n\
+              3\r\nabc\r\n0\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = client.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 501 "), "{answer}");
+}
+
 #[tokio::test]
 async fn upgrade_is_proxied_with_consent_enforced_on_the_101() {
     // An upstream that switches to a line echo protocol after its 101.
