@@ -7,12 +7,13 @@
 //! it the markup goes before the candidate held and the rest streams through, so
 //! memory stays constant whatever follows a `</body>`.
 //!
-//! One refinement of "last": a `</body>` after the real one that is text inside a
-//! script, style, textarea, title or comment (`var s = '</body>'`) is passed over,
-//! since putting the link there would change a script or hide the link. It is looked
-//! for only when what follows the last candidate closes such an element, so a page
-//! pays nothing for it; text that closes in a later chunk than its `</body>` is not
-//! seen.
+//! One refinement of "last": a `</body>` that is text inside a script, style,
+//! textarea, title or comment (`var s = '</body>'`) is passed over, after the real
+//! one or on a page with none, since putting the link there would change a script or
+//! hide the link. It is looked for only when what follows the last candidate closes
+//! such an element, so a page pays nothing for it; an element opened in an earlier
+//! chunk than its `</body>` when no real one came before, or closed in a later one,
+//! is not seen.
 //!
 //! The search is a SIMD substring search for `</` and a case-insensitive check of the
 //! four bytes after it, a few microseconds for a 30 KB page.
@@ -51,11 +52,6 @@ fn last_complete(data: &[u8]) -> Option<usize> {
     memmem::rfind_iter(data, b"</").find(|&at| body_end_at(data, at))
 }
 
-/// The first complete `</body` tag in `data`.
-fn first_complete(data: &[u8]) -> Option<usize> {
-    memmem::find_iter(data, b"</").find(|&at| body_end_at(data, at))
-}
-
 /// Whether `tail` (what follows a candidate) ends a comment or a raw-text element.
 fn closes_raw_text(tail: &[u8]) -> bool {
     memmem::find(tail, b"-->").is_some()
@@ -76,12 +72,12 @@ fn ends_element(rest: &[u8], name: &[u8]) -> bool {
 const RAW_TEXT: [&[u8]; 4] = [b"script", b"style", b"textarea", b"title"];
 
 /// The last complete `</body` tag in `data` that stands outside comments and raw-text
-/// elements, reading `data` from a candidate at its start (index 0, taken to be a real
-/// tag). Only called when [`closes_raw_text`] says it may matter, so the common page
-/// never pays for it.
-fn last_outside_raw_text(data: &[u8]) -> usize {
-    let mut last = 0;
-    let mut at = 1;
+/// elements opened in `data`. With `from_candidate`, `data` starts at a candidate taken
+/// to be a real tag, and the answer is at least 0. Only called when
+/// [`closes_raw_text`] says it may matter, so the common page never pays for it.
+fn last_outside_raw_text(data: &[u8], from_candidate: bool) -> Option<usize> {
+    let mut last = from_candidate.then_some(0);
+    let mut at = usize::from(from_candidate);
     while let Some(found) = memchr::memchr(b'<', &data[at..]) {
         let tag = at + found;
         let rest = &data[tag..];
@@ -101,7 +97,7 @@ fn last_outside_raw_text(data: &[u8]) -> usize {
             continue;
         }
         if body_end_at(data, tag) {
-            last = tag;
+            last = Some(tag);
         }
         at = tag + 1;
     }
@@ -161,20 +157,16 @@ impl BodyEnd {
         // A candidate at the very start is already known; look for a later one.
         let search_from = usize::from(self.candidate);
         let mut tag = last_complete(&data[search_from..]).map(|at| at + search_from);
-        if let Some(at) = tag.filter(|&at| closes_raw_text(&data[at..])) {
+        if tag.is_some_and(|at| closes_raw_text(&data[at..])) {
             // Rare: what follows the last `</body>` closes a script, style, textarea or
-            // comment, so that `</body>` may be text in it after the real end. Read
-            // again from the first candidate, skipping such text.
-            let first = if self.candidate {
-                0
+            // comment, so that `</body>` may be text in it. Read again, skipping such
+            // text: from the held candidate, or else from the start of this chunk, so
+            // that a script or comment opened here before any real `</body>` (a page
+            // that leaves its end tag out) is seen too.
+            tag = if self.candidate {
+                last_outside_raw_text(&data, true).filter(|&chosen| chosen != 0)
             } else {
-                first_complete(&data).unwrap_or(at)
-            };
-            let chosen = first + last_outside_raw_text(&data[first..]);
-            tag = if self.candidate && chosen == 0 {
-                None
-            } else {
-                Some(chosen)
+                last_outside_raw_text(&data, false)
             };
         }
         match (tag, self.candidate) {
@@ -291,6 +283,38 @@ mod tests {
         assert_eq!(
             run(&[b"<script>'</body>'</script><p>y</p></body>"]),
             "<script>'</body>'</script><p>y</p><a>L</a></body>"
+        );
+    }
+
+    /// Regressions found by a black-box audit: on a page that leaves out its `</body>`,
+    /// a `</body>` in a script or comment got the link, breaking the script.
+    #[test]
+    fn a_body_end_in_a_script_or_comment_on_a_page_without_one_is_text() {
+        let page = b"<html><body>x<script>var s=\"</body>\";</script>";
+        let expected = "<html><body>x<script>var s=\"</body>\";</script><a>L</a>";
+        assert_eq!(run(&[page]), expected);
+        // Split anywhere before the script opens: the chunk holding the `</body>` holds
+        // the opener and the closer too (what the module's limits ask).
+        let opener = 13;
+        for split in 0..=opener {
+            assert_eq!(
+                run(&[&page[..split], &page[split..]]),
+                expected,
+                "split at {split}"
+            );
+        }
+        assert_eq!(
+            run(&[b"<body>x<!-- </body> --><p>y</p>"]),
+            "<body>x<!-- </body> --><p>y</p><a>L</a>"
+        );
+        let written =
+            b"<body><script>w.document.write(\"<html><body>\"+d+\"</body></html>\")</script>\n";
+        let out = run(&[written]);
+        assert!(out.ends_with("</script>\n<a>L</a>"), "{out}");
+        // A real `</body>` after such a script still takes the link.
+        assert_eq!(
+            run(&[b"<body><script>'</body>'</script>y</body></html>"]),
+            "<body><script>'</body>'</script>y<a>L</a></body></html>"
         );
     }
 
