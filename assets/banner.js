@@ -35,6 +35,24 @@
       "; Path=/; SameSite=Lax";
     if (location.protocol === "https:") { cookie += "; Secure"; }
     document.cookie = cookie;
+    // A copy the site's own scripts left on a deeper path (document.cookie without
+    // Path= stores it under the page's directory) would make two preferences cookies,
+    // which the proxy reads as no choice at all: expire any such copy on the way here.
+    var name = banner.getAttribute("data-cookie");
+    var dirs = location.pathname.split("/");
+    for (var i = dirs.length - 1; i > 1; i--) {
+      var path = dirs.slice(0, i).join("/");
+      document.cookie = name + "=; Max-Age=0; Path=" + path;
+      document.cookie = name + "=; Max-Age=0; Path=" + path + "/";
+    }
+  }
+
+  // Keeps the end of the page reachable above the fixed banner.
+  function makeRoom(banner) {
+    var base = parseFloat(getComputedStyle(document.body).paddingBottom) || 0;
+    function pad() { document.body.style.paddingBottom = (base + banner.offsetHeight) + "px"; }
+    pad();
+    window.addEventListener("resize", pad);
   }
 
   function enhance(banner) {
@@ -47,8 +65,9 @@
       write(banner, chosen(form, choice));
       location.reload();
     });
-    var title = banner.querySelector("h2");
-    if (title && banner.id === "consentry-banner") { title.focus({ preventScroll: true }); }
+    // The banner does not take the focus: it is not modal, and taking it on every
+    // page would pull keyboard and screen-reader users away from the page each time.
+    if (banner.id === "consentry-banner") { makeRoom(banner); }
   }
 
   function start() {

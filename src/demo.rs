@@ -33,7 +33,7 @@ pub const SAMPLE_COOKIES: &[&str] = &[
 ];
 
 const HOME: &str = r#"<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Sample open-data portal</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Sample open-data portal</title>
 <link rel="stylesheet" href="/static/portal.css"></head>
 <body><main>
 <h1>Sample open-data portal</h1>
@@ -51,13 +51,13 @@ tools (Application → Cookies) to watch, then make a choice on the
 "#;
 
 const DATASETS: &str = r#"<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Datasets</title></head>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Datasets</title></head>
 <body><main><h1>Datasets</h1><ul><li>Street trees</li><li>Parking meters</li><li>Building permits</li></ul>
 <p><a href="/">Home</a></p></main></body></html>
 "#;
 
 const BANNER: &str = r#"<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Cookie preferences</title></head>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Cookie preferences</title></head>
 <body><main><h1>Cookie preferences (the portal's own banner)</h1>
 <p>This is what a portal's banner does: it writes your choice into the
 <code>cookies_preferences</code> cookie. It cannot remove cookies the server sets.</p>

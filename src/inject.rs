@@ -67,6 +67,14 @@ impl<'a> RequestFacts<'a> {
         }
     }
 
+    /// Whether the request is for a frame's document.
+    fn is_frame(&self) -> bool {
+        self.fetch_dest.as_ref().is_some_and(|dest| {
+            let dest = dest.as_bytes().trim_ascii();
+            dest.eq_ignore_ascii_case(b"iframe") || dest.eq_ignore_ascii_case(b"frame")
+        })
+    }
+
     /// Whether the request is for a document (no `Sec-Fetch-Dest` counts as one).
     fn wants_document(&self) -> bool {
         self.fetch_dest.as_ref().is_none_or(|dest| {
@@ -120,6 +128,8 @@ impl Coding {
 pub struct Plan {
     /// What changes.
     scope: Scope,
+    /// The consent banner goes in: the page then depends on the visitor's cookies.
+    banner: bool,
     coding: Coding,
     encoding: AsciiCompatibleEncoding,
     /// Whether the charset came from `Content-Type` (then a `<meta charset>` must not
@@ -200,6 +210,7 @@ pub fn plan(
     if !req.wants_document() {
         return Some(Plan {
             scope: Scope::Vary,
+            banner: false,
             coding,
             encoding,
             charset_from_header,
@@ -207,9 +218,16 @@ pub fn plan(
             head_markup: site.policy.head_markup.clone(),
         });
     }
-    let show_banner = site.policy.banner && !consent.has_choice();
+    // The banner goes on pages a visitor navigates to: not into frames (the parent
+    // shows it, and a cross-site frame cannot store the choice), and not on the answer
+    // to a form post, which reloading after the choice would post again.
+    let show_banner = site.policy.banner
+        && !consent.has_choice()
+        && matches!(*req.method, Method::GET | Method::HEAD)
+        && !req.is_frame();
     Some(Plan {
         // HEAD gets the head GET would get (RFC 9110 §9.3.2), and no body to rewrite.
+        banner: show_banner,
         scope: if *req.method == Method::HEAD {
             Scope::Headers
         } else {
@@ -235,6 +253,11 @@ pub fn apply(plan: Plan, head: &mut http::response::Parts, body: Body) -> Body {
     vary_on(headers, "Sec-Fetch-Dest");
     if plan.scope == Scope::Vary {
         return body;
+    }
+    if plan.banner {
+        // A page with the banner is this visitor's, until they choose: no cache may
+        // keep it, or the banner would come back from it after the choice.
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     }
     headers.remove(CONTENT_LENGTH);
     headers.remove(ACCEPT_RANGES);

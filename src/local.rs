@@ -252,6 +252,24 @@ where
     if let Ok(cookie) = HeaderValue::from_str(&cookie) {
         headers.insert(SET_COOKIE, cookie);
     }
+    // Two copies (a site script's, stored without `Path=` under a page's directory,
+    // besides ours) read as no choice at all, so the choice would never stick: expire
+    // the other copy where a browser would have put it, under each directory of the
+    // page the visitor chose on.
+    let copies = cookies
+        .items()
+        .filter(|item| item.name == source.cookie.as_bytes())
+        .count();
+    if copies > 1 {
+        for dir in ancestor_dirs(&return_to) {
+            for path in [dir.to_owned(), format!("{dir}/")] {
+                let expired = format!("{}=; Max-Age=0; Path={path}", source.cookie);
+                if let Ok(expired) = HeaderValue::from_str(&expired) {
+                    headers.append(SET_COOKIE, expired);
+                }
+            }
+        }
+    }
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // What the visitor just refused goes at once, HttpOnly cookies included.
     if site.consent.expire_revoked {
@@ -259,6 +277,16 @@ where
         crate::enforce::expire_revoked(headers, &cookies, &site.classifier, granted, &mut report);
     }
     response
+}
+
+/// The directories above a local path's last segment, deepest first, `/` left out:
+/// `/a/b/c?q` gives `/a/b`, `/a`.
+fn ancestor_dirs(path_and_query: &str) -> impl Iterator<Item = &str> {
+    let path = path_and_query.split(['?', '#']).next().unwrap_or("");
+    path.char_indices()
+        .rev()
+        .filter(|&(at, c)| c == '/' && at > 0)
+        .map(move |(at, _)| &path[..at])
 }
 
 /// A path on this site: starts with one `/`, not `//` or `/\` (which browsers read as

@@ -210,7 +210,7 @@ pub fn policy_page(site: &Site, categories: &Categories, granted: CategorySet) -
         }
         let _ = write!(
             out,
-            "<table><caption>{}</caption><thead><tr><th scope=\"col\">Service provider's name</th>\
+            "<div class=\"consentry-table\"><table><caption>{}</caption><thead><tr><th scope=\"col\">Service provider's name</th>\
              <th scope=\"col\">Function and location</th><th scope=\"col\">Cookie name(s)</th>\
              <th scope=\"col\">Purposes</th></tr></thead><tbody>",
             escape(&category.title)
@@ -230,11 +230,12 @@ pub fn policy_page(site: &Site, categories: &Categories, granted: CategorySet) -
                 escape(row.purpose)
             );
         }
-        out.push_str("</tbody></table></section>");
+        out.push_str("</tbody></table></div></section>");
     }
     let _ = writeln!(
         out,
         "<section aria-labelledby=\"consentry-choice\" class=\"consentry-choice\"><h2 id=\"consentry-choice\">Your choice</h2>{}</section>\
+         <p><a href=\"/\">Back to the site</a></p>\
          </main><script src=\"{RESERVED_PREFIX}banner.js\" defer></script></body></html>",
         choice_form(
             categories,

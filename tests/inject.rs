@@ -307,6 +307,9 @@ async fn serves_the_generated_policy_page_with_head_and_cache_control() {
         "<code>_ga*</code>",
         "Google Analytics",
         "action=\"/.consentry/consent\"",
+        // A way back, and tables that scroll on a narrow screen (browser audit).
+        "<a href=\"/\">Back to the site</a>",
+        "<div class=\"consentry-table\"><table>",
     ] {
         assert!(html.contains(needle), "{needle} missing");
     }
@@ -364,6 +367,101 @@ async fn shows_the_banner_only_until_the_visitor_chooses() {
             .unwrap()
             .starts_with("text/javascript")
     );
+}
+
+/// Regressions found in a real browser by a black-box audit: a page kept in a cache
+/// brought the banner back after the choice; a frame showed a banner whose choice a
+/// cross-site frame cannot store; a form post's answer was posted again by the reload
+/// after the choice.
+#[tokio::test]
+async fn the_banner_page_is_not_cached_and_skips_frames_and_form_answers() {
+    let up = fixed(
+        200,
+        &[
+            ("content-type", "text/html"),
+            ("cache-control", "public, max-age=600"),
+        ],
+        "<html><body>x</body></html>",
+    )
+    .await;
+    let yaml = config_yaml(&up.url(), "", "").replace(
+        "  link_text: Cookies policy",
+        "  link_text: Cookies policy\n  banner: true",
+    );
+    let p = proxy(&yaml).await;
+    let addr = p.http_addr.unwrap();
+    let banner = get(addr, PORTAL, "/", &[]).await;
+    assert!(banner.text().contains("id=\"consentry-banner\""));
+    assert_eq!(
+        banner.headers.get("cache-control").unwrap(),
+        "private, no-store"
+    );
+    let chosen = get(addr, PORTAL, "/", &[("cookie", "cookies_preferences={}")]).await;
+    assert!(!chosen.text().contains("id=\"consentry-banner\""));
+    assert_eq!(
+        chosen.headers.get("cache-control").unwrap(),
+        "public, max-age=600",
+        "without the banner the page is the same for everyone"
+    );
+    for dest in ["iframe", "frame"] {
+        let framed = get(addr, PORTAL, "/", &[("sec-fetch-dest", dest)]).await;
+        assert!(framed.text().contains(LINK), "{dest}");
+        assert!(!framed.text().contains("id=\"consentry-banner\""), "{dest}");
+    }
+    let posted = send(addr, "POST", PORTAL, "/search", &[], "q=trees").await;
+    assert!(posted.text().contains(LINK));
+    assert!(!posted.text().contains("id=\"consentry-banner\""));
+}
+
+/// A regression found in a real browser by a black-box audit: a second preferences
+/// cookie that a site script stored under a page's directory made every choice read
+/// as none, so the banner came back after each one.
+#[tokio::test]
+async fn the_consent_form_expires_a_copy_stored_under_a_deeper_path() {
+    let up = fixed(200, &[], "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let addr = p.http_addr.unwrap();
+    let form = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("origin", "http://portal.test"),
+        (
+            "cookie",
+            "cookies_preferences=%7B%22statistics%22%3Afalse%7D; cookies_preferences=%7B%7D",
+        ),
+    ];
+    let got = send(
+        addr,
+        "POST",
+        PORTAL,
+        "/.consentry/consent",
+        &form,
+        "choice=accept_all&return=%2Fdatasets%2Fx%3Fq%3D1",
+    )
+    .await;
+    assert_eq!(got.status, 303);
+    let cookies = got.set_cookies();
+    assert!(
+        cookies[0].starts_with("cookies_preferences=%7B"),
+        "{cookies:?}"
+    );
+    // A cookie written without `Path=` on /datasets/x is stored under /datasets.
+    assert_eq!(cookies.len(), 3, "{cookies:?}");
+    for path in ["/datasets", "/datasets/"] {
+        let expiry = format!("cookies_preferences=; Max-Age=0; Path={path}");
+        assert!(cookies.contains(&expiry), "{expiry} in {cookies:?}");
+    }
+    // One copy: nothing else to expire.
+    let single = [form[0], form[1], ("cookie", "cookies_preferences=%7B%7D")];
+    let got = send(
+        addr,
+        "POST",
+        PORTAL,
+        "/.consentry/consent",
+        &single,
+        "choice=accept_all&return=%2Fdatasets%2Fx",
+    )
+    .await;
+    assert_eq!(got.set_cookies().len(), 1, "{:?}", got.set_cookies());
 }
 
 #[tokio::test]

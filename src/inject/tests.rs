@@ -4,6 +4,7 @@ use futures_util::StreamExt;
 fn plan(body_markup: &str) -> Plan {
     Plan {
         scope: Scope::Body,
+        banner: false,
         coding: Coding::Identity,
         encoding: AsciiCompatibleEncoding::utf_8(),
         charset_from_header: false,
