@@ -7,8 +7,8 @@
 
 use http::HeaderMap;
 use http::header::{
-    CONNECTION, HeaderName, HeaderValue, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER,
-    TRANSFER_ENCODING, UPGRADE, VIA,
+    CONNECTION, CONTENT_LENGTH, HeaderName, HeaderValue, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION,
+    TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VIA,
 };
 
 static HOP_BY_HOP: [HeaderName; 8] = [
@@ -63,6 +63,11 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) -> bool {
     let has_upgrade = present[UPGRADE_INDEX];
     if !has_upgrade && !present.contains(&true) {
         return false;
+    }
+    // A message with both is framed by Transfer-Encoding, and a proxy must drop the
+    // Content-Length before forwarding it (RFC 9112 §6.3).
+    if present[TRANSFER_ENCODING_INDEX] {
+        headers.remove(CONTENT_LENGTH);
     }
     let foreign_coding = present[TRANSFER_ENCODING_INDEX]
         && headers

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, HOST, HeaderValue};
+use http::header::{CONTENT_LENGTH, HOST, HeaderValue, TRANSFER_ENCODING};
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Frame, SizeHint};
@@ -147,6 +147,15 @@ impl Proxy {
                 return ex.finish(&self, None, &Report::default(), response);
             };
             let mut ex = ex.with_site(site, &loaded.site_metrics[index]);
+            // A tunnel has no place in a reverse proxy, and TRACE would echo the
+            // request's cookies back to scripts (cross-site tracing); nginx refuses both.
+            if matches!(*req.method(), Method::CONNECT | Method::TRACE) {
+                let response = reply::text(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "This proxy does not forward CONNECT or TRACE requests.",
+                );
+                return ex.finish(&self, None, &Report::default(), response);
+            }
 
             // 2. Consent, from the request's cookies and Sec-GPC.
             let cookies = RequestCookies::from_headers(req.headers());
@@ -237,6 +246,16 @@ impl Proxy {
                 }
             };
             parts.version = Version::HTTP_11;
+            // hyper's client sends no body with a GET or HEAD unless told it is chunked
+            // (it assumes there is none); a client that sent one gets it forwarded.
+            if matches!(parts.method, Method::GET | Method::HEAD)
+                && !hyper::body::Body::is_end_stream(&body)
+                && hyper::body::Body::size_hint(&body).exact().is_none()
+            {
+                parts
+                    .headers
+                    .insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            }
             let body: Body = match config.limits.max_request_body_bytes {
                 Some(limit) => Limited::new(
                     body.map_err(client_body_error),
@@ -283,6 +302,15 @@ impl Proxy {
                 }
             };
 
+            // Status codes are three digits from 100 to 599 (RFC 9110 §15).
+            if upstream_response.status().as_u16() > 599 {
+                self.metrics.upstream_error(&site.name, "protocol");
+                let response = reply::text(
+                    StatusCode::BAD_GATEWAY,
+                    "The upstream answered with a status code outside 100-599.",
+                );
+                return ex.finish(&self, Some(upstream_time), &report, response);
+            }
             // A 101 hands both connections over to a byte pipe, after its headers are enforced.
             let switching = upstream_response.status() == StatusCode::SWITCHING_PROTOCOLS;
             if switching {
@@ -303,6 +331,8 @@ impl Proxy {
 
             // 5. Enforce on the response headers, whatever the status.
             let (mut parts, body) = upstream_response.into_parts();
+            // This hop speaks its own version (RFC 9110 §6.2), whatever the upstream's.
+            parts.version = Version::HTTP_11;
             if hop::remove_hop_by_hop(&mut parts.headers, switching) {
                 tracing::warn!(site = %site.name, "upstream used a transfer coding besides chunked");
                 self.metrics.upstream_error(&site.name, "protocol");

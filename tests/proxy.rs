@@ -355,6 +355,128 @@ async fn a_transfer_coding_besides_chunked_is_502_from_upstream_and_501_from_cli
     assert!(answer.starts_with("HTTP/1.1 501 "), "{answer}");
 }
 
+/// An upstream that answers every request on a connection with `answer`, once the
+/// request's head (and, when chunked, its body) has come; what it read is kept.
+async fn raw_upstream(
+    answer: &'static [u8],
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let done = got.windows(4).any(|w| w == b"\r\n\r\n")
+                        && (!String::from_utf8_lossy(&got)
+                            .to_ascii_lowercase()
+                            .contains("transfer-encoding: chunked")
+                            || got.ends_with(b"0\r\n\r\n"));
+                    if done {
+                        record.lock().unwrap().extend_from_slice(&got);
+                        got.clear();
+                        if s.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// Regressions found by a black-box audit of the proxy's transparency.
+#[tokio::test]
+async fn transparency_regressions_from_the_audit() {
+    // Content-Length beside chunked: framed by chunked, the length dropped (RFC 9112
+    // §6.3). It was forwarded, and the client read 3 bytes of 89.
+    let (url, _) = raw_upstream(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\
+          Transfer-Encoding: chunked\r\n\r\n9\r\nabcdefghi\r\n0\r\n\r\n",
+    )
+    .await;
+    let p = proxy(&config_yaml(&url, "", "")).await;
+    let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
+    assert_eq!(got.text(), "abcdefghi");
+    assert!(got.headers.get("content-length").is_none());
+
+    // An HTTP/1.0 upstream: this hop still speaks HTTP/1.1 (RFC 9110 §6.2).
+    let (url, _) = raw_upstream(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+    let p = proxy(&config_yaml(&url, "", "")).await;
+    let mut client = tokio::net::TcpStream::connect(p.http_addr.unwrap())
+        .await
+        .unwrap();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: portal.test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = client.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+
+    // A status past 599 is not HTTP: 502.
+    let (url, _) = raw_upstream(b"HTTP/1.1 600 Too High\r\nContent-Length: 0\r\n\r\n").await;
+    let p = proxy(&config_yaml(&url, "", "")).await;
+    assert_eq!(
+        get(p.http_addr.unwrap(), PORTAL, "/", &[]).await.status,
+        502
+    );
+
+    // A chunked body on a GET reaches the upstream (hyper's client would drop it).
+    let (url, seen) = raw_upstream(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+    let p = proxy(&config_yaml(&url, "", "")).await;
+    let mut client = tokio::net::TcpStream::connect(p.http_addr.unwrap())
+        .await
+        .unwrap();
+    client
+        .write_all(
+            b"GET /search HTTP/1.1\r\nHost: portal.test\r\nTransfer-Encoding: chunked\r\n\
+              Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = client.read_to_end(&mut answer).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200 OK"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let upstream_saw = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    assert!(upstream_saw.contains("hello"), "{upstream_saw}");
+
+    // CONNECT and TRACE are answered here, not forwarded.
+    let (url, seen) = raw_upstream(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await;
+    let p = proxy(&config_yaml(&url, "", "")).await;
+    for request in [
+        "CONNECT portal.test:443 HTTP/1.1\r\nHost: portal.test:443\r\n\r\n",
+        "TRACE / HTTP/1.1\r\nHost: portal.test\r\nMax-Forwards: 0\r\n\r\n",
+    ] {
+        let mut client = tokio::net::TcpStream::connect(p.http_addr.unwrap())
+            .await
+            .unwrap();
+        client.write_all(request.as_bytes()).await.unwrap();
+        let mut head = vec![0u8; 64];
+        let n = client.read(&mut head).await.unwrap();
+        let head = String::from_utf8_lossy(&head[..n]);
+        assert!(head.starts_with("HTTP/1.1 501 "), "{request}: {head}");
+    }
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "nothing reached the upstream"
+    );
+}
+
 #[tokio::test]
 async fn upgrade_is_proxied_with_consent_enforced_on_the_101() {
     // An upstream that switches to a line echo protocol after its 101.
