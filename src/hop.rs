@@ -69,13 +69,25 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) -> bool {
     if present[TRANSFER_ENCODING_INDEX] {
         headers.remove(CONTENT_LENGTH);
     }
-    let foreign_coding = present[TRANSFER_ENCODING_INDEX]
-        && headers
+    // Chunked applied twice (which a sender must not do) is as foreign: one layer
+    // would be taken off and the other passed on as if it were the body.
+    let foreign_coding = present[TRANSFER_ENCODING_INDEX] && {
+        let mut chunked = 0;
+        let mut other = false;
+        for coding in headers
             .get_all(TRANSFER_ENCODING)
             .iter()
             .flat_map(|value| value.as_bytes().split(|b| *b == b','))
             .map(<[u8]>::trim_ascii)
-            .any(|coding| !coding.eq_ignore_ascii_case(b"chunked"));
+        {
+            if coding.eq_ignore_ascii_case(b"chunked") {
+                chunked += 1;
+            } else {
+                other = true;
+            }
+        }
+        other || chunked > 1
+    };
     // Headers the `Connection` field names; `keep-alive` and `close`, what nearly
     // every `Connection` says, name none.
     let mut named: Vec<HeaderName> = Vec::new();
@@ -260,6 +272,8 @@ mod tests {
             (&["gzip, chunked"], true),
             (&["gzip", "chunked"], true),
             (&["identity"], true),
+            (&["chunked, chunked"], true),
+            (&["chunked", "chunked"], true),
         ] {
             let mut h = HeaderMap::new();
             for line in lines {
