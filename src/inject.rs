@@ -128,8 +128,11 @@ impl Coding {
 pub struct Plan {
     /// What changes.
     scope: Scope,
-    /// The consent banner goes in: the page then depends on the visitor's cookies.
+    /// The consent banner goes in: the page is then this visitor's alone.
     banner: bool,
+    /// The banner would go in for a visitor who has not chosen: the page depends on
+    /// the consent cookie.
+    banner_possible: bool,
     coding: Coding,
     encoding: AsciiCompatibleEncoding,
     /// Whether the charset came from `Content-Type` (then a `<meta charset>` must not
@@ -211,6 +214,7 @@ pub fn plan(
         return Some(Plan {
             scope: Scope::Vary,
             banner: false,
+            banner_possible: false,
             coding,
             encoding,
             charset_from_header,
@@ -221,13 +225,13 @@ pub fn plan(
     // The banner goes on pages a visitor navigates to: not into frames (the parent
     // shows it, and a cross-site frame cannot store the choice), and not on the answer
     // to a form post, which reloading after the choice would post again.
-    let show_banner = site.policy.banner
-        && !consent.has_choice()
-        && matches!(*req.method, Method::GET | Method::HEAD)
-        && !req.is_frame();
+    let banner_possible =
+        site.policy.banner && matches!(*req.method, Method::GET | Method::HEAD) && !req.is_frame();
+    let show_banner = banner_possible && !consent.has_choice();
     Some(Plan {
-        // HEAD gets the head GET would get (RFC 9110 §9.3.2), and no body to rewrite.
         banner: show_banner,
+        banner_possible,
+        // HEAD gets the head GET would get (RFC 9110 §9.3.2), and no body to rewrite.
         scope: if *req.method == Method::HEAD {
             Scope::Headers
         } else {
@@ -254,10 +258,20 @@ pub fn apply(plan: Plan, head: &mut http::response::Parts, body: Body) -> Body {
     if plan.scope == Scope::Vary {
         return body;
     }
+    if plan.banner_possible {
+        // With or without the banner, the page depends on the visitor's consent
+        // cookie: a shared cache must not give one visitor's copy to another.
+        vary_on(headers, "Cookie");
+    }
     if plan.banner {
         // A page with the banner is this visitor's, until they choose: no cache may
-        // keep it, or the banner would come back from it after the choice.
+        // keep it, or the banner would come back from it after the choice. That
+        // includes the caches that read their own headers first (RFC 9213's
+        // CDN-Cache-Control, Surrogate-Control, nginx's X-Accel-Expires).
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+        for name in SURROGATE_CACHE {
+            headers.remove(name);
+        }
     }
     headers.remove(CONTENT_LENGTH);
     headers.remove(ACCEPT_RANGES);
@@ -293,6 +307,14 @@ fn vary_on(headers: &mut http::HeaderMap, name: &'static str) {
         headers.append(VARY, HeaderValue::from_static(name));
     }
 }
+
+/// Cache instructions meant for caches between the origin and the browser, which
+/// read them before `Cache-Control`.
+const SURROGATE_CACHE: [HeaderName; 3] = [
+    HeaderName::from_static("cdn-cache-control"),
+    HeaderName::from_static("surrogate-control"),
+    HeaderName::from_static("x-accel-expires"),
+];
 
 /// Headers that checksum the body, dropped when it is rewritten.
 const DIGESTS: [HeaderName; 4] = [

@@ -380,6 +380,9 @@ async fn the_banner_page_is_not_cached_and_skips_frames_and_form_answers() {
         &[
             ("content-type", "text/html"),
             ("cache-control", "public, max-age=600"),
+            ("cdn-cache-control", "max-age=3600"),
+            ("surrogate-control", "max-age=3600"),
+            ("x-accel-expires", "3600"),
         ],
         "<html><body>x</body></html>",
     )
@@ -390,18 +393,34 @@ async fn the_banner_page_is_not_cached_and_skips_frames_and_form_answers() {
     );
     let p = proxy(&yaml).await;
     let addr = p.http_addr.unwrap();
+    let vary = |got: &common::Got| -> Vec<String> {
+        got.headers
+            .get_all("vary")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
     let banner = get(addr, PORTAL, "/", &[]).await;
     assert!(banner.text().contains("id=\"consentry-banner\""));
     assert_eq!(
         banner.headers.get("cache-control").unwrap(),
         "private, no-store"
     );
+    for name in ["cdn-cache-control", "surrogate-control", "x-accel-expires"] {
+        assert!(banner.headers.get(name).is_none(), "{name} kept");
+    }
+    assert_eq!(vary(&banner), ["Sec-Fetch-Dest", "Cookie"]);
     let chosen = get(addr, PORTAL, "/", &[("cookie", "cookies_preferences={}")]).await;
     assert!(!chosen.text().contains("id=\"consentry-banner\""));
     assert_eq!(
         chosen.headers.get("cache-control").unwrap(),
         "public, max-age=600",
-        "without the banner the page is the same for everyone"
+        "without the banner the upstream's caching stands"
+    );
+    assert_eq!(
+        vary(&chosen),
+        ["Sec-Fetch-Dest", "Cookie"],
+        "but a shared cache must not serve it to a visitor who has not chosen"
     );
     for dest in ["iframe", "frame"] {
         let framed = get(addr, PORTAL, "/", &[("sec-fetch-dest", dest)]).await;

@@ -5,6 +5,7 @@ fn plan(body_markup: &str) -> Plan {
     Plan {
         scope: Scope::Body,
         banner: false,
+        banner_possible: false,
         coding: Coding::Identity,
         encoding: AsciiCompatibleEncoding::utf_8(),
         charset_from_header: false,
