@@ -149,7 +149,7 @@ impl Proxy {
             let mut ex = ex.with_site(site, &loaded.site_metrics[index]);
             // A tunnel has no place in a reverse proxy, and TRACE would echo the
             // request's cookies back to scripts (cross-site tracing); nginx refuses both.
-            if matches!(*req.method(), Method::CONNECT | Method::TRACE) {
+            if refused_method(req.method()) {
                 let response = reply::text(
                     StatusCode::NOT_IMPLEMENTED,
                     "This proxy does not forward CONNECT or TRACE requests.",
@@ -524,6 +524,16 @@ pub fn request_host<B>(req: &Request<B>) -> Option<Cow<'_, str>> {
     } else {
         Cow::Borrowed(host)
     })
+}
+
+/// CONNECT, TRACE, and IIS's TRACK, in any case: method names are case-sensitive
+/// (RFC 9110 §9.1), but an upstream that reads them otherwise must not get one.
+fn refused_method(method: &Method) -> bool {
+    let name = method.as_str();
+    name.len() >= 5
+        && ["CONNECT", "TRACE", "TRACK"]
+            .iter()
+            .any(|refused| name.eq_ignore_ascii_case(refused))
 }
 
 /// The host of a `Host` field value (`uri-host [":" port]`, RFC 9110 §7.2), or

@@ -317,8 +317,12 @@ impl Pool {
 
     /// Wraps the response body so that its connection returns to the pool at its end.
     fn track(self: Arc<Self>, conn: Conn, response: Response<Incoming>) -> Response<PooledBody> {
-        // After a 101 the connection belongs to the upgraded protocol.
-        let reusable = response.status() != StatusCode::SWITCHING_PROTOCOLS;
+        // After a 101 the connection belongs to the upgraded protocol. After an
+        // HTTP/1.0 response hyper speaks HTTP/1.0 on the connection, which cannot
+        // carry a body of unknown length (it was dropped): such a connection serves
+        // no further request.
+        let reusable = response.status() != StatusCode::SWITCHING_PROTOCOLS
+            && response.version() != http::Version::HTTP_10;
         response.map(|body| {
             let mut body = PooledBody {
                 inner: body,

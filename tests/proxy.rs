@@ -432,6 +432,35 @@ async fn transparency_regressions_from_the_audit() {
         502
     );
 
+    // After an HTTP/1.0 keep-alive answer, the connection is not reused: hyper would
+    // speak HTTP/1.0 on it and drop the next request's chunked body.
+    let (url, seen) =
+        raw_upstream(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 4\r\n\r\nab10")
+            .await;
+    let p = proxy(&config_yaml(&url, "", "")).await;
+    assert_eq!(
+        get(p.http_addr.unwrap(), PORTAL, "/", &[]).await.text(),
+        "ab10"
+    );
+    let mut client = tokio::net::TcpStream::connect(p.http_addr.unwrap())
+        .await
+        .unwrap();
+    client
+        .write_all(
+            b"POST /submit HTTP/1.1\r\nHost: portal.test\r\nTransfer-Encoding: chunked\r\n\
+              Connection: close\r\n\r\nb\r\nsecret=form\r\n0\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = client.read_to_end(&mut answer).await;
+    let upstream_saw = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    assert!(
+        upstream_saw.contains("POST /submit HTTP/1.1"),
+        "{upstream_saw}"
+    );
+    assert!(upstream_saw.contains("secret=form"), "{upstream_saw}");
+
     // A chunked body on a GET reaches the upstream (hyper's client would drop it).
     let (url, seen) = raw_upstream(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
     let p = proxy(&config_yaml(&url, "", "")).await;
@@ -461,6 +490,8 @@ async fn transparency_regressions_from_the_audit() {
     for request in [
         "CONNECT portal.test:443 HTTP/1.1\r\nHost: portal.test:443\r\n\r\n",
         "TRACE / HTTP/1.1\r\nHost: portal.test\r\nMax-Forwards: 0\r\n\r\n",
+        "trace / HTTP/1.1\r\nHost: portal.test\r\n\r\n",
+        "TRACK / HTTP/1.1\r\nHost: portal.test\r\n\r\n",
     ] {
         let mut client = tokio::net::TcpStream::connect(p.http_addr.unwrap())
             .await
