@@ -152,7 +152,7 @@ impl Proxy {
             if refused_method(req.method()) {
                 let response = reply::text(
                     StatusCode::NOT_IMPLEMENTED,
-                    "This proxy does not forward CONNECT or TRACE requests.",
+                    "This proxy does not forward CONNECT, TRACE or TRACK requests.",
                 );
                 return ex.finish(&self, None, &Report::default(), response);
             }
@@ -302,15 +302,6 @@ impl Proxy {
                 }
             };
 
-            // Status codes are three digits from 100 to 599 (RFC 9110 §15).
-            if upstream_response.status().as_u16() > 599 {
-                self.metrics.upstream_error(&site.name, "protocol");
-                let response = reply::text(
-                    StatusCode::BAD_GATEWAY,
-                    "The upstream answered with a status code outside 100-599.",
-                );
-                return ex.finish(&self, Some(upstream_time), &report, response);
-            }
             // A 101 hands both connections over to a byte pipe, after its headers are enforced.
             let switching = upstream_response.status() == StatusCode::SWITCHING_PROTOCOLS;
             if switching {
@@ -333,12 +324,22 @@ impl Proxy {
             let (mut parts, body) = upstream_response.into_parts();
             // This hop speaks its own version (RFC 9110 §6.2), whatever the upstream's.
             parts.version = Version::HTTP_11;
-            if hop::remove_hop_by_hop(&mut parts.headers, switching) {
-                tracing::warn!(site = %site.name, "upstream used a transfer coding besides chunked");
+            let foreign_coding = hop::remove_hop_by_hop(&mut parts.headers, switching);
+            // What hyper's client lets through but no client should get.
+            let broken = if parts.status.as_u16() > 599 {
+                // Status codes are three digits from 100 to 599 (RFC 9110 §15).
+                Some("a status code outside 100-599")
+            } else if foreign_coding {
+                Some("a transfer coding this proxy does not decode")
+            } else {
+                None
+            };
+            if let Some(what) = broken {
+                tracing::warn!(site = %site.name, what, "upstream response refused");
                 self.metrics.upstream_error(&site.name, "protocol");
                 let response = reply::text(
                     StatusCode::BAD_GATEWAY,
-                    "The upstream used a transfer coding this proxy does not decode.",
+                    &format!("The upstream answered with {what}."),
                 );
                 return ex.finish(&self, Some(upstream_time), &report, response);
             }
