@@ -331,11 +331,7 @@ async fn shows_the_banner_only_until_the_visitor_chooses() {
         "<html><body>x</body></html>",
     )
     .await;
-    let yaml = config_yaml(&up.url(), "", "").replace(
-        "  link_text: Cookies policy",
-        "  link_text: Cookies policy\n  banner: true",
-    );
-    let p = proxy(&yaml).await;
+    let p = proxy(&banner_yaml(&up.url())).await;
     let addr = p.http_addr.unwrap();
     let first = get(addr, PORTAL, "/datasets?q=1&b=%3C", &[]).await.text();
     assert!(first.contains("id=\"consentry-banner\""));
@@ -387,19 +383,8 @@ async fn the_banner_page_is_not_cached_and_skips_frames_and_form_answers() {
         "<html><body>x</body></html>",
     )
     .await;
-    let yaml = config_yaml(&up.url(), "", "").replace(
-        "  link_text: Cookies policy",
-        "  link_text: Cookies policy\n  banner: true",
-    );
-    let p = proxy(&yaml).await;
+    let p = proxy(&banner_yaml(&up.url())).await;
     let addr = p.http_addr.unwrap();
-    let vary = |got: &common::Got| -> Vec<String> {
-        got.headers
-            .get_all("vary")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect()
-    };
     let banner = get(addr, PORTAL, "/", &[]).await;
     assert!(banner.text().contains("id=\"consentry-banner\""));
     assert_eq!(
@@ -640,6 +625,23 @@ async fn an_empty_chunked_html_body_stays_empty() {
 }
 
 /// An upstream answering every request with this HTML body and coding.
+/// The test configuration with `policy.banner: true`.
+fn banner_yaml(upstream: &str) -> String {
+    config_yaml(upstream, "", "").replace(
+        "  link_text: Cookies policy",
+        "  link_text: Cookies policy\n  banner: true",
+    )
+}
+
+/// Every `Vary` field of a response, in order.
+fn vary(got: &common::Got) -> Vec<String> {
+    got.headers
+        .get_all("vary")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
 async fn coded_page(coding: &'static str, body: Vec<u8>) -> common::Upstream {
     let body: &'static [u8] = Box::leak(body.into_boxed_slice());
     upstream(move |_req| {
@@ -789,13 +791,6 @@ async fn body_checksums_go_with_a_rewritten_body_and_stay_on_others() {
 #[tokio::test]
 async fn a_page_varies_by_fetch_destination_when_that_decides_its_body() {
     let page = "<html><body>x</body></html>";
-    let vary = |got: &common::Got| -> Vec<String> {
-        got.headers
-            .get_all("vary")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect()
-    };
     let html = [("content-type", "text/html"), ("vary", "Accept-Encoding")];
     for dest in [None, Some("document"), Some("empty"), Some("image")] {
         let up = fixed(200, &html, page).await;

@@ -292,13 +292,11 @@ async fn upstream_down_is_502_and_slow_upstream_is_504_each_with_a_body() {
 
 #[tokio::test]
 async fn upstream_that_breaks_mid_connection_is_502() {
+    // Half a head, then the connection closes (the task ends).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                return;
-            };
+        while let Ok((mut s, _)) = listener.accept().await {
             let mut buf = [0u8; 1024];
             let _ = s.read(&mut buf).await;
             let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Len").await;
@@ -314,24 +312,12 @@ async fn upstream_that_breaks_mid_connection_is_502() {
 /// `text/html`.
 #[tokio::test]
 async fn a_transfer_coding_besides_chunked_is_502_from_upstream_and_501_from_client() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                return;
-            };
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf).await;
-            let _ = s
-                .write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: _ga=1\r\n\
-                      Transfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-                )
-                .await;
-        }
-    });
-    let p = proxy(&config_yaml(&format!("http://{addr}"), "", "")).await;
+    let (url, _) = raw_upstream(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: _ga=1\r\n\
+          Transfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    )
+    .await;
+    let p = proxy(&config_yaml(&url, "", "")).await;
     let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
     assert_eq!(got.status, 502);
     assert!(got.headers.get("set-cookie").is_none());
