@@ -425,20 +425,9 @@ async fn the_consent_form_expires_a_copy_stored_under_a_deeper_path() {
     let up = fixed(200, &[], "ok").await;
     let p = proxy(&config_yaml(&up.url(), "", "")).await;
     let addr = p.http_addr.unwrap();
-    let form = [
-        ("content-type", "application/x-www-form-urlencoded"),
-        ("origin", "http://portal.test"),
-        (
-            "cookie",
-            "cookies_preferences=%7B%22statistics%22%3Afalse%7D; cookies_preferences=%7B%7D",
-        ),
-    ];
-    let got = send(
+    let got = post_consent(
         addr,
-        "POST",
-        PORTAL,
-        "/.consentry/consent",
-        &form,
+        "cookies_preferences=%7B%22statistics%22%3Afalse%7D; cookies_preferences=%7B%7D",
         "choice=accept_all&return=%2Fdatasets%2Fx%3Fq%3D1",
     )
     .await;
@@ -455,17 +444,23 @@ async fn the_consent_form_expires_a_copy_stored_under_a_deeper_path() {
         assert!(cookies.contains(&expiry), "{expiry} in {cookies:?}");
     }
     // One copy: nothing else to expire.
-    let single = [form[0], form[1], ("cookie", "cookies_preferences=%7B%7D")];
-    let got = send(
+    let got = post_consent(
         addr,
-        "POST",
-        PORTAL,
-        "/.consentry/consent",
-        &single,
+        "cookies_preferences=%7B%7D",
         "choice=accept_all&return=%2Fdatasets%2Fx",
     )
     .await;
     assert_eq!(got.set_cookies().len(), 1, "{:?}", got.set_cookies());
+}
+
+/// A same-site post of the consent form, with these request cookies.
+async fn post_consent(addr: std::net::SocketAddr, cookie: &str, body: &str) -> common::Got {
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("origin", "http://portal.test"),
+        ("cookie", cookie),
+    ];
+    send(addr, "POST", PORTAL, "/.consentry/consent", &headers, body).await
 }
 
 #[tokio::test]
