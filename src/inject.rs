@@ -25,7 +25,8 @@ use async_compression::tokio::bufread as codec;
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, TryStreamExt};
 use http::header::{
-    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, VARY,
+    ACCEPT_ENCODING, ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
+    ETAG, VARY,
 };
 use http::{HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, BodyStream, StreamBody};
@@ -67,6 +68,40 @@ impl<'a> RequestFacts<'a> {
         }
     }
 
+    /// Keeps a document request's `Accept-Encoding` to the codings this proxy can
+    /// decode, so that the page comes in one it can put the link into (DESIGN.md: every
+    /// HTML body). Browsers offer more (`dcb` and `dcz`, shared-dictionary Brotli and
+    /// Zstandard, whenever a dictionary applies) and an upstream may pick them. Other
+    /// fetches keep theirs: their bodies are never rewritten. Allocates only when an
+    /// offer is dropped.
+    pub fn restrict_accept_encoding(&self, headers: &mut http::HeaderMap) {
+        if !self.wants_document() {
+            return;
+        }
+        let value = {
+            let offers = headers.get_all(ACCEPT_ENCODING);
+            let items = || {
+                offers
+                    .iter()
+                    .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+                    .map(<[u8]>::trim_ascii)
+                    .filter(|item| !item.is_empty())
+            };
+            if items().all(decodable) {
+                return;
+            }
+            let kept: Vec<&[u8]> = items().filter(|item| decodable(item)).collect();
+            if kept.is_empty() {
+                // No offer at all would mean any coding (RFC 9110 §12.5.3).
+                HeaderValue::from_static("identity")
+            } else {
+                HeaderValue::from_bytes(&kept.join(&b", "[..]))
+                    .unwrap_or(HeaderValue::from_static("identity"))
+            }
+        };
+        headers.insert(ACCEPT_ENCODING, value);
+    }
+
     /// Whether the request is for a frame's document.
     fn is_frame(&self) -> bool {
         self.fetch_dest.as_ref().is_some_and(|dest| {
@@ -97,6 +132,23 @@ pub enum Coding {
 }
 
 impl Coding {
+    /// The coding a `Content-Encoding` or `Accept-Encoding` token names, when this
+    /// proxy can decode it (`identity` included).
+    fn named(token: &[u8]) -> Option<Coding> {
+        const NAMES: [(&str, Coding); 6] = [
+            ("gzip", Coding::Gzip),
+            ("x-gzip", Coding::Gzip),
+            ("deflate", Coding::Deflate),
+            ("br", Coding::Brotli),
+            ("zstd", Coding::Zstd),
+            ("identity", Coding::Identity),
+        ];
+        NAMES
+            .iter()
+            .find(|(name, _)| token.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, coding)| *coding)
+    }
+
     /// The one coding of every `Content-Encoding` field together: a list may be split
     /// across fields (RFC 9110 §5.3), so `identity` on one line and `gzip` on the next
     /// is gzip. `identity` and empty items name no coding; two codings, or one this
@@ -104,15 +156,18 @@ impl Coding {
     fn from_header(values: http::header::GetAll<'_, HeaderValue>) -> Option<Coding> {
         let mut found = Coding::Identity;
         for value in values {
-            for item in value.to_str().ok()?.split(',') {
-                let coding = match item.trim().to_ascii_lowercase().as_str() {
-                    "" | "identity" => continue,
-                    "gzip" | "x-gzip" => Coding::Gzip,
-                    "deflate" => Coding::Deflate,
-                    "br" => Coding::Brotli,
-                    "zstd" => Coding::Zstd,
-                    _ => return None,
+            for item in value
+                .as_bytes()
+                .split(|b| *b == b',')
+                .map(<[u8]>::trim_ascii)
+            {
+                let coding = match item {
+                    b"" => continue,
+                    _ => Coding::named(item)?,
                 };
+                if coding == Coding::Identity {
+                    continue;
+                }
                 if found != Coding::Identity {
                     return None;
                 }
@@ -121,6 +176,13 @@ impl Coding {
         }
         Some(found)
     }
+}
+
+/// Whether an `Accept-Encoding` item (`br`, `gzip;q=0.8`) names a coding this proxy
+/// can decode.
+fn decodable(item: &[u8]) -> bool {
+    let token = item.split(|b| *b == b';').next().unwrap_or_default();
+    Coding::named(token.trim_ascii()).is_some()
 }
 
 /// A decision to rewrite one response body.

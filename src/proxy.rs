@@ -246,6 +246,7 @@ impl Proxy {
                 }
             };
             parts.version = Version::HTTP_11;
+            page.restrict_accept_encoding(&mut parts.headers);
             // hyper's client sends no body with a GET or HEAD unless told it is chunked
             // (it assumes there is none); a client that sent one gets it forwarded.
             if matches!(parts.method, Method::GET | Method::HEAD)

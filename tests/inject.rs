@@ -820,6 +820,37 @@ async fn a_page_varies_by_fetch_destination_when_that_decides_its_body() {
     }
 }
 
+/// Browsers offer shared-dictionary codings (`dcb`, `dcz`) this proxy cannot decode;
+/// a page sent in one would reach the visitor without the link.
+#[tokio::test]
+async fn a_document_request_offers_the_upstream_only_decodable_codings() {
+    let up = upstream(|req| {
+        let offered = req
+            .headers()
+            .get("accept-encoding")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let mut r = http::Response::new(common::body(Bytes::from(offered)));
+        r.headers_mut()
+            .insert("content-type", "text/plain".parse().unwrap());
+        Box::pin(async move { r })
+    })
+    .await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let addr = p.http_addr.unwrap();
+    let offer = ("accept-encoding", "gzip, deflate, br, zstd, dcb, dcz");
+    let page = get(addr, PORTAL, "/", &[offer, ("sec-fetch-dest", "document")]).await;
+    assert_eq!(page.text(), "gzip, deflate, br, zstd");
+    let script = get(
+        addr,
+        PORTAL,
+        "/app.js",
+        &[offer, ("sec-fetch-dest", "script")],
+    )
+    .await;
+    assert_eq!(script.text(), "gzip, deflate, br, zstd, dcb, dcz");
+}
+
 #[tokio::test]
 async fn an_empty_chunked_body_labelled_gzip_stays_empty() {
     let up = empty_chunked_page(Some("gzip")).await;

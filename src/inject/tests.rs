@@ -146,3 +146,39 @@ async fn a_utf16_page_by_its_byte_order_mark_passes_as_it_came() {
     let out = rewrite(vec![utf8[..1].to_vec(), utf8[1..].to_vec()], "<a>L</a>").await;
     assert_eq!(out, b"\xEF\xBB\xBF<body>x<a>L</a></body>");
 }
+
+/// A document request offers only what the proxy can decode, so that the page comes
+/// in a coding it can put the link into; other fetches keep their offers.
+#[test]
+fn a_document_request_offers_only_decodable_codings() {
+    let restricted = |dest: Option<&'static str>, offers: &[&'static str]| {
+        let mut headers = http::HeaderMap::new();
+        if let Some(dest) = dest {
+            headers.insert(SEC_FETCH_DEST, HeaderValue::from_static(dest));
+        }
+        for offer in offers {
+            headers.append(ACCEPT_ENCODING, HeaderValue::from_static(offer));
+        }
+        let uri = http::Uri::from_static("/");
+        RequestFacts::new(&Method::GET, &uri, &headers).restrict_accept_encoding(&mut headers);
+        headers
+            .get_all(ACCEPT_ENCODING)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        restricted(None, &["gzip, deflate, br, zstd, dcb, dcz"]),
+        ["gzip, deflate, br, zstd"]
+    );
+    assert_eq!(
+        restricted(Some("document"), &["gzip;q=1.0, compress, *;q=0"]),
+        ["gzip;q=1.0"]
+    );
+    assert_eq!(restricted(None, &["dcb", "dcz"]), ["identity"]);
+    // Nothing to drop: left as it came, lines and all.
+    assert_eq!(restricted(None, &["gzip", "BR"]), ["gzip", "BR"]);
+    assert!(restricted(None, &[]).is_empty());
+    // Not a document: its body is never rewritten.
+    assert_eq!(restricted(Some("script"), &["br, dcb"]), ["br, dcb"]);
+}
