@@ -283,6 +283,22 @@ mod tests {
         );
     }
 
+    /// DESIGN.md: a value *over* 4 KiB fails closed, so one of exactly 4096 bytes
+    /// is read.
+    #[test]
+    fn a_value_of_exactly_4_kib_is_read_and_one_byte_more_is_not() {
+        let value_of = |len: usize| {
+            let head = r#"{"statistics":true,"pad":""#;
+            let pad = "x".repeat(len - head.len() - 2);
+            let value = format!(r#"{head}{pad}"}}"#);
+            assert_eq!(value.len(), len);
+            format!("cookies_preferences={value}")
+        };
+        let p = policy(Format::Json);
+        assert_eq!(consent(&[&value_of(4096)], false, &p).granted(), set(&[0, 1]));
+        assert_eq!(consent(&[&value_of(4097)], false, &p).granted(), set(&[0]));
+    }
+
     #[test]
     fn two_preferences_cookies_fail_closed_in_one_field_or_across_fields() {
         let p = policy(Format::List);
