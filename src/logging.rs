@@ -22,8 +22,10 @@ pub enum LogFormat {
 /// Installs the global subscriber; `RUST_LOG` overrides the default `info`.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only for a terminal: escape codes in a file or a pipe are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -44,6 +46,12 @@ pub fn removed_summary(report: &Report, categories: &Categories) -> String {
     out
 }
 
+/// Milliseconds to the microsecond, so that a log line reads `0.578`, not
+/// `0.5778880000000001`.
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
 /// The per-request event.
 #[allow(clippy::too_many_arguments)]
 pub fn access(
@@ -60,7 +68,7 @@ pub fn access(
     if !tracing::enabled!(target: "consentry::access", tracing::Level::INFO) {
         return;
     }
-    let upstream_ms = upstream.map(|d| d.as_secs_f64() * 1000.0);
+    let upstream_ms = upstream.map(millis);
     tracing::info!(
         target: "consentry::access",
         request_id,
@@ -68,7 +76,7 @@ pub fn access(
         method = %method,
         path,
         status,
-        ms = elapsed.as_secs_f64() * 1000.0,
+        ms = millis(elapsed),
         upstream_ms,
         removed = %removed_summary(report, categories),
         expired = %report.expired.join(","),

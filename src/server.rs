@@ -233,6 +233,8 @@ fn reload(shared: &Shared) -> Result<(), String> {
     match &outcome {
         Ok(()) => tracing::info!(path = %path.display(), "configuration reloaded"),
         Err(errors) => {
+            // One event per line: the errors, one per line in `check`, joined here.
+            let errors = errors.lines().collect::<Vec<_>>().join(" | ");
             tracing::error!(path = %path.display(), %errors, "reload failed; keeping the running configuration")
         }
     }
