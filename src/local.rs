@@ -52,6 +52,7 @@ pub async fn respond<B>(
     categories: &Categories,
     consent: &Consent,
     tls: bool,
+    report: &mut crate::enforce::Report,
 ) -> Response<Body>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
@@ -83,7 +84,7 @@ where
             headers.insert(http::header::LINK, site.policy.link_header.clone());
             response
         }
-        Local::ConsentForm => record_choice(req, site, categories, tls).await,
+        Local::ConsentForm => record_choice(req, site, categories, tls, report).await,
     }
 }
 
@@ -108,6 +109,7 @@ async fn record_choice<B>(
     site: &Site,
     categories: &Categories,
     tls: bool,
+    report: &mut crate::enforce::Report,
 ) -> Response<Body>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
@@ -273,8 +275,8 @@ where
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // What the visitor just refused goes at once, HttpOnly cookies included.
     if site.consent.expire_revoked {
-        let mut report = crate::enforce::Report::default();
-        crate::enforce::expire_revoked(headers, &cookies, &site.classifier, granted, &mut report);
+        // Into the exchange's report: logged and counted like the proxy's own.
+        crate::enforce::expire_revoked(headers, &cookies, &site.classifier, granted, report);
     }
     response
 }

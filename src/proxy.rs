@@ -142,7 +142,7 @@ impl Proxy {
             let Some((index, site)) = config.site_index_for_host(&host) else {
                 let response = reply::text(
                     StatusCode::MISDIRECTED_REQUEST,
-                    &format!("No site is configured here for host {host}."),
+                    "No site is configured here for this host.",
                 );
                 return ex.finish(&self, None, &Report::default(), response);
             };
@@ -169,6 +169,7 @@ impl Proxy {
             // Consentry's own pages: the policy, banner assets, the consent endpoint.
             if let Some(what) = local::route(&req, site) {
                 // Boxed: a rare path whose future would otherwise enlarge every request's.
+                let mut report = Report::default();
                 let response = Box::pin(local::respond(
                     what,
                     req,
@@ -176,9 +177,10 @@ impl Proxy {
                     &config.categories,
                     &consent,
                     client.tls,
+                    &mut report,
                 ))
                 .await;
-                return ex.finish(&self, None, &Report::default(), response);
+                return ex.finish(&self, None, &report, response);
             }
             let page = inject::RequestFacts::new(&ex.method, &ex.uri, req.headers());
 

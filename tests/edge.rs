@@ -1190,6 +1190,30 @@ async fn admin_health_readiness_metrics_and_cookie_audit() {
         421
     );
     assert_eq!(common::get(addr, "down.test", "/", &[]).await.status, 502);
+    // Refusing on the consent form expires the visitor's statistics cookie, and that
+    // counts like an expiry on a proxied response (a re-audit found it uncounted).
+    let refused = common::send(
+        addr,
+        "POST",
+        "portal.test",
+        "/.consentry/consent",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("origin", "http://portal.test"),
+            ("cookie", "_ga=GA1.1.1"),
+        ],
+        "choice=refuse_all",
+    )
+    .await;
+    assert_eq!(refused.status, 303);
+    assert!(
+        refused
+            .set_cookies()
+            .iter()
+            .any(|c| c.starts_with("_ga=; Max-Age=0")),
+        "{:?}",
+        refused.set_cookies()
+    );
     assert_eq!(running.reload(), Ok(()));
 
     let (status, text) = admin_get(admin, "/metrics").await;
@@ -1213,6 +1237,7 @@ async fn admin_health_readiness_metrics_and_cookie_audit() {
             r#"consentry_upstream_errors_total{site="down",kind="connect"}"#,
             1.0,
         ),
+        (r#"consentry_cookies_expired_total{site="portal"}"#, 1.0),
         (r#"consentry_config_reloads_total{outcome="ok"}"#, 1.0),
         // There from the start, for alerts on its increase.
         (r#"consentry_config_reloads_total{outcome="failed"}"#, 0.0),

@@ -251,7 +251,9 @@ async fn unknown_host_is_misdirected_and_missing_host_is_bad() {
     let p = proxy(&config_yaml(&up.url(), "", "")).await;
     let got = get(p.http_addr.unwrap(), "elsewhere.example", "/", &[]).await;
     assert_eq!(got.status, 421);
-    assert!(got.text().contains("elsewhere.example"));
+    // Error bodies never echo request headers (docs/operations.md, the privacy rule).
+    assert!(got.text().contains("No site is configured here"));
+    assert!(!got.text().contains("elsewhere.example"));
     assert_eq!(up.count(), 0);
 
     let mut raw = tokio::net::TcpStream::connect(p.http_addr.unwrap())
