@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand};
 use consentry::config::{Config, SHIPPED};
 use consentry::logging::{self, LogFormat};
 
+/// `--config` when none is given.
+const DEFAULT_CONFIG: &str = "proxy.yaml";
+
 #[derive(Parser)]
 #[command(
     name = "consentry",
@@ -17,7 +20,7 @@ use consentry::logging::{self, LogFormat};
 )]
 struct Cli {
     /// The configuration file.
-    #[arg(long, short, global = true, default_value = "proxy.yaml")]
+    #[arg(long, short, global = true, default_value = DEFAULT_CONFIG)]
     config: PathBuf,
     /// How log events are written.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -114,18 +117,25 @@ async fn run(path: &Path) -> ExitCode {
 
 async fn demo(path: &Path, listen: SocketAddr) -> ExitCode {
     // The policy comes from the given file, else ./proxy.yaml, else the shipped copy.
+    // A file named with --config must be there: a typo must not quietly show another
+    // policy.
     let (text, label, base) = match std::fs::read_to_string(path) {
         Ok(text) => (
             text,
             path.display().to_string(),
             path.parent().map(Path::to_path_buf).unwrap_or_default(),
         ),
+        Err(e) if path != Path::new(DEFAULT_CONFIG) => {
+            eprintln!("consentry: cannot read {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
         Err(_) => (
             SHIPPED.to_owned(),
             "proxy.yaml (built in)".to_owned(),
             PathBuf::new(),
         ),
     };
+    eprintln!("consentry demo: the policy of {label}");
     let portal = match consentry::demo::start_sample_portal().await {
         Ok(addr) => addr,
         Err(e) => {
@@ -148,7 +158,7 @@ async fn demo(path: &Path, listen: SocketAddr) -> ExitCode {
     let running = match consentry::server::start(config, None).await {
         Ok(running) => running,
         Err(e) => {
-            eprintln!("consentry: {e}");
+            eprintln!("consentry: {e} (another address: consentry demo --listen 127.0.0.1:8081)");
             return ExitCode::FAILURE;
         }
     };
@@ -156,7 +166,20 @@ async fn demo(path: &Path, listen: SocketAddr) -> ExitCode {
         "{}",
         consentry::demo::instructions(running.http_addr.unwrap_or(listen), &policy_path)
     );
-    let _ = tokio::signal::ctrl_c().await;
+    // Ctrl-C, or SIGTERM from a container runtime or supervisor: both drain.
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match terminate.as_mut() {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
     running.shutdown().await;
     ExitCode::SUCCESS
 }
