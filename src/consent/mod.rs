@@ -295,7 +295,10 @@ mod tests {
             format!("cookies_preferences={value}")
         };
         let p = policy(Format::Json);
-        assert_eq!(consent(&[&value_of(4096)], false, &p).granted(), set(&[0, 1]));
+        assert_eq!(
+            consent(&[&value_of(4096)], false, &p).granted(),
+            set(&[0, 1])
+        );
         assert_eq!(consent(&[&value_of(4097)], false, &p).granted(), set(&[0]));
     }
 
