@@ -155,7 +155,9 @@ struct Row<'a> {
 /// The policy page, generated from the same rules that are enforced.
 pub fn policy_page(site: &Site, categories: &Categories, granted: CategorySet) -> String {
     let mut out = String::new();
-    let title = format!("{} — {}", site.policy.link_text, site.name);
+    // Visitors know the site by its address, not by the name in proxy.yaml.
+    let site_label = site.hosts.first().unwrap_or(&site.name);
+    let title = format!("{} — {}", site.policy.link_text, site_label);
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\

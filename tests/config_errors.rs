@@ -196,6 +196,18 @@ fn policy_path_must_be_a_path() {
         &format!("policy:\n  path: /.consentry/x\n{BASE}"),
         "reserved for consentry",
     );
+    // A global key every site inherits is one error, not one per site (a review of
+    // the docs' claims found it five times over the five portals).
+    let three_sites = format!(
+        "policy:\n  path: /.consentry/x\n{BASE}  - name: b\n    hosts: [b.test]\n    upstream: http://127.0.0.1:8002\n  - name: c\n    hosts: [c.test]\n    upstream: http://127.0.0.1:8003\n"
+    );
+    let (code, _, stderr) = check(&three_sites);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr.matches("reserved for consentry").count(),
+        1,
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -297,8 +297,17 @@ struct Problems<'a> {
 }
 
 impl Problems<'_> {
+    /// Records a problem once: a global key every site inherits is checked once per
+    /// site, and its error would otherwise repeat for each.
     fn add(&mut self, path: &[Seg], message: impl Into<String>) {
-        self.found.push((path.to_vec(), message.into()));
+        let message = message.into();
+        if !self
+            .found
+            .iter()
+            .any(|(seen, said)| seen.as_slice() == path && *said == message)
+        {
+            self.found.push((path.to_vec(), message));
+        }
     }
 
     fn finish(self) -> Result<(), ConfigErrors> {
