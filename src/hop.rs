@@ -11,6 +11,8 @@ use http::header::{
     TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VIA,
 };
 
+use crate::field_list;
+
 static HOP_BY_HOP: [HeaderName; 8] = [
     CONNECTION,
     HeaderName::from_static("keep-alive"),
@@ -74,12 +76,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) -> bool {
     let foreign_coding = present[TRANSFER_ENCODING_INDEX] && {
         let mut chunked = 0;
         let mut other = false;
-        for coding in headers
-            .get_all(TRANSFER_ENCODING)
-            .iter()
-            .flat_map(|value| value.as_bytes().split(|b| *b == b','))
-            .map(<[u8]>::trim_ascii)
-        {
+        for coding in field_list::items(headers.get_all(TRANSFER_ENCODING)) {
             if coding.eq_ignore_ascii_case(b"chunked") {
                 chunked += 1;
             } else {
@@ -130,15 +127,9 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
         && connection_tokens(headers).any(|token| token.eq_ignore_ascii_case(b"upgrade"))
 }
 
-/// The comma-separated tokens of every `Connection` field, trimmed, as bytes: split on
-/// bytes rather than chars, since a token is ASCII whatever else the field holds.
+/// The tokens of every `Connection` field.
 fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
-    headers
-        .get_all(CONNECTION)
-        .iter()
-        .flat_map(|value| value.as_bytes().split(|b| *b == b','))
-        .map(<[u8]>::trim_ascii)
-        .filter(|token| !token.is_empty())
+    field_list::items(headers.get_all(CONNECTION))
 }
 
 /// What the proxy knows of the client connection, for the forwarding headers.

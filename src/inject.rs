@@ -39,6 +39,7 @@ use tokio_util::io::{ReaderStream, StreamReader};
 
 use crate::config::Site;
 use crate::consent::Consent;
+use crate::field_list;
 use crate::{Body, BoxError};
 
 /// A constant: a `&str` key would be parsed and lower-cased on every lookup.
@@ -79,14 +80,7 @@ impl<'a> RequestFacts<'a> {
             return;
         }
         let value = {
-            let offers = headers.get_all(ACCEPT_ENCODING);
-            let items = || {
-                offers
-                    .iter()
-                    .flat_map(|value| value.as_bytes().split(|b| *b == b','))
-                    .map(<[u8]>::trim_ascii)
-                    .filter(|item| !item.is_empty())
-            };
+            let items = || field_list::items(headers.get_all(ACCEPT_ENCODING));
             if items().all(decodable) {
                 return;
             }
@@ -155,24 +149,15 @@ impl Coding {
     /// proxy cannot decode, leave the body alone (`None`).
     fn from_header(values: http::header::GetAll<'_, HeaderValue>) -> Option<Coding> {
         let mut found = Coding::Identity;
-        for value in values {
-            for item in value
-                .as_bytes()
-                .split(|b| *b == b',')
-                .map(<[u8]>::trim_ascii)
-            {
-                let coding = match item {
-                    b"" => continue,
-                    _ => Coding::named(item)?,
-                };
-                if coding == Coding::Identity {
-                    continue;
-                }
-                if found != Coding::Identity {
-                    return None;
-                }
-                found = coding;
+        for item in field_list::items(values) {
+            let coding = Coding::named(item)?;
+            if coding == Coding::Identity {
+                continue;
             }
+            if found != Coding::Identity {
+                return None;
+            }
+            found = coding;
         }
         Some(found)
     }
@@ -242,12 +227,8 @@ pub fn plan(
     if !essence.eq_ignore_ascii_case("text/html") {
         return None;
     }
-    let no_transform = headers
-        .get_all(CACHE_CONTROL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|d| d.trim().eq_ignore_ascii_case("no-transform"));
+    let no_transform = field_list::items(headers.get_all(CACHE_CONTROL))
+        .any(|directive| directive.eq_ignore_ascii_case(b"no-transform"));
     if no_transform {
         return None;
     }
@@ -359,11 +340,7 @@ pub fn apply(plan: Plan, head: &mut http::response::Parts, body: Body) -> Body {
 
 /// Adds `name` to `Vary` unless it is there already or `Vary` is `*`.
 fn vary_on(headers: &mut http::HeaderMap, name: &'static str) {
-    let listed = headers
-        .get_all(VARY)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .map(<[u8]>::trim_ascii)
+    let listed = field_list::items(headers.get_all(VARY))
         .any(|item| item == b"*" || item.eq_ignore_ascii_case(name.as_bytes()));
     if !listed {
         headers.append(VARY, HeaderValue::from_static(name));

@@ -41,6 +41,7 @@ pub mod consent;
 pub mod cookie_name;
 pub mod demo;
 pub mod enforce;
+pub mod field_list;
 pub mod hop;
 pub mod inject;
 pub mod local;
