@@ -26,7 +26,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, TryStreamExt};
 use http::header::{
     ACCEPT_ENCODING, ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
-    ETAG, VARY,
+    ETAG, IF_NONE_MATCH, VARY,
 };
 use http::{HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, BodyStream, StreamBody};
@@ -54,6 +54,8 @@ pub struct RequestFacts<'a> {
     pub fetch_dest: Option<HeaderValue>,
     /// The request target, for the banner form's way back.
     pub uri: &'a http::Uri,
+    /// `If-None-Match`, every line: which copies the client holds, for a 304.
+    pub if_none_match: Vec<HeaderValue>,
 }
 
 impl<'a> RequestFacts<'a> {
@@ -66,6 +68,8 @@ impl<'a> RequestFacts<'a> {
             method,
             fetch_dest: headers.get(SEC_FETCH_DEST).cloned(),
             uri,
+            // Allocates only for a conditional request.
+            if_none_match: headers.get_all(IF_NONE_MATCH).iter().cloned().collect(),
         }
     }
 
@@ -323,19 +327,95 @@ pub fn apply(plan: Plan, head: &mut http::response::Parts, body: Body) -> Body {
     for name in DIGESTS {
         headers.remove(name);
     }
-    if let Some(etag) = headers.get(ETAG) {
-        if !etag.as_bytes().starts_with(b"W/") {
-            let mut weak = b"W/".to_vec();
-            weak.extend_from_slice(etag.as_bytes());
-            if let Ok(weak) = HeaderValue::from_bytes(&weak) {
-                headers.insert(ETAG, weak);
-            }
-        }
+    // The rewritten body is not the upstream's byte for byte: its tag can only be weak
+    // (RFC 9110 §8.8.3), which also keeps `If-Range` from splicing ranges of the
+    // upstream's bytes into it (§13.1.5).
+    if let Some(weak) = headers.get(ETAG).and_then(weakened) {
+        headers.insert(ETAG, weak);
     }
     if plan.scope == Scope::Headers {
         return body;
     }
     rewrite_body(plan, body)
+}
+
+/// `W/` + a strong entity tag; `None` when it is weak already.
+fn weakened(etag: &HeaderValue) -> Option<HeaderValue> {
+    let tag = etag.as_bytes();
+    if tag.starts_with(b"W/") {
+        return None;
+    }
+    let mut weak = Vec::with_capacity(tag.len() + 2);
+    weak.extend_from_slice(b"W/");
+    weak.extend_from_slice(tag);
+    HeaderValue::from_bytes(&weak).ok()
+}
+
+/// Keeps a 304's `ETag` the one the client's copy carries. A page this proxy rewrote
+/// went out with its tag weakened (`W/"x"`), and the client revalidates with that; the
+/// upstream compares weakly (RFC 9110 §13.1.2) and answers 304 with its strong `"x"`.
+/// Caches then update the stored copy with the 304's fields (RFC 9111 §4.3.4), which
+/// would make the rewritten copy strong again. So when the client holds `W/"x"` (and
+/// not `"x"` itself), the 304 says `W/"x"`. Other 304s pass as they came.
+pub fn keep_client_validator(req: &RequestFacts, headers: &mut http::HeaderMap) {
+    if req.if_none_match.is_empty() {
+        return;
+    }
+    let Some(etag) = headers.get(ETAG) else {
+        return;
+    };
+    let upstream_tag = etag.as_bytes();
+    if upstream_tag.starts_with(b"W/") {
+        return;
+    }
+    let (mut holds_weak, mut holds_strong) = (false, false);
+    for (weak, tag) in req
+        .if_none_match
+        .iter()
+        .flat_map(|line| entity_tags(line.as_bytes()))
+    {
+        if tag == upstream_tag {
+            if weak {
+                holds_weak = true;
+            } else {
+                holds_strong = true;
+            }
+        }
+    }
+    if holds_weak && !holds_strong {
+        if let Some(weak) = weakened(etag) {
+            headers.insert(ETAG, weak);
+        }
+    }
+}
+
+/// The entity tags of an `If-None-Match` line (RFC 9110 §8.8.3, §13.1.2), each as
+/// whether it is weak and the quoted tag, quotes included. A tag may hold commas, so
+/// the line is read tag by tag, not split on commas; reading stops at anything else
+/// (`*` included, which names no tag).
+fn entity_tags(line: &[u8]) -> impl Iterator<Item = (bool, &[u8])> {
+    let mut rest = line;
+    std::iter::from_fn(move || {
+        rest = rest.trim_ascii_start();
+        while let [b',', tail @ ..] = rest {
+            rest = tail.trim_ascii_start();
+        }
+        let (weak, quoted) = match rest.strip_prefix(b"W/") {
+            Some(after) => (true, after),
+            None => (false, rest),
+        };
+        let [b'"', inner @ ..] = quoted else {
+            rest = &[];
+            return None;
+        };
+        let Some(end) = inner.iter().position(|&b| b == b'"') else {
+            rest = &[];
+            return None;
+        };
+        let tag = &quoted[..end + 2];
+        rest = &inner[end + 1..];
+        Some((weak, tag))
+    })
 }
 
 /// Adds `name` to `Vary` unless it is there already or `Vary` is `*`.

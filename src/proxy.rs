@@ -360,6 +360,9 @@ impl Proxy {
             hop::append_via(&mut parts.headers, Version::HTTP_11);
 
             // 6. Inject the policy link (and banner) into HTML documents, streaming.
+            if parts.status == StatusCode::NOT_MODIFIED {
+                inject::keep_client_validator(&page, &mut parts.headers);
+            }
             let body = match inject::plan(&page, &parts, site, &consent) {
                 Some(plan) => ResponseBody::Other(inject::apply(
                     plan,

@@ -882,3 +882,44 @@ async fn a_consent_post_that_is_not_the_form_records_nothing() {
         assert!(got.set_cookies().is_empty(), "{content_type} {body}");
     }
 }
+
+/// A browser revalidates the rewritten page with the weakened tag it was given; the
+/// upstream, comparing weakly, answers 304 with its strong tag. Had that passed, the
+/// browser's stored (rewritten) copy would turn strong again.
+#[tokio::test]
+async fn a_304_keeps_the_weakened_etag_the_client_holds() {
+    let up = upstream(|req| {
+        let conditional = req.headers().contains_key("if-none-match");
+        let json = req.uri().path() == "/data.json";
+        Box::pin(async move {
+            let content_type = if json {
+                "application/json"
+            } else {
+                "text/html"
+            };
+            if conditional {
+                common::response(304, &[("etag", "\"v7\"")], "")
+            } else {
+                common::response(
+                    200,
+                    &[("content-type", content_type), ("etag", "\"v7\"")],
+                    "<body>page</body>",
+                )
+            }
+        })
+    })
+    .await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let addr = p.http_addr.unwrap();
+    let page = get(addr, PORTAL, "/", &[]).await;
+    assert_eq!(page.headers.get("etag").unwrap(), "W/\"v7\"");
+    let revalidated = get(addr, PORTAL, "/", &[("if-none-match", "W/\"v7\"")]).await;
+    assert_eq!(revalidated.status, 304);
+    assert_eq!(revalidated.headers.get("etag").unwrap(), "W/\"v7\"");
+    // What was never rewritten keeps its strong tag, 200 and 304 alike.
+    let data = get(addr, PORTAL, "/data.json", &[]).await;
+    assert_eq!(data.headers.get("etag").unwrap(), "\"v7\"");
+    let revalidated = get(addr, PORTAL, "/data.json", &[("if-none-match", "\"v7\"")]).await;
+    assert_eq!(revalidated.status, 304);
+    assert_eq!(revalidated.headers.get("etag").unwrap(), "\"v7\"");
+}

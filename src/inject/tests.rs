@@ -182,3 +182,51 @@ fn a_document_request_offers_only_decodable_codings() {
     // Not a document: its body is never rewritten.
     assert_eq!(restricted(Some("script"), &["br, dcb"]), ["br, dcb"]);
 }
+
+#[test]
+fn reads_entity_tags_whole_even_with_commas_inside() {
+    let tags: Vec<(bool, &[u8])> = entity_tags(br#" "a,b" ,W/"c", ,"""#).collect();
+    assert_eq!(
+        tags,
+        [
+            (false, &br#""a,b""#[..]),
+            (true, &br#""c""#[..]),
+            (false, &br#""""#[..])
+        ]
+    );
+    // `*` and anything unquoted name no tag; an unterminated tag is not one.
+    assert_eq!(entity_tags(b"*").count(), 0);
+    assert_eq!(entity_tags(br#""a", xyz, "b""#).count(), 1);
+    assert_eq!(entity_tags(br#""open"#).count(), 0);
+}
+
+/// The client revalidates the rewritten copy with `W/"x"`; the upstream's 304 says
+/// `"x"`. The 304 must keep the client's copy weak.
+#[test]
+fn a_304_for_a_weakened_copy_keeps_it_weak() {
+    let after_304 = |if_none_match: &[&'static str], etag: &'static str| {
+        let mut request = http::HeaderMap::new();
+        for line in if_none_match {
+            request.append(IF_NONE_MATCH, HeaderValue::from_static(line));
+        }
+        let uri = http::Uri::from_static("/");
+        let facts = RequestFacts::new(&Method::GET, &uri, &request);
+        let mut response = http::HeaderMap::new();
+        response.insert(ETAG, HeaderValue::from_static(etag));
+        keep_client_validator(&facts, &mut response);
+        response.get(ETAG).unwrap().to_str().unwrap().to_owned()
+    };
+    assert_eq!(after_304(&[r#"W/"x""#], r#""x""#), r#"W/"x""#);
+    assert_eq!(after_304(&[r#""y", W/"x""#], r#""x""#), r#"W/"x""#);
+    assert_eq!(after_304(&[r#""y""#, r#"W/"x""#], r#""x""#), r#"W/"x""#);
+    // A strong copy (never rewritten: JSON, images) stays strong.
+    assert_eq!(after_304(&[r#""x""#], r#""x""#), r#""x""#);
+    // Both held: the strong copy exists, so the strong tag is not wrong.
+    assert_eq!(after_304(&[r#"W/"x", "x""#], r#""x""#), r#""x""#);
+    // Another tag, `*`, or no condition at all: as it came.
+    assert_eq!(after_304(&[r#"W/"y""#], r#""x""#), r#""x""#);
+    assert_eq!(after_304(&["*"], r#""x""#), r#""x""#);
+    assert_eq!(after_304(&[], r#""x""#), r#""x""#);
+    // Weak already.
+    assert_eq!(after_304(&[r#"W/"x""#], r#"W/"x""#), r#"W/"x""#);
+}
