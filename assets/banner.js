@@ -12,7 +12,10 @@
     var granted = {};
     for (var i = 0; i < boxes.length; i++) {
       var box = boxes[i];
-      var on = box.disabled ? true : choice === "accept_all" ? true : choice === "refuse_all" ? false : box.checked;
+      // Disabled boxes are the required categories (always on) and those the
+      // browser's Global Privacy Control refuses (data-gpc: always off).
+      var on = box.hasAttribute("data-gpc") ? false : box.disabled ? true :
+        choice === "accept_all" ? true : choice === "refuse_all" ? false : box.checked;
       granted[box.value] = on;
     }
     return granted;

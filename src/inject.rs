@@ -290,6 +290,7 @@ pub fn plan(
         body_markup: crate::page::body_markup(
             site,
             show_banner,
+            !consent.refused_by_gpc().is_empty(),
             req.uri.path_and_query().map_or("/", |pq| pq.as_str()),
         ),
         head_markup: site.policy.head_markup.clone(),

@@ -76,7 +76,12 @@ where
             if !matches!(*req.method(), Method::GET | Method::HEAD) {
                 return reply::method_not_allowed("GET, HEAD");
             }
-            let html = page::policy_page(site, categories, consent.granted());
+            let html = page::policy_page(
+                site,
+                categories,
+                consent.granted(),
+                consent.refused_by_gpc(),
+            );
             let mut response = static_response(html.as_bytes(), "text/html; charset=utf-8", head);
             let headers = response.headers_mut();
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
@@ -84,7 +89,10 @@ where
             headers.insert(http::header::LINK, site.policy.link_header.clone());
             response
         }
-        Local::ConsentForm => record_choice(req, site, categories, tls, report).await,
+        Local::ConsentForm => {
+            let refused_by_gpc = consent.refused_by_gpc();
+            record_choice(req, site, categories, refused_by_gpc, tls, report).await
+        }
     }
 }
 
@@ -108,6 +116,7 @@ async fn record_choice<B>(
     req: Request<B>,
     site: &Site,
     categories: &Categories,
+    refused_by_gpc: CategorySet,
     tls: bool,
     report: &mut crate::enforce::Report,
 ) -> Response<Body>
@@ -213,6 +222,9 @@ where
             );
         }
     };
+    // The form showed these refused, whatever the button: "Accept all" accepts what
+    // was offered. (The banner script records the same.)
+    let granted = granted.without(refused_by_gpc);
     let source = &site.consent.sources[0];
     let value = source
         .format

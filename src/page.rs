@@ -51,12 +51,17 @@ pub fn link_markup(policy: &Policy) -> String {
 
 /// What goes before `</body>`: the link, and the banner when the visitor has not
 /// chosen. Without the banner it is the link rendered at load, shared, not copied.
-pub fn body_markup(site: &Site, show_banner: bool, path_and_query: &str) -> Bytes {
+pub fn body_markup(
+    site: &Site,
+    show_banner: bool,
+    refused_by_gpc: bool,
+    path_and_query: &str,
+) -> Bytes {
     let link = &site.policy.link_markup;
     if !show_banner {
         return link.clone();
     }
-    let (before, after) = &*site.policy.banner_markup;
+    let (before, after) = site.policy.banner_markup.for_visitor(refused_by_gpc);
     let mut out = String::with_capacity(link.len() + before.len() + after.len() + 64);
     out.push_str(&String::from_utf8_lossy(link));
     out.push_str(before);
@@ -67,9 +72,17 @@ pub fn body_markup(site: &Site, show_banner: bool, path_and_query: &str) -> Byte
 
 /// The form both the banner and the policy page use: one checkbox per category (the
 /// required ones checked and disabled) and the three choices. `checked` marks the
-/// categories currently granted. Posts to the consent endpoint, so it works without
+/// categories currently granted; `refused_by_gpc` those the browser's Global Privacy
+/// Control refuses, shown unchecked and disabled (`data-gpc`), since no choice here
+/// would change them. Posts to the consent endpoint, so it works without
 /// JavaScript; the banner script enhances it.
-fn choice_form(categories: &Categories, checked: CategorySet, return_to: &str, id: &str) -> String {
+fn choice_form(
+    categories: &Categories,
+    checked: CategorySet,
+    refused_by_gpc: CategorySet,
+    return_to: &str,
+    id: &str,
+) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -79,14 +92,18 @@ fn choice_form(categories: &Categories, checked: CategorySet, return_to: &str, i
     );
     for (cat_id, c) in categories.iter() {
         let input_id = format!("{id}-{}", escape(&c.name));
-        let state = if c.required {
-            " checked disabled"
+        let (state, note) = if c.required {
+            (" checked disabled", " (always on)")
+        } else if refused_by_gpc.contains(cat_id) {
+            (
+                " disabled data-gpc",
+                " (refused: your browser sends Global Privacy Control)",
+            )
         } else if checked.contains(cat_id) {
-            " checked"
+            (" checked", "")
         } else {
-            ""
+            ("", "")
         };
-        let note = if c.required { " (always on)" } else { "" };
         let _ = write!(
             out,
             "<div class=\"consentry-category\"><input type=\"checkbox\" id=\"{input_id}\" name=\"category\" value=\"{}\"{state}>\
@@ -105,42 +122,79 @@ fn choice_form(categories: &Categories, checked: CategorySet, return_to: &str, i
     out
 }
 
-/// The banner, split where the (per-request) return path goes. Its link to the policy
-/// carries a fragment, so that the page's one link whose target is `policy.path`
-/// stays the injected one (DESIGN.md: exactly once).
+/// The banner, rendered once at load in the two forms a visitor may get, each split
+/// where the (per-request) return path goes.
+#[derive(Debug, Default)]
+pub struct BannerMarkup {
+    /// As most visitors see it.
+    open: (String, String),
+    /// For a browser whose Global Privacy Control the site honours: the categories it
+    /// refuses are shown refused. The same as `open` when there are none.
+    under_gpc: Option<(String, String)>,
+}
+
+impl BannerMarkup {
+    /// The two parts around the return path, for a visitor whose GPC signal refused
+    /// categories (`refused_by_gpc`) or not.
+    pub fn for_visitor(&self, refused_by_gpc: bool) -> (&str, &str) {
+        let (before, after) = match (&self.under_gpc, refused_by_gpc) {
+            (Some(under_gpc), true) => under_gpc,
+            _ => &self.open,
+        };
+        (before, after)
+    }
+}
+
+/// The banner. Its link to the policy carries a fragment, so that the page's one link
+/// whose target is `policy.path` stays the injected one (DESIGN.md: exactly once).
+/// `gpc_refusable` is what `Sec-GPC: 1` refuses on this site (empty when it is not
+/// honoured).
 pub fn banner_markup(
     site_policy: &Policy,
     categories: &Categories,
+    gpc_refusable: CategorySet,
     cookie: &str,
     format: &str,
     max_age: u64,
     revision: Option<u64>,
-) -> (String, String) {
-    const MARK: &str = "\u{0}RETURN\u{0}";
-    let form = choice_form(categories, CategorySet::EMPTY, MARK, "consentry-banner");
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "<link rel=\"stylesheet\" href=\"{RESERVED_PREFIX}banner.css\">\
-         <section id=\"consentry-banner\" class=\"consentry-banner\" role=\"dialog\" aria-modal=\"false\" \
-         aria-labelledby=\"consentry-banner-title\" aria-describedby=\"consentry-banner-text\" \
-         data-cookie=\"{}\" data-format=\"{}\" data-max-age=\"{max_age}\"{}>\
-         <h2 id=\"consentry-banner-title\" tabindex=\"-1\">Cookies on this site</h2>\
-         <p id=\"consentry-banner-text\">This site uses cookies that need your consent: for audience \
-         statistics, for its own features and for other parties. Necessary cookies are always on. \
-         Read the <a href=\"{}#consentry-policy\">{}</a>.</p>{form}</section>\
-         <script src=\"{RESERVED_PREFIX}banner.js\" defer></script>",
-        escape(cookie),
-        escape(format),
-        revision
-            .map(|r| format!(" data-revision=\"{r}\""))
-            .unwrap_or_default(),
-        escape(&site_policy.path),
-        escape(&site_policy.link_text),
-    );
-    match out.split_once(MARK) {
-        Some((before, after)) => (before.to_owned(), after.to_owned()),
-        None => (out, String::new()),
+) -> BannerMarkup {
+    let render = |refused_by_gpc: CategorySet| {
+        const MARK: &str = "\u{0}RETURN\u{0}";
+        let form = choice_form(
+            categories,
+            CategorySet::EMPTY,
+            refused_by_gpc,
+            MARK,
+            "consentry-banner",
+        );
+        let mut out = String::new();
+        let _ = write!(
+            out,
+            "<link rel=\"stylesheet\" href=\"{RESERVED_PREFIX}banner.css\">\
+             <section id=\"consentry-banner\" class=\"consentry-banner\" role=\"dialog\" aria-modal=\"false\" \
+             aria-labelledby=\"consentry-banner-title\" aria-describedby=\"consentry-banner-text\" \
+             data-cookie=\"{}\" data-format=\"{}\" data-max-age=\"{max_age}\"{}>\
+             <h2 id=\"consentry-banner-title\" tabindex=\"-1\">Cookies on this site</h2>\
+             <p id=\"consentry-banner-text\">This site uses cookies that need your consent: for audience \
+             statistics, for its own features and for other parties. Necessary cookies are always on. \
+             Read the <a href=\"{}#consentry-policy\">{}</a>.</p>{form}</section>\
+             <script src=\"{RESERVED_PREFIX}banner.js\" defer></script>",
+            escape(cookie),
+            escape(format),
+            revision
+                .map(|r| format!(" data-revision=\"{r}\""))
+                .unwrap_or_default(),
+            escape(&site_policy.path),
+            escape(&site_policy.link_text),
+        );
+        match out.split_once(MARK) {
+            Some((before, after)) => (before.to_owned(), after.to_owned()),
+            None => (out, String::new()),
+        }
+    };
+    BannerMarkup {
+        open: render(CategorySet::EMPTY),
+        under_gpc: (!gpc_refusable.is_empty()).then(|| render(gpc_refusable)),
     }
 }
 
@@ -153,7 +207,12 @@ struct Row<'a> {
 }
 
 /// The policy page, generated from the same rules that are enforced.
-pub fn policy_page(site: &Site, categories: &Categories, granted: CategorySet) -> String {
+pub fn policy_page(
+    site: &Site,
+    categories: &Categories,
+    granted: CategorySet,
+    refused_by_gpc: CategorySet,
+) -> String {
     let mut out = String::new();
     // Visitors know the site by its address, not by the name in proxy.yaml.
     let site_label = site.hosts.first().unwrap_or(&site.name);
@@ -242,6 +301,7 @@ pub fn policy_page(site: &Site, categories: &Categories, granted: CategorySet) -
         choice_form(
             categories,
             granted,
+            refused_by_gpc,
             &escape(&site.policy.path),
             "consentry-policy"
         )
@@ -264,5 +324,37 @@ mod tests {
             "Politique de confidentialit&#xE9;"
         );
         assert!(escape("日本").is_ascii());
+    }
+
+    #[test]
+    fn the_form_shows_what_gpc_refuses_as_refused_and_fixed() {
+        use crate::category::{Category, CategoryId};
+        let c = |name: &str, required| Category {
+            name: name.into(),
+            title: name.into(),
+            description: String::new(),
+            required,
+            gpc: name == "ads",
+        };
+        let categories = Categories::new(vec![
+            c("necessary", true),
+            c("stats", false),
+            c("ads", false),
+        ]);
+        let mut granted = categories.required();
+        granted.insert(CategoryId(1));
+        granted.insert(CategoryId(2));
+        let form = choice_form(&categories, granted, categories.gpc(), "/", "f");
+        assert!(
+            form.contains(r#"value="necessary" checked disabled>"#),
+            "{form}"
+        );
+        assert!(form.contains(r#"value="stats" checked>"#), "{form}");
+        // Unchecked even though granted by the cookie: GPC refuses it on this request.
+        assert!(form.contains(r#"value="ads" disabled data-gpc>"#), "{form}");
+        assert!(form.contains("ads (refused: your browser sends Global Privacy Control)"));
+        let open = choice_form(&categories, granted, CategorySet::EMPTY, "/", "f");
+        assert!(open.contains(r#"value="ads" checked>"#), "{open}");
+        assert!(!open.contains("data-gpc"));
     }
 }

@@ -619,6 +619,51 @@ async fn banner_accepts_statistics_under_a_strict_csp() {
     b.quit().await;
 }
 
+/// A browser that sends Global Privacy Control sees the category it refuses as
+/// refused, and "Accept all" records what was offered, not what GPC refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_gpc_the_banner_shows_third_party_refused() {
+    let Some(b) = Browser::for_test("under_gpc_the_banner_shows_third_party_refused").await else {
+        return;
+    };
+    let portal = banner_portal(None).await;
+    b.cdp("Network.enable", json!({})).await;
+    b.cdp(
+        "Network.setExtraHTTPHeaders",
+        json!({ "headers": { "Sec-GPC": "1" } }),
+    )
+    .await;
+    b.goto(&format!("{}/", portal.base)).await;
+    let third_party = find(&b, "#consentry-banner-third_party").await;
+    assert_eq!(
+        b.property(&third_party, "disabled").await,
+        json!(true),
+        "third-party cannot be ticked under GPC"
+    );
+    assert!(!checked(&b, &third_party).await);
+    let label = find(&b, "label[for=\"consentry-banner-third_party\"]").await;
+    assert!(
+        b.text(&label).await.contains("Global Privacy Control"),
+        "the label says why"
+    );
+    let statistics = find(&b, "#consentry-banner-statistics").await;
+    assert_eq!(b.property(&statistics, "disabled").await, json!(false));
+    b.save_screenshot("banner-under-gpc").await;
+
+    let accept = find(&b, "#consentry-banner button[value=\"accept_all\"]").await;
+    mark_document(&b).await;
+    b.click(&accept).await;
+    wait_new_document(&b, "after Accept all").await;
+    assert_no_banner(&b, "after accepting").await;
+    let jar = jar_until(&b, |j| has(j, "_ga")).await;
+    let chosen = preferences(&jar);
+    assert_eq!(chosen["statistics"], true, "{chosen}");
+    assert_eq!(chosen["first_party"], true, "{chosen}");
+    assert_eq!(chosen["third_party"], false, "{chosen}");
+    assert!(!has(&jar, "_fbp"), "{:?}", names(&jar));
+    b.quit().await;
+}
+
 // ---------------------------------------------------------------------------------
 // 4. Refusing afterwards, from the policy page
 // ---------------------------------------------------------------------------------

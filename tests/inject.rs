@@ -923,3 +923,88 @@ async fn a_304_keeps_the_weakened_etag_the_client_holds() {
     assert_eq!(revalidated.status, 304);
     assert_eq!(revalidated.headers.get("etag").unwrap(), "\"v7\"");
 }
+
+/// Under `Sec-GPC: 1` the policy page shows what GPC refuses as refused, and the form
+/// records it refused whatever the button: the form offered it to no one.
+#[tokio::test]
+async fn under_gpc_the_form_shows_and_records_third_party_refused() {
+    let up = fixed(200, &[], "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let addr = p.http_addr.unwrap();
+    let third_party = |html: &str| {
+        let at = html
+            .find("value=\"third_party\"")
+            .expect("a third_party box");
+        html[at..at + html[at..].find('>').unwrap()].to_owned()
+    };
+    let policy = get(
+        addr,
+        PORTAL,
+        "/terms/cookies-policy/",
+        &[
+            ("sec-gpc", "1"),
+            (
+                "cookie",
+                "cookies_preferences=%7B%22third_party%22%3Atrue%7D",
+            ),
+        ],
+    )
+    .await
+    .text();
+    assert_eq!(
+        third_party(&policy),
+        "value=\"third_party\" disabled data-gpc"
+    );
+    assert!(policy.contains("your browser sends Global Privacy Control"));
+    let without = get(
+        addr,
+        PORTAL,
+        "/terms/cookies-policy/",
+        &[(
+            "cookie",
+            "cookies_preferences=%7B%22third_party%22%3Atrue%7D",
+        )],
+    )
+    .await
+    .text();
+    assert_eq!(third_party(&without), "value=\"third_party\" checked");
+
+    let form = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("origin", "http://portal.test"),
+        ("sec-gpc", "1"),
+    ];
+    let got = send(
+        addr,
+        "POST",
+        PORTAL,
+        "/.consentry/consent",
+        &form,
+        "choice=accept_all",
+    )
+    .await;
+    assert_eq!(got.status, 303);
+    let cookie = got.set_cookies().pop().unwrap();
+    let value = percent_encoding::percent_decode_str(
+        cookie.split(';').next().unwrap().split_once('=').unwrap().1,
+    )
+    .decode_utf8()
+    .unwrap()
+    .into_owned();
+    let json: serde_json::Value = serde_json::from_str(&value).unwrap();
+    assert_eq!(json["statistics"], true, "{json}");
+    assert_eq!(json["third_party"], false, "{json}");
+
+    // The banner, too, in the form such a browser gets.
+    let page = fixed(200, &[("content-type", "text/html")], "<body>x</body>").await;
+    let with_banner = proxy(&banner_yaml(&page.url())).await;
+    let addr = with_banner.http_addr.unwrap();
+    let banner = get(addr, PORTAL, "/", &[("sec-gpc", "1")]).await.text();
+    assert!(banner.contains("id=\"consentry-banner\""), "{banner}");
+    assert_eq!(
+        third_party(&banner),
+        "value=\"third_party\" disabled data-gpc"
+    );
+    let banner = get(addr, PORTAL, "/", &[]).await.text();
+    assert_eq!(third_party(&banner), "value=\"third_party\"");
+}

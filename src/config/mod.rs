@@ -132,8 +132,8 @@ pub struct Policy {
     pub head_markup: Arc<str>,
     /// The link inserted before `</body>`.
     pub link_markup: bytes::Bytes,
-    /// The banner, split where the per-request return path goes.
-    pub banner_markup: Arc<(String, String)>,
+    /// The banner, rendered at load.
+    pub banner_markup: Arc<crate::page::BannerMarkup>,
 }
 
 /// One portal behind the proxy, with every setting it needs merged and compiled.
@@ -602,9 +602,15 @@ pub fn compile(
         policy.head_markup = crate::page::head_markup(&policy).into();
         policy.link_markup = crate::page::link_markup(&policy).into_bytes().into();
         let first = &consent.sources[0];
+        let gpc_refusable = if consent.honor_gpc {
+            categories.gpc().without(categories.required())
+        } else {
+            crate::category::CategorySet::EMPTY
+        };
         policy.banner_markup = Arc::new(crate::page::banner_markup(
             &policy,
             categories,
+            gpc_refusable,
             &first.cookie,
             first.format.name(),
             consent.max_age,
@@ -1086,7 +1092,7 @@ fn compile_policy(p: &mut Problems, raw: &RawPolicy, path: &[Seg]) -> Option<Pol
         link_header,
         head_markup: Arc::from(""),
         link_markup: bytes::Bytes::new(),
-        banner_markup: Arc::new((String::new(), String::new())),
+        banner_markup: Arc::default(),
     })
 }
 

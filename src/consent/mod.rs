@@ -50,6 +50,9 @@ pub enum ConsentState {
 pub struct Consent {
     granted: CategorySet,
     state: ConsentState,
+    /// What `Sec-GPC: 1` refused, whatever the cookie says: shown as refused in the
+    /// banner and on the policy page, where no choice can change it.
+    refused_by_gpc: CategorySet,
 }
 
 impl Consent {
@@ -58,6 +61,7 @@ impl Consent {
         Consent {
             granted: categories.required(),
             state,
+            refused_by_gpc: CategorySet::EMPTY,
         }
     }
 
@@ -65,17 +69,25 @@ impl Consent {
         Consent {
             granted: granted.union(categories.required()),
             state: ConsentState::Given { source },
+            refused_by_gpc: CategorySet::EMPTY,
         }
     }
 
     /// Refuses `refused` (Sec-GPC) except what is required.
     fn refuse(mut self, refused: CategorySet, categories: &Categories) -> Self {
         self.granted = self.granted.without(refused).union(categories.required());
+        self.refused_by_gpc = refused.without(categories.required());
         self
     }
 
     pub fn granted(&self) -> CategorySet {
         self.granted
+    }
+
+    /// The categories `Sec-GPC: 1` refused for this request (empty without it, or
+    /// when the site does not honour it).
+    pub fn refused_by_gpc(&self) -> CategorySet {
+        self.refused_by_gpc
     }
 
     pub fn state(&self) -> ConsentState {
@@ -336,6 +348,23 @@ mod tests {
             &ignoring,
         );
         assert_eq!(c.granted(), set(&[0, 1, 3]));
+        assert!(
+            c.refused_by_gpc().is_empty(),
+            "not honoured: nothing to show"
+        );
+    }
+
+    /// What the banner and policy page show as refused: GPC's categories, with or
+    /// without a cookie, and never a required one.
+    #[test]
+    fn records_what_gpc_refused_for_the_banner() {
+        let p = policy(Format::List);
+        for cookies in [&["cookies_preferences=third_party"][..], &[]] {
+            let c = consent(cookies, true, &p);
+            assert_eq!(c.refused_by_gpc(), set(&[3]), "{cookies:?}");
+            assert!(!c.granted().contains(CategoryId(3)));
+        }
+        assert!(consent(&[], false, &p).refused_by_gpc().is_empty());
     }
 
     #[test]
