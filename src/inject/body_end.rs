@@ -8,7 +8,8 @@
 //! memory stays constant whatever follows a `</body>`.
 //!
 //! One refinement of "last": a `</body>` that is text inside a script, style,
-//! textarea, title or comment (`var s = '</body>'`) is passed over, after the real
+//! textarea, title, noscript (or another raw-text element, [`RAW_TEXT`]) or comment
+//! (`var s = '</body>'`) is passed over, after the real
 //! one or on a page with none, since putting the link there would change a script or
 //! hide the link. It is looked for only when what follows the last candidate closes
 //! such an element, so a page pays nothing for it; an element opened in an earlier
@@ -67,9 +68,20 @@ fn ends_element(rest: &[u8], name: &[u8]) -> bool {
     rest.len() >= name.len() && rest[..name.len()].eq_ignore_ascii_case(name)
 }
 
-/// Elements whose content is text to the HTML tokenizer (WHATWG HTML §13.1.2.1):
-/// a `</body>` inside them does not end the body.
-const RAW_TEXT: [&[u8]; 4] = [b"script", b"style", b"textarea", b"title"];
+/// Elements whose content is text to the HTML tokenizer (WHATWG HTML §13.1.2.1, and
+/// §13.2.6.4.7 for `noscript`, text in a browser that runs scripts): a `</body>`
+/// inside them does not end the body.
+const RAW_TEXT: [&[u8]; 9] = [
+    b"script",
+    b"style",
+    b"textarea",
+    b"title",
+    b"xmp",
+    b"iframe",
+    b"noembed",
+    b"noframes",
+    b"noscript",
+];
 
 /// The last complete `</body` tag in `data` that stands outside comments and raw-text
 /// elements opened in `data`. With `from_candidate`, `data` starts at a candidate taken
@@ -274,6 +286,13 @@ mod tests {
             run(&[b"<body>x</body><TEXTAREA></body></textarea>"]),
             "<body>x<a>L</a></body><TEXTAREA></body></textarea>"
         );
+        for element in ["noscript", "xmp", "iframe", "noembed", "noframes"] {
+            let page = format!("<body>x</body><{element}></body></{element}>");
+            assert_eq!(
+                run(&[page.as_bytes()]),
+                format!("<body>x<a>L</a></body><{element}></body></{element}>")
+            );
+        }
         // Once the script is closed, a later `</body>` counts again.
         assert_eq!(
             run(&[b"<body>x</body><script>'</body>'</script>y</body>"]),
