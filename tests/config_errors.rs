@@ -278,13 +278,13 @@ fn a_certificate_that_is_not_pem_is_reported() {
 }
 
 #[test]
-fn a_duplicate_key_is_located_at_the_duplicate_not_at_its_mapping() {
+fn a_duplicate_key_is_located_at_the_duplicate_key_not_at_its_mapping_or_value() {
     assert_error(
         &BASE.replace(
             "    upstream: http://127.0.0.1:8001\n",
             "    upstream: http://127.0.0.1:8001\n    upstream: http://127.0.0.1:8002\n",
         ),
-        "FILE:13:15: sites[0]: duplicate field `upstream`",
+        "FILE:13:5: sites[0]: duplicate field `upstream`",
     );
     assert_error(
         &BASE.replace("  statistics: {}\n", "  statistics: {}\n  statistics: {}\n"),

@@ -65,6 +65,8 @@ pub fn parse_path(text: &str) -> Option<Path> {
 #[derive(Debug, Default)]
 pub struct Locations {
     nodes: HashMap<Path, (usize, usize)>,
+    /// Where the key of each mapping value stands.
+    keys: HashMap<Path, (usize, usize)>,
 }
 
 impl Locations {
@@ -76,7 +78,14 @@ impl Locations {
         let _ = parser.load(&mut walker, false);
         Locations {
             nodes: walker.nodes,
+            keys: walker.keys,
         }
+    }
+
+    /// Where the key of the mapping value at `path` stands (of the last, if the key
+    /// repeats): what a duplicate-key error points at.
+    pub fn key(&self, path: &[Seg]) -> Option<(usize, usize)> {
+        self.keys.get(path).copied()
     }
 
     /// The location of the node at `path` exactly (of the last, if the path repeats).
@@ -109,6 +118,7 @@ struct Walker {
     stack: Vec<Frame>,
     path: Path,
     nodes: HashMap<Path, (usize, usize)>,
+    keys: HashMap<Path, (usize, usize)>,
     /// Where the key of the value being entered stands.
     key_at: Option<(usize, usize)>,
     /// Collections with no key of their own (sequence items, the root), located at
@@ -147,6 +157,9 @@ impl Walker {
         }
         // A repeated key (an error serde_yaml reports) is located at its last occurrence.
         self.nodes.insert(self.path.clone(), at);
+        if let Some(key_at) = key_at {
+            self.keys.insert(self.path.clone(), key_at);
+        }
         if scalar.is_none() && key_at.is_none() {
             self.unlocated.push(self.path.clone());
         }
@@ -209,6 +222,16 @@ mod tests {
     fn locates_a_mapping_in_a_sequence_at_its_first_key() {
         let loc = Locations::index("items:\n  - name: a\n    x: 1\n");
         assert_eq!(loc.find(&[key("items"), Seg::Index(0)]), (2, 5));
+    }
+
+    #[test]
+    fn locates_keys_apart_from_their_values() {
+        let loc = Locations::index("a:\n  b:   1\n  b: [x]\n");
+        assert_eq!(loc.key(&[key("a"), key("b")]), Some((3, 3)));
+        assert_eq!(loc.find(&[key("a"), key("b")]), (3, 3));
+        let loc = Locations::index("a:\n  b:   1\n");
+        assert_eq!(loc.key(&[key("a"), key("b")]), Some((2, 3)));
+        assert_eq!(loc.find(&[key("a"), key("b")]), (2, 8));
     }
 
     #[test]

@@ -285,8 +285,9 @@ fn locate_duplicate(text: &str, message: &str) -> Option<(usize, usize)> {
         .strip_suffix('`')?;
     let mut segs = locate::parse_path(path)?;
     segs.push(Seg::Key(key.to_owned()));
-    // The index keeps the last node of a path: the duplicate.
-    Locations::index(text).get(&segs)
+    // The index keeps the last node of a path: the duplicate, at its key.
+    let locations = Locations::index(text);
+    locations.key(&segs).or_else(|| locations.get(&segs))
 }
 
 /// Collects validation errors by path; located once at the end.
