@@ -68,8 +68,7 @@ impl<'a> RequestFacts<'a> {
             method,
             fetch_dest: headers.get(SEC_FETCH_DEST).cloned(),
             uri,
-            // Allocates only for a conditional request.
-            if_none_match: headers.get_all(IF_NONE_MATCH).iter().cloned().collect(),
+            if_none_match: if_none_match(headers),
         }
     }
 
@@ -116,6 +115,15 @@ impl<'a> RequestFacts<'a> {
                 .iter()
                 .any(|d| dest.eq_ignore_ascii_case(d.as_bytes()))
         })
+    }
+}
+
+/// Every `If-None-Match` line. Most requests have none, and pay one lookup for it.
+fn if_none_match(headers: &http::HeaderMap) -> Vec<HeaderValue> {
+    let mut lines = headers.get_all(IF_NONE_MATCH).iter();
+    match lines.next() {
+        None => Vec::new(),
+        Some(first) => std::iter::once(first).chain(lines).cloned().collect(),
     }
 }
 
