@@ -427,7 +427,10 @@ async fn the_consent_form_expires_a_copy_stored_under_a_deeper_path() {
     let addr = p.http_addr.unwrap();
     let got = post_consent(
         addr,
-        "cookies_preferences=%7B%22statistics%22%3Afalse%7D; cookies_preferences=%7B%7D",
+        &[(
+            "cookie",
+            "cookies_preferences=%7B%22statistics%22%3Afalse%7D; cookies_preferences=%7B%7D",
+        )],
         "choice=accept_all&return=%2Fdatasets%2Fx%3Fq%3D1",
     )
     .await;
@@ -446,20 +449,39 @@ async fn the_consent_form_expires_a_copy_stored_under_a_deeper_path() {
     // One copy: nothing else to expire.
     let got = post_consent(
         addr,
-        "cookies_preferences=%7B%7D",
+        &[("cookie", "cookies_preferences=%7B%7D")],
         "choice=accept_all&return=%2Fdatasets%2Fx",
     )
     .await;
     assert_eq!(got.set_cookies().len(), 1, "{:?}", got.set_cookies());
 }
 
-/// A same-site post of the consent form, with these request cookies.
-async fn post_consent(addr: std::net::SocketAddr, cookie: &str, body: &str) -> common::Got {
-    let headers = [
+/// The JSON choice a `Set-Cookie: cookies_preferences=…` line records.
+fn recorded(set_cookie: &str) -> serde_json::Value {
+    let value = set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1;
+    let value = percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .unwrap();
+    serde_json::from_str(&value).unwrap()
+}
+
+/// A same-site post of the consent form, with these further request headers.
+async fn post_consent(
+    addr: std::net::SocketAddr,
+    extra: &[(&str, &str)],
+    body: &str,
+) -> common::Got {
+    let mut headers = vec![
         ("content-type", "application/x-www-form-urlencoded"),
         ("origin", "http://portal.test"),
-        ("cookie", cookie),
     ];
+    headers.extend_from_slice(extra);
     send(addr, "POST", PORTAL, "/.consentry/consent", &headers, body).await
 }
 
@@ -485,13 +507,7 @@ async fn the_consent_form_sets_the_cookie_and_returns_same_site_only() {
     assert_eq!(got.headers.get("location").unwrap(), "/datasets");
     let cookie = got.set_cookies().pop().unwrap();
     assert!(cookie.starts_with("cookies_preferences="), "{cookie}");
-    let value = percent_encoding::percent_decode_str(
-        cookie.split(';').next().unwrap().split_once('=').unwrap().1,
-    )
-    .decode_utf8()
-    .unwrap()
-    .into_owned();
-    let json: serde_json::Value = serde_json::from_str(&value).unwrap();
+    let json = recorded(&cookie);
     assert_eq!(json["statistics"], true);
     assert_eq!(json["third_party"], false);
     assert!(
@@ -969,29 +985,9 @@ async fn under_gpc_the_form_shows_and_records_third_party_refused() {
     .text();
     assert_eq!(third_party(&without), "value=\"third_party\" checked");
 
-    let form = [
-        ("content-type", "application/x-www-form-urlencoded"),
-        ("origin", "http://portal.test"),
-        ("sec-gpc", "1"),
-    ];
-    let got = send(
-        addr,
-        "POST",
-        PORTAL,
-        "/.consentry/consent",
-        &form,
-        "choice=accept_all",
-    )
-    .await;
+    let got = post_consent(addr, &[("sec-gpc", "1")], "choice=accept_all").await;
     assert_eq!(got.status, 303);
-    let cookie = got.set_cookies().pop().unwrap();
-    let value = percent_encoding::percent_decode_str(
-        cookie.split(';').next().unwrap().split_once('=').unwrap().1,
-    )
-    .decode_utf8()
-    .unwrap()
-    .into_owned();
-    let json: serde_json::Value = serde_json::from_str(&value).unwrap();
+    let json = recorded(&got.set_cookies().pop().unwrap());
     assert_eq!(json["statistics"], true, "{json}");
     assert_eq!(json["third_party"], false, "{json}");
 
