@@ -148,6 +148,61 @@ struct Idle {
 struct Conn {
     sender: SendRequest<Body>,
     timer: Pin<Box<Sleep>>,
+    /// When the last request on it started (the caller's clock reading): how long it
+    /// may have been idle, at most.
+    last_started: std::time::Instant,
+}
+
+/// A pooled connection idle at least this long may be one the upstream is closing
+/// (keep-alive timeouts of 1 or 2 s exist: gunicorn's is 2 s). A request that can be
+/// sent twice is then kept, to go out again on a fresh connection should this one
+/// close before answering. Under load connections are idle for far less, and
+/// nothing is copied.
+const REPLAY_AFTER_IDLE: Duration = Duration::from_millis(500);
+
+/// A copy of a request that may be sent again: an idempotent method (RFC 9110
+/// §9.2.2) and no body. `None` for anything else.
+fn replay_copy(req: &Request<Body>) -> Option<Request<Body>> {
+    let idempotent = matches!(
+        *req.method(),
+        http::Method::GET
+            | http::Method::HEAD
+            | http::Method::OPTIONS
+            | http::Method::PUT
+            | http::Method::DELETE
+    );
+    if !idempotent || !hyper::body::Body::is_end_stream(req.body()) {
+        return None;
+    }
+    let mut copy = Request::new(crate::reply::empty());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    Some(copy)
+}
+
+/// Whether `error` says the connection closed (or was reset) after the request went
+/// out and before any response: what a keep-alive connection the upstream was
+/// closing at that moment gives.
+fn closed_before_answer(error: &hyper::Error) -> bool {
+    if error.is_incomplete_message() || error.is_canceled() {
+        return true;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            );
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Builds one client per site, in site order. The system roots are read once.
@@ -216,7 +271,10 @@ impl UpstreamClient {
     ///
     /// A pooled connection can turn out closed only when the request is handed to it;
     /// hyper then gives the request back unsent, and it goes out on the next idle
-    /// connection or a fresh one. A request that was sent is never sent twice.
+    /// connection or a fresh one. A request that was sent goes out again only when it
+    /// can be sent twice (idempotent, no body), its connection had been idle for
+    /// [`REPLAY_AFTER_IDLE`] and closed before answering: then once, on a fresh
+    /// connection, as nginx does for a cached connection that fails.
     ///
     /// An `async move` block rather than an `async fn`, which would hold `req` twice
     /// (see [`crate::proxy::Proxy::handle`]).
@@ -229,15 +287,30 @@ impl UpstreamClient {
     ) -> impl Future<Output = Result<Response<PooledBody>, UpstreamError>> + Send + '_ {
         async move {
             let deadline = tokio::time::Instant::from_std(started) + response_timeout;
+            // Set once the request was sent on a connection that closed unanswered.
+            let mut fresh_only = false;
             loop {
-                let (mut conn, reused) = match self.pool.checkout() {
+                let pooled = if fresh_only {
+                    None
+                } else {
+                    self.pool.checkout()
+                };
+                let (mut conn, reused) = match pooled {
                     Some(conn) => (conn, true),
                     // Boxed: connecting (resolve, TCP, TLS) is a future of several KB that
                     // would otherwise be moved along with every request.
-                    None => (Box::pin(self.pool.connect(deadline)).await?, false),
+                    None => (Box::pin(self.pool.connect(deadline, started)).await?, false),
                 };
+                let mut replay = None;
+                if reused
+                    && !fresh_only
+                    && started.saturating_duration_since(conn.last_started) >= REPLAY_AFTER_IDLE
+                {
+                    replay = replay_copy(&req);
+                }
+                conn.last_started = started;
                 conn.timer.as_mut().reset(deadline);
-                let Conn { sender, timer } = &mut conn;
+                let Conn { sender, timer, .. } = &mut conn;
                 let ready = tokio::select! {
                     biased;
                     ready = sender.ready() => ready,
@@ -256,8 +329,16 @@ impl UpstreamClient {
                 };
                 match sent {
                     Ok(response) => return Ok(self.pool.clone().track(conn, response)),
-                    Err(mut error) => match error.take_message() {
-                        Some(unsent) if reused => req = unsent,
+                    Err(mut error) => match (error.take_message(), replay) {
+                        (Some(unsent), _) if reused => req = unsent,
+                        (None, Some(copy)) if closed_before_answer(error.error()) => {
+                            tracing::debug!(
+                                error = %error.error(),
+                                "a pooled upstream connection closed before answering; sending again on a fresh one"
+                            );
+                            req = copy;
+                            fresh_only = true;
+                        }
                         _ => return Err(UpstreamError::new(Kind::Exchange, error.into_error())),
                     },
                 }
@@ -336,6 +417,7 @@ impl Pool {
     async fn connect(
         &self,
         response_deadline: tokio::time::Instant,
+        started: std::time::Instant,
     ) -> Result<Conn, UpstreamError> {
         let connecting = async {
             let tcp = self
@@ -377,6 +459,7 @@ impl Pool {
         Ok(Conn {
             sender,
             timer: Box::pin(tokio::time::sleep_until(response_deadline)),
+            last_started: started,
         })
     }
 
@@ -517,4 +600,33 @@ fn tls_config(
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: http::Method, body: Body) -> Request<Body> {
+        let mut req = Request::new(body);
+        *req.method_mut() = method;
+        *req.uri_mut() = http::Uri::from_static("/a?b");
+        req.headers_mut()
+            .insert(http::header::HOST, http::HeaderValue::from_static("x"));
+        req
+    }
+
+    #[test]
+    fn only_idempotent_requests_without_a_body_are_kept_for_a_second_send() {
+        let copy = replay_copy(&request(http::Method::GET, crate::reply::empty())).unwrap();
+        assert_eq!(copy.method(), http::Method::GET);
+        assert_eq!(copy.uri(), "/a?b");
+        assert_eq!(copy.headers().get(http::header::HOST).unwrap(), "x");
+        for method in [http::Method::HEAD, http::Method::PUT, http::Method::DELETE] {
+            assert!(replay_copy(&request(method, crate::reply::empty())).is_some());
+        }
+        assert!(replay_copy(&request(http::Method::POST, crate::reply::empty())).is_none());
+        assert!(replay_copy(&request(http::Method::PATCH, crate::reply::empty())).is_none());
+        let with_body = request(http::Method::PUT, crate::reply::full("data"));
+        assert!(replay_copy(&with_body).is_none());
+    }
 }
