@@ -234,12 +234,18 @@ impl Metrics {
     }
 
     pub fn upstream_error(&self, site: &str, kind: &'static str) {
+        self.upstream_error_counter(site, kind).inc();
+    }
+
+    /// The counter of one kind of upstream failure at one site, for a part that counts
+    /// it later without the site's name at hand (a response body that breaks).
+    pub fn upstream_error_counter(&self, site: &str, kind: &'static str) -> Counter {
         self.upstream_errors
             .get_or_create(&KindLabels {
                 site: site.to_owned(),
                 kind,
             })
-            .inc();
+            .clone()
     }
 
     /// Counts a configuration reload: `ok` or `failed`.

@@ -57,7 +57,7 @@ impl Proxy {
     }
 
     fn load(config: Config, metrics: &Metrics) -> Result<Loaded, ClientError> {
-        let clients = upstream::clients(&config)?;
+        let clients = upstream::clients(&config, metrics)?;
         let site_metrics = config
             .sites
             .iter()

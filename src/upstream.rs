@@ -132,6 +132,7 @@ struct Pool {
     reaper: std::sync::Once,
     /// Reaper ticks so far: the pool's clock.
     ticks: AtomicU64,
+    body_failures: BodyFailures,
 }
 
 struct Idle {
@@ -206,7 +207,10 @@ fn closed_before_answer(error: &hyper::Error) -> bool {
 }
 
 /// Builds one client per site, in site order. The system roots are read once.
-pub fn clients(config: &crate::Config) -> Result<Vec<UpstreamClient>, ClientError> {
+pub fn clients(
+    config: &crate::Config,
+    metrics: &crate::metrics::Metrics,
+) -> Result<Vec<UpstreamClient>, ClientError> {
     let needs_roots = config
         .sites
         .iter()
@@ -222,7 +226,13 @@ pub fn clients(config: &crate::Config) -> Result<Vec<UpstreamClient>, ClientErro
     config
         .sites
         .iter()
-        .map(|site| client(&site.upstream, &config.timeouts, &system))
+        .map(|site| {
+            let failures = BodyFailures {
+                site: site.name.clone(),
+                counter: metrics.upstream_error_counter(&site.name, "body"),
+            };
+            client(&site.upstream, &config.timeouts, &system, failures)
+        })
         .collect()
 }
 
@@ -231,6 +241,7 @@ pub fn client(
     upstream: &Upstream,
     timeouts: &Timeouts,
     system_roots: &rustls::RootCertStore,
+    body_failures: BodyFailures,
 ) -> Result<UpstreamClient, ClientError> {
     let authority = &upstream.authority;
     let https = upstream.scheme == http::uri::Scheme::HTTPS;
@@ -258,8 +269,17 @@ pub fn client(
             idle: Mutex::new(VecDeque::new()),
             reaper: std::sync::Once::new(),
             ticks: AtomicU64::new(0),
+            body_failures,
         }),
     })
+}
+
+/// Where a response body that breaks off is reported: the site, for the log line,
+/// and its `consentry_upstream_errors_total{kind="body"}` counter. The status is
+/// already on its way to the client by then, so this is the only trace it leaves.
+pub struct BodyFailures {
+    pub site: String,
+    pub counter: prometheus_client::metrics::counter::Counter,
 }
 
 impl UpstreamClient {
@@ -407,7 +427,8 @@ impl Pool {
         response.map(|body| {
             let mut body = PooledBody {
                 inner: body,
-                release: reusable.then_some((conn, self)),
+                conn: reusable.then_some(conn),
+                pool: self,
             };
             body.release_if_done();
             body
@@ -519,13 +540,15 @@ async fn reap(pool: Weak<Pool>) {
 /// connection goes back to the pool; dropped before that, the connection closes.
 pub struct PooledBody {
     inner: Incoming,
-    release: Option<(Conn, Arc<Pool>)>,
+    /// The connection, while it may still go back to the pool.
+    conn: Option<Conn>,
+    pool: Arc<Pool>,
 }
 
 impl PooledBody {
     fn release(&mut self) {
-        if let Some((conn, pool)) = self.release.take() {
-            pool.checkin(conn);
+        if let Some(conn) = self.conn.take() {
+            self.pool.checkin(conn);
         }
     }
 
@@ -548,8 +571,13 @@ impl hyper::body::Body for PooledBody {
         match &frame {
             None => self.release(),
             Some(Ok(_)) => self.release_if_done(),
-            // A broken body means a broken connection: it is not reused.
-            Some(Err(_)) => self.release = None,
+            Some(Err(error)) => {
+                // A broken body means a broken connection: it is not reused.
+                self.conn = None;
+                let failures = &self.pool.body_failures;
+                failures.counter.inc();
+                tracing::warn!(site = %failures.site, %error, "upstream response body broke off");
+            }
         }
         Poll::Ready(frame)
     }

@@ -1146,6 +1146,63 @@ async fn request_bodies_over_the_limit_get_413_declared_or_chunked() {
 // ---------------------------------------------------------------------------
 // 7. Admin
 
+/// An upstream that breaks off mid-body: the status has gone out already, so the
+/// client sees the body cut short, and the operator a count (an audit found the
+/// failure left no trace above `debug`).
+#[tokio::test]
+async fn an_upstream_body_that_breaks_off_is_cut_short_and_counted() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+                .await;
+            let _ = s.write_all(&[b'x'; 100]).await;
+            // Dropped: closed 900 bytes early.
+        }
+    });
+    let admin_port = closed_port().await;
+    let extra = format!("admin:\n  listen: 127.0.0.1:{admin_port}\n");
+    let dir = TempDir::new("body-break");
+    let path = dir.join("proxy.yaml");
+    std::fs::write(&path, yaml(&upstream, HTTP, "[portal.test]", &extra)).unwrap();
+    let running = start_from_file(&path).await;
+    let addr = running.http_addr.unwrap();
+
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: portal.test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    bounded(
+        Duration::from_secs(10),
+        "the cut-short answer",
+        client.read_to_end(&mut answer),
+    )
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("content-length: 1000"),
+        "{text}"
+    );
+    let body = &answer[text.find("\r\n\r\n").unwrap() + 4..];
+    assert_eq!(
+        body.len(),
+        100,
+        "the connection closed where the upstream's did"
+    );
+
+    let (_, metrics) = admin_get(running.admin_addr.unwrap(), "/metrics").await;
+    let series = r#"consentry_upstream_errors_total{site="portal",kind="body"}"#;
+    assert_eq!(metric(&metrics, series), Some(1.0), "{metrics}");
+}
+
 #[tokio::test]
 async fn admin_health_readiness_metrics_and_cookie_audit() {
     let upstream = common::fixed(
