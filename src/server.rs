@@ -523,8 +523,19 @@ async fn serve_connection<I>(
             let mut builder = http2::Builder::new(TokioExecutor::new());
             builder
                 .timer(TokioTimer::new())
+                // h2 answers a header list over this with a bare 431 of its own (no
+                // body, no X-Request-Id, no access line). It counts 32 bytes more per
+                // field than `header_bytes` does, pseudo-fields too, so its bound
+                // sits above the configured one, leaving the usual over-the-limit
+                // request to the handler's own 431; it still bounds the decoding.
                 .max_header_list_size(
-                    u32::try_from(limits.max_request_header_bytes).unwrap_or(u32::MAX),
+                    u32::try_from(
+                        limits
+                            .max_request_header_bytes
+                            .saturating_mul(2)
+                            .saturating_add(8192),
+                    )
+                    .unwrap_or(u32::MAX),
                 )
                 .max_concurrent_streams(256);
             let connection = builder.serve_connection(TokioIo::new(io), service);

@@ -961,6 +961,21 @@ async fn oversized_request_headers_get_431() {
         1,
         "the oversized request was not forwarded"
     );
+
+    // Over HTTP/2 as well, with the same body and id (an audit got h2's own bare 431).
+    let request = Request::get("http://portal.test/")
+        .header("x-filler", &big)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let (status, headers, body) =
+        read_all(h2_send(connect_plain(&running).await, request).await).await;
+    assert_eq!(status, 431);
+    assert!(headers.contains_key("x-request-id"), "{headers:?}");
+    assert!(
+        String::from_utf8_lossy(&body).contains("Request Header Fields Too Large"),
+        "{body:?}"
+    );
+    assert_eq!(upstream.count(), 1);
 }
 
 #[tokio::test]
