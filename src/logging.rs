@@ -19,9 +19,16 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber; `RUST_LOG` overrides the default `info`.
+/// Installs the global subscriber; `RUST_LOG` overrides the default `info`. A
+/// `RUST_LOG` that does not parse leaves `info`, and says so.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, invalid) = match std::env::var(EnvFilter::DEFAULT_ENV) {
+        Ok(directives) if !directives.trim().is_empty() => match EnvFilter::try_new(&directives) {
+            Ok(filter) => (filter, None),
+            Err(error) => (EnvFilter::new("info"), Some(error)),
+        },
+        _ => (EnvFilter::new("info"), None),
+    };
     // Colour only for a terminal: escape codes in a file or a pipe are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -31,6 +38,9 @@ pub fn init(format: LogFormat) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    if let Some(error) = invalid {
+        tracing::warn!(%error, "RUST_LOG is not a valid filter; logging at info");
+    }
 }
 
 /// `name:category` for each removed cookie, comma-separated (`?` when unclassified).

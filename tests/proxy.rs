@@ -930,3 +930,29 @@ async fn an_upload_the_client_cuts_short_is_the_clients_400_not_a_502() {
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("ended before it was complete"), "{answer}");
 }
+
+/// An audit found a `RUST_LOG` that does not parse silently ignored: the operator
+/// believed they had filtered or raised the level.
+#[test]
+fn an_invalid_rust_log_is_reported_and_info_is_kept() {
+    use std::io::{BufRead, BufReader};
+    let path = std::env::temp_dir().join(format!("consentry-rust-log-{}.yaml", std::process::id()));
+    std::fs::write(&path, config_yaml("http://127.0.0.1:9", "", "")).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(["--config", path.to_str().unwrap()])
+        .env("RUST_LOG", "nonsense=[")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    // The warning comes first, then the (info) start line: two lines, then stop.
+    let lines: Vec<String> = stderr.lines().take(2).map(Result::unwrap).collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        lines[0].contains("WARN") && lines[0].contains("RUST_LOG is not a valid filter"),
+        "{lines:?}"
+    );
+    assert!(lines[1].contains("consentry listening"), "{lines:?}");
+}
