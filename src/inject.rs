@@ -54,8 +54,9 @@ pub struct RequestFacts<'a> {
     pub fetch_dest: Option<HeaderValue>,
     /// The request target, for the banner form's way back.
     pub uri: &'a http::Uri,
-    /// `If-None-Match`, every line: which copies the client holds, for a 304.
-    pub if_none_match: Vec<HeaderValue>,
+    /// `If-None-Match` (its first line: browsers send one): which copies the client
+    /// holds, for a 304.
+    pub if_none_match: Option<HeaderValue>,
 }
 
 impl<'a> RequestFacts<'a> {
@@ -68,7 +69,7 @@ impl<'a> RequestFacts<'a> {
             method,
             fetch_dest: headers.get(SEC_FETCH_DEST).cloned(),
             uri,
-            if_none_match: if_none_match(headers),
+            if_none_match: headers.get(IF_NONE_MATCH).cloned(),
         }
     }
 
@@ -115,15 +116,6 @@ impl<'a> RequestFacts<'a> {
                 .iter()
                 .any(|d| dest.eq_ignore_ascii_case(d.as_bytes()))
         })
-    }
-}
-
-/// Every `If-None-Match` line. Most requests have none, and pay one lookup for it.
-fn if_none_match(headers: &http::HeaderMap) -> Vec<HeaderValue> {
-    let mut lines = headers.get_all(IF_NONE_MATCH).iter();
-    match lines.next() {
-        None => Vec::new(),
-        Some(first) => std::iter::once(first).chain(lines).cloned().collect(),
     }
 }
 
@@ -367,10 +359,7 @@ fn weakened(etag: &HeaderValue) -> Option<HeaderValue> {
 /// would make the rewritten copy strong again. So when the client holds `W/"x"` (and
 /// not `"x"` itself), the 304 says `W/"x"`. Other 304s pass as they came.
 pub fn keep_client_validator(req: &RequestFacts, headers: &mut http::HeaderMap) {
-    if req.if_none_match.is_empty() {
-        return;
-    }
-    let Some(etag) = headers.get(ETAG) else {
+    let (Some(if_none_match), Some(etag)) = (&req.if_none_match, headers.get(ETAG)) else {
         return;
     };
     let upstream_tag = etag.as_bytes();
@@ -378,11 +367,7 @@ pub fn keep_client_validator(req: &RequestFacts, headers: &mut http::HeaderMap) 
         return;
     }
     let (mut holds_weak, mut holds_strong) = (false, false);
-    for (weak, tag) in req
-        .if_none_match
-        .iter()
-        .flat_map(|line| entity_tags(line.as_bytes()))
-    {
+    for (weak, tag) in entity_tags(if_none_match.as_bytes()) {
         if tag == upstream_tag {
             if weak {
                 holds_weak = true;

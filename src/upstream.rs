@@ -162,8 +162,9 @@ struct Conn {
 const REPLAY_AFTER_IDLE: Duration = Duration::from_millis(500);
 
 /// A copy of a request that may be sent again: an idempotent method (RFC 9110
-/// §9.2.2) and no body. `None` for anything else.
-fn replay_copy(req: &Request<Body>) -> Option<Request<Body>> {
+/// §9.2.2) and no body. `None` for anything else. Boxed: the request's future holds
+/// the option across the send, and most requests never fill it.
+fn replay_copy(req: &Request<Body>) -> Option<Box<Request<Body>>> {
     let idempotent = matches!(
         *req.method(),
         http::Method::GET
@@ -180,7 +181,7 @@ fn replay_copy(req: &Request<Body>) -> Option<Request<Body>> {
     *copy.uri_mut() = req.uri().clone();
     *copy.version_mut() = req.version();
     *copy.headers_mut() = req.headers().clone();
-    Some(copy)
+    Some(Box::new(copy))
 }
 
 /// Whether `error` says the connection closed (or was reset) after the request went
@@ -356,7 +357,7 @@ impl UpstreamClient {
                                 error = %error.error(),
                                 "a pooled upstream connection closed before answering; sending again on a fresh one"
                             );
-                            req = copy;
+                            req = *copy;
                             fresh_only = true;
                         }
                         _ => return Err(UpstreamError::new(Kind::Exchange, error.into_error())),
