@@ -324,7 +324,6 @@ impl UpstreamClient {
                 };
                 let mut replay = None;
                 if reused
-                    && !fresh_only
                     && started.saturating_duration_since(conn.last_started) >= REPLAY_AFTER_IDLE
                 {
                     replay = replay_copy(&req);
