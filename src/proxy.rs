@@ -97,6 +97,22 @@ impl Proxy {
         Exchange::start(req, &loaded, &request_id).finish(self, None, &Report::default(), response)
     }
 
+    /// Logs and counts a request the HTTP library answered itself, before any handler
+    /// saw it: its head was past the library's own bound (HTTP/1.1: the read buffer,
+    /// or more than 100 fields), so it got hyper's bare `431`. An operator should
+    /// still see such requests, a header flood above all.
+    pub fn answered_by_library(&self, status: StatusCode) {
+        let loaded = self.current();
+        loaded
+            .unrouted_metrics
+            .record(status.as_u16(), Duration::ZERO, None, &Report::default());
+        tracing::info!(
+            target: "consentry::access",
+            status = status.as_u16(),
+            "request head too large; answered by the HTTP library"
+        );
+    }
+
     /// Answers one request.
     ///
     /// A function returning an `async move` block rather than an `async fn`: an

@@ -512,7 +512,10 @@ async fn serve_connection<I>(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(None)
-                .max_buf_size(limits.max_request_header_bytes.max(8192))
+                // hyper answers a head that outgrows its read buffer with a bare 431;
+                // the bound sits above the configured limit, as for HTTP/2 below, so
+                // the usual over-the-limit request gets the handler's own.
+                .max_buf_size(library_header_bound(limits.max_request_header_bytes))
                 .keep_alive(!overloaded);
             let connection = builder
                 .serve_connection(TokioIo::new(io), service)
@@ -525,17 +528,10 @@ async fn serve_connection<I>(
                 .timer(TokioTimer::new())
                 // h2 answers a header list over this with a bare 431 of its own (no
                 // body, no X-Request-Id, no access line). It counts 32 bytes more per
-                // field than `header_bytes` does, pseudo-fields too, so its bound
-                // sits above the configured one, leaving the usual over-the-limit
-                // request to the handler's own 431; it still bounds the decoding.
+                // field than `header_bytes` does, pseudo-fields too.
                 .max_header_list_size(
-                    u32::try_from(
-                        limits
-                            .max_request_header_bytes
-                            .saturating_mul(2)
-                            .saturating_add(8192),
-                    )
-                    .unwrap_or(u32::MAX),
+                    u32::try_from(library_header_bound(limits.max_request_header_bytes))
+                        .unwrap_or(u32::MAX),
                 )
                 .max_concurrent_streams(256);
             let connection = builder.serve_connection(TokioIo::new(io), service);
@@ -543,6 +539,11 @@ async fn serve_connection<I>(
         }
     };
     match ended {
+        Ended::Closed(Err(e)) if e.is_parse_too_large() => {
+            shared
+                .proxy
+                .answered_by_library(http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        }
         Ended::Closed(Err(e)) => {
             tracing::debug!(client = %info.addr, error = %e, "connection ended with an error");
         }
@@ -555,6 +556,15 @@ async fn serve_connection<I>(
         }
     }
     drop(permit);
+}
+
+/// The bound the HTTP libraries keep on a request head, above the configured
+/// `max_request_header_bytes`: a head between the two gets consentry's own `431`
+/// (body, `X-Request-Id`, access line); past this, the library's bare one. Twice the
+/// limit plus 8 KiB covers HTTP/2's 32 bytes of accounting per field and HTTP/1.1's
+/// request line, and still bounds what one connection may make the proxy buffer.
+fn library_header_bound(limit: usize) -> usize {
+    limit.saturating_mul(2).saturating_add(8192)
 }
 
 /// How [`drive`] ended.

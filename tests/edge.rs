@@ -976,6 +976,24 @@ async fn oversized_request_headers_get_431() {
         "{body:?}"
     );
     assert_eq!(upstream.count(), 1);
+
+    // Past the library's own bound (twice the limit plus 8 KiB) hyper answers by
+    // itself, bare; that one is still counted.
+    let huge = "a".repeat(20_000);
+    let got = common::get(addr, "portal.test", "/", &[("x-filler", &huge)]).await;
+    assert_eq!(got.status, 431);
+    let counted = |text: &str| {
+        metric(text, r#"consentry_requests_total{site="-",class="4xx"}"#).unwrap_or(0.0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || counted(
+            &running.proxy.metrics.encode()
+        ) == 3.0)
+        .await,
+        "the three 431s counted: {}",
+        running.proxy.metrics.encode()
+    );
+    assert_eq!(upstream.count(), 1);
 }
 
 #[tokio::test]
