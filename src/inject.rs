@@ -356,12 +356,16 @@ fn weakened(etag: &HeaderValue) -> Option<HeaderValue> {
 /// went out with its tag weakened (`W/"x"`), and the client revalidates with that; the
 /// upstream compares weakly (RFC 9110 §13.1.2) and answers 304 with its strong `"x"`.
 /// Caches then update the stored copy with the 304's fields (RFC 9111 §4.3.4), which
-/// would make the rewritten copy strong again. So when the client holds `W/"x"` (and
-/// not `"x"` itself), the 304 says `W/"x"`. Other 304s pass as they came.
+/// would make the rewritten copy strong again. So when a document request (only
+/// those are rewritten) holds `W/"x"` and not `"x"` itself, the 304 says `W/"x"`.
+/// Other 304s pass as they came.
 pub fn keep_client_validator(req: &RequestFacts, headers: &mut http::HeaderMap) {
     let (Some(if_none_match), Some(etag)) = (&req.if_none_match, headers.get(ETAG)) else {
         return;
     };
+    if !req.wants_document() {
+        return;
+    }
     let upstream_tag = etag.as_bytes();
     if upstream_tag.starts_with(b"W/") {
         return;

@@ -204,17 +204,24 @@ fn reads_entity_tags_whole_even_with_commas_inside() {
 /// `"x"`. The 304 must keep the client's copy weak.
 #[test]
 fn a_304_for_a_weakened_copy_keeps_it_weak() {
+    let after_304_for =
+        |dest: Option<&'static str>, if_none_match: &[&'static str], etag: &'static str| {
+            let mut request = http::HeaderMap::new();
+            if let Some(dest) = dest {
+                request.insert(SEC_FETCH_DEST, HeaderValue::from_static(dest));
+            }
+            for line in if_none_match {
+                request.append(IF_NONE_MATCH, HeaderValue::from_static(line));
+            }
+            let uri = http::Uri::from_static("/");
+            let facts = RequestFacts::new(&Method::GET, &uri, &request);
+            let mut response = http::HeaderMap::new();
+            response.insert(ETAG, HeaderValue::from_static(etag));
+            keep_client_validator(&facts, &mut response);
+            response.get(ETAG).unwrap().to_str().unwrap().to_owned()
+        };
     let after_304 = |if_none_match: &[&'static str], etag: &'static str| {
-        let mut request = http::HeaderMap::new();
-        for line in if_none_match {
-            request.append(IF_NONE_MATCH, HeaderValue::from_static(line));
-        }
-        let uri = http::Uri::from_static("/");
-        let facts = RequestFacts::new(&Method::GET, &uri, &request);
-        let mut response = http::HeaderMap::new();
-        response.insert(ETAG, HeaderValue::from_static(etag));
-        keep_client_validator(&facts, &mut response);
-        response.get(ETAG).unwrap().to_str().unwrap().to_owned()
+        after_304_for(None, if_none_match, etag)
     };
     assert_eq!(after_304(&[r#"W/"x""#], r#""x""#), r#"W/"x""#);
     assert_eq!(after_304(&[r#""y", W/"x""#], r#""x""#), r#"W/"x""#);
@@ -228,4 +235,13 @@ fn a_304_for_a_weakened_copy_keeps_it_weak() {
     assert_eq!(after_304(&[], r#""x""#), r#""x""#);
     // Weak already.
     assert_eq!(after_304(&[r#"W/"x""#], r#"W/"x""#), r#"W/"x""#);
+    // Not a document: never rewritten, so never weakened by this proxy.
+    assert_eq!(
+        after_304_for(Some("script"), &[r#"W/"x""#], r#""x""#),
+        r#""x""#
+    );
+    assert_eq!(
+        after_304_for(Some("document"), &[r#"W/"x""#], r#""x""#),
+        r#"W/"x""#
+    );
 }
