@@ -46,15 +46,8 @@ pub enum ClientError {
     ServerName(String),
 }
 
-/// Idle pooled connections are closed after this long: below the common upstream
-/// keep-alive timeouts (nginx 75 s, Node 5 s is the odd one out), so a reused
-/// connection is rarely one the upstream is closing (hyper#3553); a request that
-/// meets one anyway is sent again on a fresh connection (see [`UpstreamClient::request`]).
-///
-/// Ages are counted in reaper ticks, not read from the clock per request: a
-/// connection is closed between `POOL_IDLE_TICKS - 1` and `POOL_IDLE_TICKS` ticks
-/// after it went idle.
-const POOL_IDLE_TICKS: u64 = 4;
+/// How often the reaper closes idle connections past `timeouts.upstream_idle`.
+/// Reuse checks the idle time exactly; the reaper only frees what nobody reused.
 const REAPER_TICK: Duration = Duration::from_secs(1);
 
 /// Why a request could not be carried to the upstream and its answer back.
@@ -126,6 +119,13 @@ struct Pool {
     /// For an `https` upstream: the TLS connector and the name to verify.
     tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
     connect_timeout: Duration,
+    /// `timeouts.upstream_idle`: a connection idle this long is not reused. Below
+    /// the upstream's keep-alive timeout, a reused connection is rarely one the
+    /// upstream is closing (hyper#3553); a request that meets one anyway is sent
+    /// again when it can be (see [`UpstreamClient::request`]).
+    idle_timeout: Duration,
+    /// The same in reaper ticks, rounded up.
+    idle_ticks: u64,
     /// Idle connections, most recently used at the back.
     idle: Mutex<VecDeque<Idle>>,
     /// Whether the task that closes expired idle connections runs.
@@ -137,8 +137,10 @@ struct Pool {
 
 struct Idle {
     conn: Conn,
-    /// `ticks` when the connection went idle.
+    /// `ticks` when the connection went idle, for the reaper.
     since: u64,
+    /// When it went idle, for reuse.
+    idle_since: std::time::Instant,
 }
 
 /// One connection to the upstream: the handle its requests go through, and the
@@ -149,9 +151,6 @@ struct Idle {
 struct Conn {
     sender: SendRequest<Body>,
     timer: Pin<Box<Sleep>>,
-    /// When the last request on it started (the caller's clock reading): how long it
-    /// may have been idle, at most.
-    last_started: std::time::Instant,
 }
 
 /// A pooled connection idle at least this long may be one the upstream is closing
@@ -267,6 +266,13 @@ pub fn client(
             port,
             tls,
             connect_timeout: timeouts.upstream_connect,
+            idle_timeout: timeouts.upstream_idle,
+            idle_ticks: timeouts
+                .upstream_idle
+                .as_millis()
+                .div_ceil(REAPER_TICK.as_millis())
+                .try_into()
+                .unwrap_or(u64::MAX),
             idle: Mutex::new(VecDeque::new()),
             reaper: std::sync::Once::new(),
             ticks: AtomicU64::new(0),
@@ -314,21 +320,19 @@ impl UpstreamClient {
                 let pooled = if fresh_only {
                     None
                 } else {
-                    self.pool.checkout()
+                    self.pool.checkout(started)
                 };
-                let (mut conn, reused) = match pooled {
-                    Some(conn) => (conn, true),
+                let (mut conn, idle_for) = match pooled {
+                    Some((conn, idle_for)) => (conn, Some(idle_for)),
                     // Boxed: connecting (resolve, TCP, TLS) is a future of several KB that
                     // would otherwise be moved along with every request.
-                    None => (Box::pin(self.pool.connect(deadline, started)).await?, false),
+                    None => (Box::pin(self.pool.connect(deadline)).await?, None),
                 };
+                let reused = idle_for.is_some();
                 let mut replay = None;
-                if reused
-                    && started.saturating_duration_since(conn.last_started) >= REPLAY_AFTER_IDLE
-                {
+                if idle_for.is_some_and(|idle| idle >= REPLAY_AFTER_IDLE) {
                     replay = replay_copy(&req);
                 }
-                conn.last_started = started;
                 conn.timer.as_mut().reset(deadline);
                 let Conn { sender, timer, .. } = &mut conn;
                 let ready = tokio::select! {
@@ -375,15 +379,17 @@ fn response_timeout_error(timeout: Duration) -> UpstreamError {
 }
 
 impl Pool {
-    /// The most recently used idle connection that is still open and free.
-    fn checkout(&self) -> Option<Conn> {
+    /// The most recently used idle connection that is still open and free, and not
+    /// idle for `idle_timeout` at `now`; with how long it was idle.
+    fn checkout(&self, now: std::time::Instant) -> Option<(Conn, Duration)> {
         let mut idle = self.idle.lock().ok()?;
         while let Some(entry) = idle.pop_back() {
-            if entry.conn.sender.is_ready() && !self.expired(&entry) {
-                return Some(entry.conn);
+            let idle_for = now.saturating_duration_since(entry.idle_since);
+            if entry.conn.sender.is_ready() && idle_for < self.idle_timeout {
+                return Some((entry.conn, idle_for));
             }
-            // Closed, busy finishing a request body, or expired: dropping the sender
-            // lets its connection close once it is done.
+            // Closed, busy finishing a request body, or idle too long: dropping the
+            // sender lets its connection close once it is done.
         }
         None
     }
@@ -396,6 +402,7 @@ impl Pool {
             idle.push_back(Idle {
                 conn,
                 since: self.ticks.load(Ordering::Relaxed),
+                idle_since: std::time::Instant::now(),
             });
         }
         self.reaper.call_once(|| {
@@ -404,7 +411,8 @@ impl Pool {
     }
 
     fn expired(&self, entry: &Idle) -> bool {
-        self.ticks.load(Ordering::Relaxed) - entry.since >= POOL_IDLE_TICKS
+        // One tick more than the timeout: the reaper frees, reuse decides.
+        self.ticks.load(Ordering::Relaxed) - entry.since > self.idle_ticks
     }
 
     /// Drops expired idle connections (the oldest are at the front).
@@ -438,7 +446,6 @@ impl Pool {
     async fn connect(
         &self,
         response_deadline: tokio::time::Instant,
-        started: std::time::Instant,
     ) -> Result<Conn, UpstreamError> {
         let connecting = async {
             let tcp = self
@@ -480,7 +487,6 @@ impl Pool {
         Ok(Conn {
             sender,
             timer: Box::pin(tokio::time::sleep_until(response_deadline)),
-            last_started: started,
         })
     }
 

@@ -199,3 +199,29 @@ async fn a_get_on_a_connection_closed_unanswered_is_sent_again_on_a_fresh_one() 
     assert_eq!(posted.status, 502, "a body is never sent twice");
     assert_eq!(connections(), 2);
 }
+
+/// `timeouts.upstream_idle`, set below an upstream's keep-alive timeout, keeps the
+/// proxy from reusing a connection the upstream may be closing: the fix for
+/// requests with bodies, which are never sent twice.
+#[tokio::test]
+async fn a_connection_idle_past_upstream_idle_is_not_reused() {
+    let up = ok_upstream().await;
+    let p = proxy(&config_yaml(
+        &up.url(),
+        "",
+        "timeouts:\n  upstream_idle: 300ms\n",
+    ))
+    .await;
+    let addr = p.http_addr.unwrap();
+    assert_eq!(get(addr, PORTAL, "/", &[]).await.status, 200);
+    assert_eq!(get(addr, PORTAL, "/", &[]).await.status, 200);
+    assert_eq!(up.connection_count(), 1, "reused within 300 ms");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let posted = common::send(addr, "POST", PORTAL, "/form", &[], "a=1").await;
+    assert_eq!(posted.status, 200);
+    assert_eq!(
+        up.connection_count(),
+        2,
+        "a new connection after 450 ms idle"
+    );
+}

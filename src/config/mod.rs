@@ -89,6 +89,8 @@ pub struct Timeouts {
     pub idle: Duration,
     pub upstream_connect: Duration,
     pub upstream_response: Duration,
+    /// A pooled upstream connection idle this long is not used again.
+    pub upstream_idle: Duration,
     pub shutdown_grace: Duration,
 }
 
@@ -491,6 +493,7 @@ pub fn compile(
         idle: t.idle.map_or(Duration::from_secs(60), |d| d.0),
         upstream_connect: t.upstream_connect.map_or(Duration::from_secs(5), |d| d.0),
         upstream_response: t.upstream_response.map_or(Duration::from_secs(30), |d| d.0),
+        upstream_idle: t.upstream_idle.map_or(Duration::from_secs(4), |d| d.0),
         shutdown_grace: t.shutdown_grace.map_or(Duration::from_secs(30), |d| d.0),
     };
     for (name, d) in [
@@ -498,6 +501,7 @@ pub fn compile(
         ("idle", timeouts.idle),
         ("upstream_connect", timeouts.upstream_connect),
         ("upstream_response", timeouts.upstream_response),
+        ("upstream_idle", timeouts.upstream_idle),
     ] {
         if d.is_zero() {
             p.add(&[key("timeouts"), key(name)], "must be longer than zero");

@@ -149,6 +149,7 @@ pub struct RawTimeouts {
     pub idle: Option<Dur>,
     pub upstream_connect: Option<Dur>,
     pub upstream_response: Option<Dur>,
+    pub upstream_idle: Option<Dur>,
     pub shutdown_grace: Option<Dur>,
 }
 
