@@ -24,6 +24,39 @@ async fn ok_upstream() -> common::Upstream {
     .await
 }
 
+/// An upstream on 127.0.0.1:0 that answers the first request on each connection,
+/// then closes it unannounced: at once, or (`read_second`) after reading the next
+/// request, as an upstream whose keep-alive timeout ends just then does. Counts the
+/// connections it accepted.
+async fn one_answer_per_connection(
+    read_second: bool,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+                if read_second {
+                    let _ = s.read(&mut buf).await;
+                }
+                // Dropping the stream closes the connection.
+            });
+        }
+    });
+    (addr, accepted)
+}
+
 #[tokio::test]
 async fn sequential_requests_reuse_one_upstream_connection() {
     let up = ok_upstream().await;
@@ -42,26 +75,7 @@ async fn a_connection_the_upstream_closed_while_idle_is_not_used_again() {
     // Answers one request per connection, then closes it without saying so (no
     // `Connection: close`), as an upstream whose keep-alive timeout is shorter than
     // the proxy's does.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = accepted.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                return;
-            };
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                    .await;
-                // Dropping the stream closes the connection.
-            });
-        }
-    });
+    let (addr, accepted) = one_answer_per_connection(false).await;
     let p = proxy(&config_yaml(&format!("http://{addr}"), "", "")).await;
     for _ in 0..5 {
         let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
@@ -167,23 +181,7 @@ async fn upstream_response_bounds_a_request_on_a_connection_idle_longer_than_it(
 #[tokio::test]
 async fn a_get_on_a_connection_closed_unanswered_is_sent_again_on_a_fresh_one() {
     // Answers the first request on each connection; reads the second and hangs up.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                    .await;
-                let _ = s.read(&mut buf).await;
-            });
-        }
-    });
+    let (addr, accepted) = one_answer_per_connection(true).await;
     let connections = || accepted.load(std::sync::atomic::Ordering::SeqCst);
     let p = proxy(&config_yaml(&format!("http://{addr}"), "", "")).await;
     let proxy_addr = p.http_addr.unwrap();
