@@ -19,67 +19,90 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber; `RUST_LOG` overrides the default `info`. A
-/// `RUST_LOG` that does not parse, or whose bare word is neither a level nor a
-/// module that logs here (`warning`, `inf`: to the filter, a target, which would turn
-/// every other line off, errors included), leaves `info`, and says so.
+/// Installs the global subscriber, filtered as `RUST_LOG` says ([`filter_from`]).
 pub fn init(format: LogFormat) {
-    let (filter, invalid) = match std::env::var(EnvFilter::DEFAULT_ENV) {
-        Ok(directives) if directives.split(',').any(|d| !d.trim().is_empty()) => {
-            match unknown_bare_target(&directives) {
-                Some(word) => (
-                    EnvFilter::new("info"),
-                    Some(format!(
-                        "`{word}` is neither a level (error, warn, info, debug, trace, off) \
-                         nor a module that logs here (consentry, hyper, h2, rustls, tokio)"
-                    )),
-                ),
-                None => match EnvFilter::try_new(&directives) {
-                    Ok(filter) => (filter, None),
-                    Err(error) => (EnvFilter::new("info"), Some(error.to_string())),
-                },
-            }
-        }
-        _ => (EnvFilter::new("info"), None),
-    };
+    let chosen = filter_from(std::env::var_os(EnvFilter::DEFAULT_ENV));
     // Colour only for a terminal: escape codes in a file or a pipe are noise.
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(chosen.filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-    if let Some(error) = invalid {
+    if let Some(error) = chosen.refused {
         tracing::warn!(%error, "RUST_LOG is not a valid filter; logging at info");
+    }
+    for word in chosen.bare_targets {
+        tracing::info!(
+            word = %word,
+            "RUST_LOG names a target, not a level (levels: error, warn, info, debug, trace, off)"
+        );
     }
 }
 
-/// The first directive of `RUST_LOG` that is a bare word (no `=`, no span filter)
-/// but neither a level nor a crate whose events reach this program's log.
-fn unknown_bare_target(directives: &str) -> Option<&str> {
-    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
-    const CRATES: [&str; 8] = [
-        "consentry",
-        "hyper",
-        "hyper_util",
-        "h2",
-        "rustls",
-        "tokio",
-        "tokio_rustls",
-        "lol_html",
-    ];
-    directives
+/// The filter `RUST_LOG` asks for, and what to tell the operator about it.
+#[derive(Debug)]
+struct Chosen {
+    filter: EnvFilter,
+    /// Why `RUST_LOG` was not used, when it was not.
+    refused: Option<String>,
+    /// Bare words that are no level: to the filter, targets (`warning` is one).
+    bare_targets: Vec<String>,
+}
+
+/// Reads `RUST_LOG` as tracing's filter does, with three differences that keep a
+/// slip from silencing every event, errors included:
+/// - without a level of its own (`hyper=debug`, a bare `warning`), it adds to the
+///   default `info` instead of turning everything else off;
+/// - spaces around directives (`info, consentry=debug`, a trailing one from an env
+///   file) are ignored;
+/// - a value that does not parse, or is not UTF-8, leaves `info`, and says so.
+fn filter_from(value: Option<std::ffi::OsString>) -> Chosen {
+    let info = |refused: Option<String>| Chosen {
+        filter: EnvFilter::new("info"),
+        refused,
+        bare_targets: Vec::new(),
+    };
+    let Some(value) = value else {
+        return info(None);
+    };
+    let Some(value) = value.to_str() else {
+        return info(Some("RUST_LOG is not UTF-8".to_owned()));
+    };
+    let directives: Vec<&str> = value
         .split(',')
         .map(str::trim)
-        .filter(|d| !d.is_empty() && !d.contains(['=', '[']))
-        .find(|word| {
-            let level = LEVELS.iter().any(|l| word.eq_ignore_ascii_case(l))
-                || word.parse::<u8>().is_ok_and(|n| n <= 5);
-            let krate = word.split("::").next().unwrap_or(word);
-            !level && !CRATES.contains(&krate)
-        })
+        .filter(|d| !d.is_empty())
+        .collect();
+    if directives.is_empty() {
+        return info(None);
+    }
+    let is_level = |d: &str| {
+        ["off", "error", "warn", "info", "debug", "trace"]
+            .iter()
+            .any(|level| d.eq_ignore_ascii_case(level))
+            || d.parse::<u8>().is_ok_and(|n| n <= 5)
+    };
+    let joined = directives.join(",");
+    let directives_text = if directives.iter().any(|d| is_level(d)) {
+        joined
+    } else {
+        format!("info,{joined}")
+    };
+    match EnvFilter::try_new(&directives_text) {
+        Ok(filter) => Chosen {
+            filter,
+            refused: None,
+            bare_targets: directives
+                .iter()
+                .filter(|d| !d.contains(['=', '[']) && !is_level(d))
+                .map(|d| (*d).to_owned())
+                .collect(),
+        },
+        Err(error) => info(Some(error.to_string())),
+    }
 }
 
 /// `name:category` for each removed cookie, comma-separated (`?` when unclassified).
@@ -138,23 +161,53 @@ pub fn access(
 mod tests {
     use super::*;
 
+    fn chosen(value: &str) -> Chosen {
+        filter_from(Some(value.into()))
+    }
+
     #[test]
-    fn a_bare_word_that_is_no_level_and_no_module_here_is_refused() {
-        for typo in ["warning", "inf", "verbose", "info,warning", "not a level!"] {
-            assert!(unknown_bare_target(typo).is_some(), "{typo}");
-        }
-        for fine in [
-            "warn",
-            "INFO",
-            "3",
-            "consentry",
-            "consentry::access",
-            "info,hyper",
-            "info,consentry::access=off",
-            "h2=debug",
-            "[request]=debug",
+    fn a_rust_log_without_a_level_adds_to_info_instead_of_silencing_the_rest() {
+        for (value, filter) in [
+            ("hyper=debug", "info,hyper=debug"),
+            ("consentry::server=debug", "info,consentry::server=debug"),
+            ("warning", "info,warning=trace"),
+            ("warn", "warn"),
+            ("off", "off"),
+            ("info,consentry::access=off", "consentry::access=off,info"),
+            // Spaces from an env file or a YAML manifest.
+            (" warn ", "warn"),
+            ("info, consentry=debug", "consentry=debug,info"),
         ] {
-            assert_eq!(unknown_bare_target(fine), None, "{fine}");
+            let got = chosen(value);
+            assert!(got.refused.is_none(), "{value}: {:?}", got.refused);
+            let shown = got.filter.to_string();
+            let mut shown: Vec<&str> = shown.split(',').collect();
+            let mut wanted: Vec<&str> = filter.split(',').collect();
+            shown.sort_unstable();
+            wanted.sort_unstable();
+            assert_eq!(shown, wanted, "{value}");
+        }
+        assert_eq!(chosen("warning").bare_targets, ["warning"]);
+        assert!(chosen("warn,h2=debug").bare_targets.is_empty());
+    }
+
+    #[test]
+    fn a_rust_log_that_does_not_parse_leaves_info_and_says_why() {
+        for value in ["garbage[[", "=debug", "consentry=bogus"] {
+            let got = chosen(value);
+            assert!(got.refused.is_some(), "{value}");
+            assert_eq!(got.filter.to_string(), "info", "{value}");
+        }
+        for quiet in ["", " ", ",,,"] {
+            let got = chosen(quiet);
+            assert!(got.refused.is_none(), "{quiet:?}");
+            assert_eq!(got.filter.to_string(), "info");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStringExt;
+            let got = filter_from(Some(std::ffi::OsString::from_vec(b"in\xfffo".to_vec())));
+            assert!(got.refused.is_some());
         }
     }
 }
