@@ -269,11 +269,7 @@ pub fn plan(
             head_markup: site.policy.head_markup.clone(),
         });
     }
-    // The banner goes on pages a visitor navigates to: not into frames (the parent
-    // shows it, and a cross-site frame cannot store the choice), and not on the answer
-    // to a form post, which reloading after the choice would post again.
-    let banner_possible =
-        site.policy.banner && matches!(*req.method, Method::GET | Method::HEAD) && !req.is_frame();
+    let banner_possible = banner_possible(req, site.policy.banner);
     let show_banner = banner_possible && !consent.has_choice();
     Some(Plan {
         banner: show_banner,
@@ -295,6 +291,14 @@ pub fn plan(
         ),
         head_markup: site.policy.head_markup.clone(),
     })
+}
+
+/// Whether the banner would go on this document for a visitor who has not chosen:
+/// on pages a visitor navigates to, not into frames (the parent shows it, and a
+/// cross-site frame cannot store the choice), and not on the answer to a form post,
+/// which reloading after the choice would post again.
+fn banner_possible(req: &RequestFacts, banner_on: bool) -> bool {
+    banner_on && matches!(*req.method, Method::GET | Method::HEAD) && !req.is_frame()
 }
 
 /// Fixes the headers for a rewritten body and returns the rewritten body.
@@ -357,9 +361,10 @@ fn weakened(etag: &HeaderValue) -> Option<HeaderValue> {
 /// upstream compares weakly (RFC 9110 §13.1.2) and answers 304 with its strong `"x"`.
 /// Caches then update the stored copy with the 304's fields (RFC 9111 §4.3.4), which
 /// would make the rewritten copy strong again. So when a document request (only
-/// those are rewritten) holds `W/"x"` and not `"x"` itself, the 304 says `W/"x"`.
-/// Other 304s pass as they came.
-pub fn keep_client_validator(req: &RequestFacts, headers: &mut http::HeaderMap) {
+/// those are rewritten) holds `W/"x"` and not `"x"` itself, the 304 says `W/"x"`,
+/// with the `Vary` the rewritten 200 had (RFC 9110 §15.4.5; `banner_on`: the site's
+/// `policy.banner`). Other 304s pass as they came.
+pub fn keep_client_validator(req: &RequestFacts, banner_on: bool, headers: &mut http::HeaderMap) {
     let (Some(if_none_match), Some(etag)) = (&req.if_none_match, headers.get(ETAG)) else {
         return;
     };
@@ -383,6 +388,10 @@ pub fn keep_client_validator(req: &RequestFacts, headers: &mut http::HeaderMap) 
     if holds_weak && !holds_strong {
         if let Some(weak) = weakened(etag) {
             headers.insert(ETAG, weak);
+            vary_on(headers, "Sec-Fetch-Dest");
+            if banner_possible(req, banner_on) {
+                vary_on(headers, "Cookie");
+            }
         }
     }
 }

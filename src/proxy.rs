@@ -377,7 +377,7 @@ impl Proxy {
 
             // 6. Inject the policy link (and banner) into HTML documents, streaming.
             if parts.status == StatusCode::NOT_MODIFIED {
-                inject::keep_client_validator(&page, &mut parts.headers);
+                inject::keep_client_validator(&page, site.policy.banner, &mut parts.headers);
             }
             let body = match inject::plan(&page, &parts, site, &consent) {
                 Some(plan) => ResponseBody::Other(inject::apply(

@@ -169,9 +169,13 @@ impl<'de> Deserialize<'de> for Dur {
                 Ok(Dur(Duration::from_secs(v)))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Dur, E> {
-                Duration::try_from_secs_f64(v)
-                    .map(Dur)
-                    .map_err(|_| E::custom("a duration must be a positive number of seconds"))
+                Duration::try_from_secs_f64(v).map(Dur).map_err(|_| {
+                    E::custom(if v.is_sign_negative() || v.is_nan() {
+                        "a duration must be a positive number of seconds"
+                    } else {
+                        "a duration this long cannot be represented"
+                    })
+                })
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Dur, E> {
                 parse_duration(v).map(Dur).ok_or_else(|| {

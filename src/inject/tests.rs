@@ -217,7 +217,7 @@ fn a_304_for_a_weakened_copy_keeps_it_weak() {
             let facts = RequestFacts::new(&Method::GET, &uri, &request);
             let mut response = http::HeaderMap::new();
             response.insert(ETAG, HeaderValue::from_static(etag));
-            keep_client_validator(&facts, &mut response);
+            keep_client_validator(&facts, false, &mut response);
             response.get(ETAG).unwrap().to_str().unwrap().to_owned()
         };
     let after_304 = |if_none_match: &[&'static str], etag: &'static str| {
@@ -244,4 +244,36 @@ fn a_304_for_a_weakened_copy_keeps_it_weak() {
         after_304_for(Some("document"), &[r#"W/"x""#], r#""x""#),
         r#"W/"x""#
     );
+}
+
+/// A 304 for a rewritten copy says what its 200 said: the weak tag and the `Vary`
+/// (RFC 9110 §15.4.5), `Cookie` included when the banner could be on the page.
+#[test]
+fn a_304_for_a_rewritten_copy_varies_as_its_200_did() {
+    let uri = http::Uri::from_static("/");
+    let mut request = http::HeaderMap::new();
+    request.insert(IF_NONE_MATCH, HeaderValue::from_static(r#"W/"x""#));
+    let facts = RequestFacts::new(&Method::GET, &uri, &request);
+    for (banner_on, vary) in [
+        (false, vec!["Sec-Fetch-Dest"]),
+        (true, vec!["Sec-Fetch-Dest", "Cookie"]),
+    ] {
+        let mut response = http::HeaderMap::new();
+        response.insert(ETAG, HeaderValue::from_static(r#""x""#));
+        keep_client_validator(&facts, banner_on, &mut response);
+        let got: Vec<&str> = response
+            .get_all(VARY)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(got, vary, "banner {banner_on}");
+    }
+    // A strong copy: its 304 is the upstream's business alone.
+    let mut strong = http::HeaderMap::new();
+    strong.insert(IF_NONE_MATCH, HeaderValue::from_static(r#""x""#));
+    let facts = RequestFacts::new(&Method::GET, &uri, &strong);
+    let mut response = http::HeaderMap::new();
+    response.insert(ETAG, HeaderValue::from_static(r#""x""#));
+    keep_client_validator(&facts, true, &mut response);
+    assert!(response.get(VARY).is_none());
 }
