@@ -932,7 +932,11 @@ async fn a_304_keeps_the_weakened_etag_the_client_holds() {
     let revalidated = get(addr, PORTAL, "/", &[("if-none-match", "W/\"v7\"")]).await;
     assert_eq!(revalidated.status, 304);
     assert_eq!(revalidated.headers.get("etag").unwrap(), "W/\"v7\"");
-    assert_eq!(vary(&revalidated), vary(&page), "the 304 varies as its 200 did");
+    assert_eq!(
+        vary(&revalidated),
+        vary(&page),
+        "the 304 varies as its 200 did"
+    );
     // What was never rewritten keeps its strong tag, 200 and 304 alike.
     let data = get(addr, PORTAL, "/data.json", &[]).await;
     assert_eq!(data.headers.get("etag").unwrap(), "\"v7\"");
