@@ -27,6 +27,10 @@ set -euo pipefail
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-2}
 CONNS=${CONNS:-32}
+# nginx keeps at most this many idle upstream connections per worker: at least one per
+# client connection, or past it nginx would close and reopen upstream connections
+# under load, a cost consentry's pool (no idle cap) does not pay.
+NGINX_KEEPALIVE=$((CONNS > 64 ? CONNS : 64))
 WARMUP=${WARMUP:-2s}
 PROXY_CPU=${PROXY_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
@@ -231,7 +235,7 @@ http {
 $(http_common "$d")
     upstream backend {
         server 127.0.0.1:$UP_PORT;
-        keepalive 64;
+        keepalive $NGINX_KEEPALIVE;
         keepalive_requests 1000000;
     }
     server {
