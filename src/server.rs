@@ -366,9 +366,14 @@ async fn serve_stream(
             return;
         };
         // HTTP/2 has no header timeout of its own (hyper#2894): the handshake is bounded.
+        // Boxed: the handshake's state would otherwise size every connection's task,
+        // plain ones included, for as long as the connection lives.
         let handshake = before_serving(
             &shared,
-            tokio::time::timeout(config.timeouts.header_read, acceptor.accept(io)),
+            Box::pin(tokio::time::timeout(
+                config.timeouts.header_read,
+                acceptor.accept(io),
+            )),
         )
         .await;
         let Some(handshake) = handshake else {
@@ -381,7 +386,14 @@ async fn serve_stream(
                 } else {
                     Protocol::Http1
                 };
-                serve_connection(tls, shared, info, permit, activity, &config, protocol).await
+                // Boxed, here and below: the task then holds the one connection type
+                // this socket speaks, not room for the largest of them all (an idle
+                // keep-alive connection cost 11.5 KB of task before, hyper's buffers
+                // aside).
+                Box::pin(serve_connection(
+                    tls, shared, info, permit, activity, &config, protocol,
+                ))
+                .await
             }
             Ok(Err(e)) => tracing::debug!(client = %info.addr, error = %e, "TLS handshake failed"),
             Err(_) => tracing::debug!(client = %info.addr, "TLS handshake timed out"),
@@ -398,7 +410,10 @@ async fn serve_stream(
         };
         match sniffed {
             Ok(Ok(Some(protocol))) => {
-                serve_connection(io, shared, info, permit, activity, &config, protocol).await
+                Box::pin(serve_connection(
+                    io, shared, info, permit, activity, &config, protocol,
+                ))
+                .await
             }
             Ok(Ok(None)) => {}
             Ok(Err(e)) => {
@@ -535,7 +550,15 @@ async fn serve_connection<I>(
                 )
                 .max_concurrent_streams(256);
             let connection = builder.serve_connection(TokioIo::new(io), service);
-            drive(connection, |c| c.graceful_shutdown(), &activity, stop_rx).await
+            // Boxed: HTTP/2's connection state is several times HTTP/1's, and would
+            // otherwise size every connection's task.
+            Box::pin(drive(
+                connection,
+                |c| c.graceful_shutdown(),
+                &activity,
+                stop_rx,
+            ))
+            .await
         }
     };
     match ended {
