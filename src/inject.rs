@@ -686,6 +686,8 @@ struct Rewriting {
     /// Output ready to be sent, in order.
     ready: VecDeque<Bytes>,
     done: bool,
+    /// The upstream's body broke off: this goes out after what is ready.
+    failed: Option<std::io::Error>,
 }
 
 /// What the page's first two bytes say. A UTF-16 byte order mark outranks the
@@ -714,6 +716,7 @@ impl Rewriting {
             input,
             ready: VecDeque::new(),
             done: false,
+            failed: None,
         }
     }
 
@@ -780,12 +783,22 @@ impl Stream for Rewriting {
             if let Some(bytes) = this.ready.pop_front() {
                 return Poll::Ready(Some(Ok(bytes)));
             }
+            if let Some(error) = this.failed.take() {
+                return Poll::Ready(Some(Err(error)));
+            }
             if this.done {
                 return Poll::Ready(None);
             }
             match this.input.as_mut().poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                // What came before the break still goes out, held bytes included
+                // (after a candidate `</body>`, up to 64 KiB), then the error, which
+                // cuts the response short as the upstream cut its own.
+                Poll::Ready(Some(Err(e))) => {
+                    this.done = true;
+                    this.finish();
+                    this.failed = Some(e);
+                }
                 Poll::Ready(Some(Ok(chunk))) => this.push(chunk),
                 Poll::Ready(None) => {
                     this.done = true;

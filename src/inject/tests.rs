@@ -277,3 +277,35 @@ fn a_304_for_a_rewritten_copy_varies_as_its_200_did() {
     keep_client_validator(&facts, true, &mut response);
     assert!(response.get(VARY).is_none());
 }
+
+/// A re-audit cut an upstream's page short after its `</body>`: what the rewriter held
+/// from there on was lost with it. It now goes out, then the error.
+#[tokio::test]
+async fn a_body_that_breaks_off_still_gets_what_came_then_the_error() {
+    let chunks: Vec<std::io::Result<Bytes>> = vec![
+        Ok(Bytes::from_static(b"<html><body>hello</body>")),
+        Ok(Bytes::from_static(b"</html>")),
+        Err(std::io::Error::other("upstream broke off")),
+    ];
+    let input: ByteStream = Box::pin(futures_util::stream::iter(chunks));
+    let mut stream = Rewriting::new(plan("<a>L</a>"), input);
+    let mut out = Vec::new();
+    let mut error = None;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(bytes) => out.extend_from_slice(&bytes),
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "<html><body>hello<a>L</a></body></html>"
+    );
+    assert_eq!(
+        error.expect("the break is passed on").to_string(),
+        "upstream broke off"
+    );
+}
