@@ -101,7 +101,8 @@ impl Categories {
         Categories {
             list,
             required,
-            gpc,
+            // A required category is granted whatever the request says.
+            gpc: gpc.without(required),
         }
     }
 
@@ -133,7 +134,7 @@ impl Categories {
     pub fn required(&self) -> CategorySet {
         self.required
     }
-    /// Categories refused under `Sec-GPC: 1`.
+    /// Categories refused under `Sec-GPC: 1` (never a required one).
     pub fn gpc(&self) -> CategorySet {
         self.gpc
     }
@@ -174,6 +175,9 @@ mod tests {
         ]);
         assert_eq!(cats.required(), CategorySet::EMPTY.with(CategoryId(0)));
         assert_eq!(cats.gpc(), CategorySet::EMPTY.with(CategoryId(2)));
+        // Required wins over gpc: the GPC set leaves it out.
+        let odd = Categories::new(vec![cat("necessary", true, true)]);
+        assert!(odd.gpc().is_empty());
         assert_eq!(cats.id("statistics"), Some(CategoryId(1)));
         assert_eq!(cats.necessary(), Some(CategoryId(0)));
         assert_eq!(cats.all().ids().count(), 3);

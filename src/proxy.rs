@@ -101,14 +101,15 @@ impl Proxy {
     /// saw it: its head was past the library's own bound (HTTP/1.1: the read buffer,
     /// or more than 100 fields), so it got hyper's bare `431`. An operator should
     /// still see such requests, a header flood above all.
-    pub fn answered_by_library(&self, status: StatusCode) {
+    pub fn head_too_large_for_library(&self) {
+        let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.as_u16();
         let loaded = self.current();
         loaded
             .unrouted_metrics
-            .record(status.as_u16(), Duration::ZERO, None, &Report::default());
+            .record(status, Duration::ZERO, None, &Report::default());
         tracing::info!(
             target: "consentry::access",
-            status = status.as_u16(),
+            status,
             "request head too large; answered by the HTTP library"
         );
     }

@@ -563,9 +563,7 @@ async fn serve_connection<I>(
     };
     match ended {
         Ended::Closed(Err(e)) if e.is_parse_too_large() => {
-            shared
-                .proxy
-                .answered_by_library(http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+            shared.proxy.head_too_large_for_library();
         }
         Ended::Closed(Err(e)) => {
             tracing::debug!(client = %info.addr, error = %e, "connection ended with an error");

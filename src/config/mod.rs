@@ -608,7 +608,7 @@ pub fn compile(
         policy.link_markup = crate::page::link_markup(&policy).into_bytes().into();
         let first = &consent.sources[0];
         let gpc_refusable = if consent.honor_gpc {
-            categories.gpc().without(categories.required())
+            categories.gpc()
         } else {
             crate::category::CategorySet::EMPTY
         };

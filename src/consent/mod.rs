@@ -73,10 +73,11 @@ impl Consent {
         }
     }
 
-    /// Refuses `refused` (Sec-GPC) except what is required.
-    fn refuse(mut self, refused: CategorySet, categories: &Categories) -> Self {
-        self.granted = self.granted.without(refused).union(categories.required());
-        self.refused_by_gpc = refused.without(categories.required());
+    /// Refuses what `Sec-GPC: 1` refuses ([`Categories::gpc`], which holds no
+    /// required category).
+    fn refuse(mut self, refused: CategorySet) -> Self {
+        self.granted = self.granted.without(refused);
+        self.refused_by_gpc = refused;
         self
     }
 
@@ -108,7 +109,7 @@ impl Consent {
     ) -> Consent {
         let consent = read_sources(cookies, policy, categories);
         if gpc && policy.honor_gpc {
-            consent.refuse(categories.gpc(), categories)
+            consent.refuse(categories.gpc())
         } else {
             consent
         }
