@@ -502,6 +502,7 @@ async fn serve_connection<I>(
         answering.map(move |response| {
             Ok::<_, Infallible>(response.map(|body| Guarded {
                 body,
+                failed: None,
                 _guard: guard,
             }))
         })
@@ -809,9 +810,15 @@ impl Drop for InFlight {
     }
 }
 
-/// A response body that keeps its request counted as in flight.
+/// A response body that keeps its request counted as in flight, and hands hyper a
+/// body's failure one turn late.
+///
+/// hyper drops what it has buffered but not yet written when a body fails, so a
+/// failure that came right behind the last bytes (a rewritten page's held end, the
+/// link with it) would lose them. One `Pending` in between lets it write them first.
 struct Guarded {
     body: ResponseBody,
+    failed: Option<BoxError>,
     _guard: InFlight,
 }
 
@@ -823,10 +830,20 @@ impl hyper::body::Body for Guarded {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
+        if let Some(error) = self.failed.take() {
+            return Poll::Ready(Some(Err(error)));
+        }
+        match Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Ready(Some(Err(error))) => {
+                self.failed = Some(error);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            other => other,
+        }
     }
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.failed.is_none() && self.body.is_end_stream()
     }
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()

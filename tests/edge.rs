@@ -1236,6 +1236,171 @@ async fn an_upstream_body_that_breaks_off_is_cut_short_and_counted() {
     assert_eq!(metric(&metrics, series), Some(1.0), "{metrics}");
 }
 
+/// A chunked body as sent: its data, and whether the last (zero) chunk came.
+fn dechunk(mut wire: &[u8]) -> (Vec<u8>, bool) {
+    let mut data = Vec::new();
+    loop {
+        let Some(eol) = wire.windows(2).position(|w| w == b"\r\n") else {
+            return (data, false);
+        };
+        let size = std::str::from_utf8(&wire[..eol])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok());
+        let Some(size) = size else {
+            return (data, false);
+        };
+        if size == 0 {
+            return (data, true);
+        }
+        let start = eol + 2;
+        if wire.len() < start + size + 2 {
+            data.extend_from_slice(&wire[start.min(wire.len())..]);
+            return (data, false);
+        }
+        data.extend_from_slice(&wire[start..start + size]);
+        wire = &wire[start + size + 2..];
+    }
+}
+
+/// A regression found by a black-box audit against real backends: an HTML page
+/// whose upstream broke off lost what the proxy had received after its `</body>`
+/// (held back in case a later `</body>` came), the link with it, and a page cut short
+/// with no `</body>` lost its link: hyper drops what it has not yet written when a
+/// body fails. Both now get every byte that came, and the link, before the cut.
+#[tokio::test]
+async fn an_html_page_that_breaks_off_keeps_every_byte_that_came_and_the_link() {
+    let tail = format!("\n<!-- trailing -->{}", "t".repeat(2000));
+    let after_body = format!("<html><body><p>content</p></body></html>{tail}");
+    let no_body_end = format!("<html><body>{}", "p".repeat(5000));
+    for page in [after_body, no_body_end] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream = format!("http://{}", listener.local_addr().unwrap());
+        let sent = page.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let head =
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 50000\r\n\r\n";
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(sent.as_bytes()).await;
+                // Dropped: closed before the 50000 bytes announced.
+            }
+        });
+        let dir = TempDir::new("html-break");
+        let path = dir.join("proxy.yaml");
+        std::fs::write(&path, yaml(&upstream, HTTP, "[portal.test]", "")).unwrap();
+        let running = start_from_file(&path).await;
+        let mut client = TcpStream::connect(running.http_addr.unwrap())
+            .await
+            .unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: portal.test\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        bounded(
+            Duration::from_secs(10),
+            "the cut-short page",
+            client.read_to_end(&mut answer),
+        )
+        .await
+        .unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        let (body, complete) = dechunk(&answer[text.find("\r\n\r\n").unwrap() + 4..]);
+        assert!(!complete, "the client can tell the page was cut short");
+        let link =
+            r#"<a href="/terms/cookies-policy/" class="consentry-policy-link">Cookies policy</a>"#;
+        let expected = match page.find("</body>") {
+            Some(at) => format!("{}{link}{}", &page[..at], &page[at..]),
+            None => format!("{page}{link}"),
+        };
+        assert_eq!(String::from_utf8_lossy(&body), expected);
+    }
+}
+
+/// The same audit, compressed: a gzip page whose upstream broke off lost what the
+/// re-encoder held, and the gzip stream was left without its end. It now gets what
+/// could be decoded, the link included, as a whole gzip stream; the response is still
+/// cut short.
+#[tokio::test]
+async fn a_gzip_page_that_breaks_off_is_sent_whole_as_far_as_it_came() {
+    use async_compression::tokio::bufread::{GzipDecoder, GzipEncoder};
+    let page = format!(
+        "<html><body>{}</body></html>\n<!-- after -->",
+        "<p>row of the table</p>".repeat(3000)
+    );
+    let mut gzipped = Vec::new();
+    GzipEncoder::new(page.as_bytes())
+        .read_to_end(&mut gzipped)
+        .await
+        .unwrap();
+    let link =
+        r#"<a href="/terms/cookies-policy/" class="consentry-policy-link">Cookies policy</a>"#;
+    // Without its 8-byte trailer (all the page decodes), and cut in the middle.
+    for sent_len in [gzipped.len() - 8, gzipped.len() / 2] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream = format!("http://{}", listener.local_addr().unwrap());
+        let sent = gzipped[..sent_len].to_vec();
+        let full_len = gzipped.len();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\nContent-Length: {full_len}\r\n\r\n"
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&sent).await;
+            }
+        });
+        let dir = TempDir::new("gzip-break");
+        let path = dir.join("proxy.yaml");
+        std::fs::write(&path, yaml(&upstream, HTTP, "[portal.test]", "")).unwrap();
+        let running = start_from_file(&path).await;
+        let mut client = TcpStream::connect(running.http_addr.unwrap())
+            .await
+            .unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: portal.test\r\nAccept-Encoding: gzip\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        bounded(
+            Duration::from_secs(10),
+            "the cut-short gzip page",
+            client.read_to_end(&mut answer),
+        )
+        .await
+        .unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        let (body, complete) = dechunk(&answer[text.find("\r\n\r\n").unwrap() + 4..]);
+        assert!(!complete, "the client can tell the page was cut short");
+        let mut decoded = Vec::new();
+        GzipDecoder::new(&body[..])
+            .read_to_end(&mut decoded)
+            .await
+            .expect("a whole gzip stream");
+        let decoded = String::from_utf8(decoded).unwrap();
+        if sent_len == gzipped.len() - 8 {
+            assert_eq!(
+                decoded,
+                page.replacen("</body>", &format!("{link}</body>"), 1)
+            );
+        } else {
+            let prefix = decoded.strip_suffix(link).expect("the link at the end");
+            assert!(
+                prefix.len() > page.len() / 4 && page.starts_with(prefix),
+                "what could be decoded, {} of {} bytes",
+                prefix.len(),
+                page.len()
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn admin_health_readiness_metrics_and_cookie_audit() {
     let upstream = common::fixed(

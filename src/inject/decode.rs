@@ -15,7 +15,9 @@
 //!   decoded is rewritten and re-encoded, and the body ends there, well-formed
 //!   ([`Decoded`]), which is what a browser shows of such a page.
 //! - An upstream that fails while sending (a transport error, not a decoding one) is
-//!   passed on as an error in every case, so the client sees the body was cut.
+//!   passed on as an error in every case, so the client sees the body was cut; after
+//!   the first decoded byte, only once what was decoded has gone out rewritten and
+//!   re-encoded whole, so the client can still read it.
 
 use std::collections::VecDeque;
 use std::io;
@@ -163,10 +165,16 @@ impl<S: Stream<Item = io::Result<Bytes>> + Unpin> Stream for Decoded<S> {
                 Poll::Ready(Some(Ok(bytes)))
             }
             Some(Err(error)) => {
-                if self.source.lock().upstream_failed || !self.decoded_some {
-                    // Passed up: the transport error aborts the body, a decoding one
+                if !self.decoded_some {
+                    // Passed up: a transport error aborts the body, a decoding one
                     // before any output makes [`Fallback`] send the body as it came.
                     return Poll::Ready(Some(Err(error)));
+                }
+                if self.source.lock().upstream_failed {
+                    // The page ends here, rewritten and re-encoded whole (the link
+                    // in, the encoder's trailer written); [`Fallback`] then cuts the
+                    // response short, as the upstream cut its own.
+                    return Poll::Ready(None);
                 }
                 tracing::warn!(
                     coding = ?self.coding,
@@ -227,6 +235,11 @@ impl<S: Stream<Item = io::Result<Bytes>> + Unpin> Stream for Fallback<S> {
                     );
                     state.keeping = false;
                     this.passing_through = Some(std::mem::take(&mut state.kept));
+                }
+                None if this.source.lock().upstream_failed => {
+                    return Poll::Ready(Some(Err(io::Error::other(
+                        "the upstream's body broke off",
+                    ))));
                 }
                 other => return Poll::Ready(other),
             }
