@@ -20,6 +20,10 @@ const BANNER_CSS: &str = include_str!("../assets/banner.css");
 /// The largest consent form accepted.
 const MAX_FORM_BYTES: usize = 8 * 1024;
 
+/// How many directories of the return path get a stray copy expired: the deepest
+/// ones, where a page's script stores it; a bound on the response's header lines.
+const MAX_EXPIRED_DIRS: usize = 8;
+
 /// A request for something consentry serves itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Local {
@@ -127,6 +131,15 @@ where
     if req.method() != Method::POST {
         return reply::method_not_allowed("POST");
     }
+    let source = &site.consent.sources[0];
+    if !source.format.writable() {
+        // Another banner records consent here; a value of ours beside its own would
+        // read as two copies, no choice at all, until it expired.
+        return reply::text(
+            StatusCode::NOT_FOUND,
+            "This site records consent with its own cookie banner, not with this form.",
+        );
+    }
     let host = req
         .headers()
         .get(HOST)
@@ -225,7 +238,6 @@ where
     // The form showed these refused, whatever the button: "Accept all" accepts what
     // was offered. (The banner script records the same.)
     let granted = granted.without(refused_by_gpc);
-    let source = &site.consent.sources[0];
     let value = source
         .format
         .write(granted, &source.vocab, site.consent.revision);
@@ -269,18 +281,16 @@ where
     // Two copies (a site script's, stored without `Path=` under a page's directory,
     // besides ours) read as no choice at all, so the choice would never stick: expire
     // the other copy where a browser would have put it, under each directory of the
-    // page the visitor chose on.
-    let copies = cookies
-        .items()
-        .filter(|item| item.name == source.cookie.as_bytes())
-        .count();
-    if copies > 1 {
-        for dir in ancestor_dirs(&return_to) {
-            for path in [dir.to_owned(), format!("{dir}/")] {
-                let expired = format!("{}=; Max-Age=0; Path={path}", source.cookie);
-                if let Ok(expired) = HeaderValue::from_str(&expired) {
-                    headers.append(SET_COOKIE, expired);
-                }
+    // page the visitor chose on. Whether there is one cannot be seen from here: a
+    // browser sends a cookie stored under `/explore/` with the page's requests, not
+    // with this one. Expiring a cookie that is not there does nothing.
+    // A `;` in a directory would end the `Path` attribute; such a copy cannot be named.
+    let dirs = ancestor_dirs(&return_to).filter(|dir| !dir.contains(';'));
+    for dir in dirs.take(MAX_EXPIRED_DIRS) {
+        for path in [dir.to_owned(), format!("{dir}/")] {
+            let expired = format!("{}=; Max-Age=0; Path={path}", source.cookie);
+            if let Ok(expired) = HeaderValue::from_str(&expired) {
+                headers.append(SET_COOKIE, expired);
             }
         }
     }

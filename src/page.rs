@@ -214,6 +214,10 @@ pub fn policy_page(
     refused_by_gpc: CategorySet,
 ) -> String {
     let mut out = String::new();
+    // The form writes the first consent source's cookie. A site whose consent another
+    // banner records gets no form: a value in consentry's format would sit beside that
+    // banner's own, which then reads as no choice until it expires.
+    let writable = site.consent.sources[0].format.writable();
     // Visitors know the site by its address, not by the name in proxy.yaml.
     let site_label = site.hosts.first().unwrap_or(&site.name);
     let title = format!("{} — {}", site.policy.link_text, site_label);
@@ -225,9 +229,14 @@ pub fn policy_page(
          <body class=\"consentry-policy\"><main><h1 id=\"consentry-policy\">{}</h1>\
          <p>This page lists the cookies this site may store in your browser, by category. \
          Cookies that need consent are only set once you have given it, and you can change \
-         your choice below at any time.</p>",
+         your choice {} at any time.</p>",
         escape(&title),
-        escape(&site.policy.link_text)
+        escape(&site.policy.link_text),
+        if writable {
+            "below"
+        } else {
+            "in this site's cookie banner"
+        }
     );
     for (cat_id, category) in categories.iter() {
         let _ = write!(
@@ -293,20 +302,45 @@ pub fn policy_page(
         }
         out.push_str("</tbody></table></div></section>");
     }
-    let _ = writeln!(
-        out,
-        "<section aria-labelledby=\"consentry-choice\" class=\"consentry-choice\"><h2 id=\"consentry-choice\">Your choice</h2>{}</section>\
-         <p><a href=\"/\">Back to the site</a></p>\
-         </main><script src=\"{RESERVED_PREFIX}banner.js\" defer></script></body></html>",
-        choice_form(
-            categories,
-            granted,
-            refused_by_gpc,
-            &escape(&site.policy.path),
-            "consentry-policy"
-        )
-    );
+    if writable {
+        let _ = writeln!(
+            out,
+            "<section aria-labelledby=\"consentry-choice\" class=\"consentry-choice\"><h2 id=\"consentry-choice\">Your choice</h2>{}</section>\
+             <p><a href=\"/\">Back to the site</a></p>\
+             </main><script src=\"{RESERVED_PREFIX}banner.js\" defer></script></body></html>",
+            choice_form(
+                categories,
+                granted,
+                refused_by_gpc,
+                &escape(&site.policy.path),
+                "consentry-policy"
+            )
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "<section aria-labelledby=\"consentry-choice\" class=\"consentry-choice\"><h2 id=\"consentry-choice\">Your choice</h2>\
+             <p>This site records your choice with its own cookie banner; change it there. \
+             The categories it grants now: {}.</p></section>\
+             <p><a href=\"/\">Back to the site</a></p></main></body></html>",
+            granted_titles(categories, granted)
+        );
+    }
     out
+}
+
+/// The titles of the granted categories, for a sentence.
+fn granted_titles(categories: &Categories, granted: CategorySet) -> String {
+    let titles: Vec<String> = categories
+        .iter()
+        .filter(|(id, _)| granted.contains(*id))
+        .map(|(_, c)| escape(&c.title))
+        .collect();
+    if titles.is_empty() {
+        "none".to_owned()
+    } else {
+        titles.join(", ")
+    }
 }
 
 #[cfg(test)]

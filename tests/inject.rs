@@ -323,6 +323,41 @@ async fn serves_the_generated_policy_page_with_head_and_cache_control() {
     );
 }
 
+/// A regression found in a real browser by a black-box audit: on a site whose consent
+/// vanilla-cookieconsent records, the policy page's form wrote consentry's own JSON
+/// into `cc_cookie`. Beside the banner's own copy it read as no choice at all, for
+/// six months, whatever the visitor then chose in the banner.
+#[tokio::test]
+async fn a_site_whose_consent_another_banner_records_gets_no_form_of_ours() {
+    let up = fixed(200, &[], "upstream").await;
+    let site_consent = "    consent:\n      cookie: cc_cookie\n      format: cookieconsent\n";
+    let p = proxy(&config_yaml(&up.url(), "", site_consent)).await;
+    let addr = p.http_addr.unwrap();
+    let accepted = "cc_cookie=%7B%22categories%22%3A%5B%22necessary%22%2C%22analytics%22%5D%7D";
+    let page = get(
+        addr,
+        PORTAL,
+        "/terms/cookies-policy/",
+        &[("cookie", accepted)],
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(html.contains("<code>_ga*</code>"), "the tables stay");
+    assert!(html.contains("its own cookie banner"), "{html}");
+    assert!(
+        html.contains("grants now: Necessary cookies, Statistical cookies."),
+        "{html}"
+    );
+    for absent in ["<form", "banner.js", "below at any time"] {
+        assert!(!html.contains(absent), "{absent} in {html}");
+    }
+    let got = post_consent(addr, &[("cookie", accepted)], "choice=accept_all").await;
+    assert_eq!(got.status, 404);
+    assert!(got.set_cookies().is_empty(), "{:?}", got.set_cookies());
+    assert!(got.text().contains("its own cookie banner"));
+}
+
 #[tokio::test]
 async fn shows_the_banner_only_until_the_visitor_chooses() {
     let up = fixed(
@@ -446,13 +481,46 @@ async fn the_consent_form_expires_a_copy_stored_under_a_deeper_path() {
         let expiry = format!("cookies_preferences=; Max-Age=0; Path={path}");
         assert!(cookies.contains(&expiry), "{expiry} in {cookies:?}");
     }
-    // One copy: nothing else to expire.
-    let got = post_consent(
-        addr,
-        &[("cookie", "cookies_preferences=%7B%7D")],
-        "choice=accept_all&return=%2Fdatasets%2Fx",
-    )
-    .await;
+}
+
+/// A regression found by a second browser audit: a browser sends a copy stored under
+/// /explore/dataset with that directory's pages only, never with the post to
+/// /.consentry/consent, so a choice made without JavaScript (or with the banner
+/// script blocked by a Content-Security-Policy) left it in place, and the banner
+/// came back on every page there.
+#[tokio::test]
+async fn the_no_script_choice_expires_a_deeper_copy_the_post_does_not_carry() {
+    let up = fixed(200, &[], "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let addr = p.http_addr.unwrap();
+    for cookie in [Some("cookies_preferences=%7B%7D"), None] {
+        let extra: Vec<(&str, &str)> = cookie.map(|c| ("cookie", c)).into_iter().collect();
+        let got = post_consent(
+            addr,
+            &extra,
+            "choice=refuse_all&return=%2Fexplore%2Fdataset%2Ftrees%2F",
+        )
+        .await;
+        let cookies = got.set_cookies();
+        assert!(
+            cookies[0].starts_with("cookies_preferences=%7B"),
+            "{cookies:?}"
+        );
+        for path in [
+            "/explore/dataset/trees",
+            "/explore/dataset/trees/",
+            "/explore/dataset",
+            "/explore/dataset/",
+            "/explore",
+            "/explore/",
+        ] {
+            let expiry = format!("cookies_preferences=; Max-Age=0; Path={path}");
+            assert!(cookies.contains(&expiry), "{expiry} in {cookies:?}");
+        }
+        assert_eq!(cookies.len(), 7, "{cookies:?}");
+    }
+    // A page at the top has no deeper directory to clean.
+    let got = post_consent(addr, &[], "choice=accept_all&return=%2Fdatasets").await;
     assert_eq!(got.set_cookies().len(), 1, "{:?}", got.set_cookies());
 }
 
