@@ -50,12 +50,29 @@
     }
   }
 
-  // Keeps the end of the page reachable above the fixed banner.
+  // Keeps the end of the page reachable above the fixed banner, and what takes the
+  // keyboard focus in view above it (WCAG 2.2, 2.4.11 Focus Not Obscured): a browser
+  // scrolls a focused element into view only when it is off-screen, not when it is
+  // on screen under the banner.
   function makeRoom(banner) {
+    var root = document.documentElement;
     var base = parseFloat(getComputedStyle(document.body).paddingBottom) || 0;
-    function pad() { document.body.style.paddingBottom = (base + banner.offsetHeight) + "px"; }
+    function pad() {
+      document.body.style.paddingBottom = (base + banner.offsetHeight) + "px";
+      root.style.scrollPaddingBottom = banner.offsetHeight + "px";
+    }
     pad();
     window.addEventListener("resize", pad);
+    document.addEventListener("focusin", function (event) {
+      var target = event.target;
+      if (!target || !target.getBoundingClientRect || banner.contains(target) ||
+          !banner.isConnected) { return; }
+      var rect = target.getBoundingClientRect();
+      var clear = window.innerHeight - banner.offsetHeight;
+      if (rect.bottom > clear && rect.top >= 0 && rect.top < window.innerHeight) {
+        window.scrollBy(0, Math.min(rect.bottom - clear + 8, rect.top));
+      }
+    });
   }
 
   function enhance(banner) {

@@ -171,7 +171,7 @@ pub fn banner_markup(
         let _ = write!(
             out,
             "<link rel=\"stylesheet\" href=\"{RESERVED_PREFIX}banner.css\">\
-             <section id=\"consentry-banner\" class=\"consentry-banner\" role=\"dialog\" aria-modal=\"false\" \
+             <section id=\"consentry-banner\" class=\"consentry-banner\" lang=\"en\" dir=\"ltr\" role=\"dialog\" aria-modal=\"false\" \
              aria-labelledby=\"consentry-banner-title\" aria-describedby=\"consentry-banner-text\" \
              data-cookie=\"{}\" data-format=\"{}\" data-max-age=\"{max_age}\"{}>\
              <h2 id=\"consentry-banner-title\" tabindex=\"-1\">Cookies on this site</h2>\

@@ -882,6 +882,63 @@ async fn keyboard_tabs_through_the_banner_and_accepts_all() {
     b.quit().await;
 }
 
+/// A regression found by a black-box browser audit: Tab to a link that sat under the
+/// fixed banner left it focused but hidden (the browser scrolls only what is off
+/// screen), against WCAG 2.2, 2.4.11 Focus Not Obscured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyboard_focus_is_never_hidden_under_the_banner() {
+    let Some(b) = Browser::for_test("keyboard_focus_is_never_hidden_under_the_banner").await else {
+        return;
+    };
+    let portal = banner_portal(None).await;
+    b.goto(&format!("{}/", portal.base)).await;
+    find(&b, "#consentry-banner").await;
+    assert!(
+        js_until(&b, "document.body.style.paddingBottom !== ''").await,
+        "the banner script ran"
+    );
+    // Push the page's link down to where the banner covers it, on screen: a browser
+    // scrolls to what is off screen, not to what is covered.
+    b.execute(
+        "const banner = document.getElementById('consentry-banner').getBoundingClientRect();\
+         const link = document.querySelector('#content a');\
+         const spacer = document.createElement('div');\
+         const target = (banner.top + window.innerHeight) / 2 - 8;\
+         spacer.style.height = Math.max(0, target - link.getBoundingClientRect().top) + 'px';\
+         const main = document.getElementById('content');\
+         main.insertBefore(spacer, main.firstChild);\
+         window.scrollTo(0, 0);\
+         if (document.activeElement) { document.activeElement.blur(); }",
+        vec![],
+    )
+    .await;
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        b.press_key(keys::TAB).await;
+        let stop = b
+            .execute(
+                "const e = document.activeElement, r = e.getBoundingClientRect();\
+                 const at = document.elementFromPoint(r.left + Math.min(r.width / 2, 4), r.top + r.height / 2);\
+                 return { text: (e.textContent || '').trim(), in_banner: !!e.closest('#consentry-banner'),\
+                          visible: !!at && (at === e || e.contains(at)), top: r.top, bottom: r.bottom,\
+                          banner_top: document.getElementById('consentry-banner').getBoundingClientRect().top };",
+                vec![],
+            )
+            .await;
+        seen.push(stop);
+    }
+    let texts: Vec<&str> = seen.iter().filter_map(|s| s["text"].as_str()).collect();
+    assert_eq!(
+        texts,
+        ["Explore the catalogue", "Cookies policy"],
+        "the page's link, then the injected one: {seen:?}"
+    );
+    for stop in &seen {
+        assert_eq!(stop["visible"], true, "focused and visible: {seen:?}");
+    }
+    b.quit().await;
+}
+
 // ---------------------------------------------------------------------------------
 // 7. vanilla-cookieconsent in front of the proxy
 // ---------------------------------------------------------------------------------
