@@ -227,6 +227,14 @@ async fn leaves_head_no_content_not_modified_partial_no_transform_subresources_a
             "GET",
             vec![("sec-fetch-dest", "script")],
         ),
+        // The client asks for the content as the origin sent it (RFC 9110 §7.7); a
+        // black-box audit found it rewritten.
+        (
+            200,
+            vec![("content-type", "text/html")],
+            "GET",
+            vec![("cache-control", "max-age=0, no-transform")],
+        ),
     ];
     for (status, headers, method, request_headers) in cases {
         let up = fixed(status, &headers, page).await;
@@ -371,6 +379,9 @@ async fn shows_the_banner_only_until_the_visitor_chooses() {
     let first = get(addr, PORTAL, "/datasets?q=1&b=%3C", &[]).await.text();
     assert!(first.contains("id=\"consentry-banner\""));
     assert!(first.contains("role=\"dialog\""));
+    // Its own sentences are English, whatever the page (a browser audit: an RTL page
+    // reordered their punctuation).
+    assert!(first.contains("class=\"consentry-banner\" lang=\"en\" dir=\"ltr\""));
     assert!(first.contains("<script src=\"/.consentry/banner.js\" defer></script>"));
     // The banner's own link to the policy carries a fragment: the page still has one
     // link to `policy.path`, the injected one (a black-box audit found two).
