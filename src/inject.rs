@@ -57,6 +57,9 @@ pub struct RequestFacts<'a> {
     /// `If-None-Match` (its first line: browsers send one): which copies the client
     /// holds, for a 304.
     pub if_none_match: Option<HeaderValue>,
+    /// The request's `Cache-Control` says `no-transform`: the client wants the content
+    /// as the origin sent it (RFC 9110 §7.7, RFC 9111 §5.2.1.6).
+    pub no_transform: bool,
 }
 
 impl<'a> RequestFacts<'a> {
@@ -70,6 +73,7 @@ impl<'a> RequestFacts<'a> {
             fetch_dest: headers.get(SEC_FETCH_DEST).cloned(),
             uri,
             if_none_match: headers.get(IF_NONE_MATCH).cloned(),
+            no_transform: has_no_transform(headers),
         }
     }
 
@@ -231,9 +235,7 @@ pub fn plan(
     if !essence.eq_ignore_ascii_case("text/html") {
         return None;
     }
-    let no_transform = field_list::items(headers.get_all(CACHE_CONTROL))
-        .any(|directive| directive.eq_ignore_ascii_case(b"no-transform"));
-    if no_transform {
+    if req.no_transform || has_no_transform(headers) {
         return None;
     }
     if headers
@@ -291,6 +293,12 @@ pub fn plan(
         ),
         head_markup: site.policy.head_markup.clone(),
     })
+}
+
+/// Whether a message's `Cache-Control` says `no-transform`.
+fn has_no_transform(headers: &http::HeaderMap) -> bool {
+    field_list::items(headers.get_all(CACHE_CONTROL))
+        .any(|directive| directive.eq_ignore_ascii_case(b"no-transform"))
 }
 
 /// Whether the banner would go on this document for a visitor who has not chosen:
