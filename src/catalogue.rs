@@ -99,6 +99,8 @@ pub static ENTRIES: &[Entry] = &[
     e("XSRF-TOKEN", "CSRF token (Laravel, Angular, Wix)", NEC),
     e("csrftoken", "Django CSRF token", NEC),
     e("sessionid", "Django session", NEC),
+    e("django_language", "Django language choice", NEC),
+    e("messages", "Django messages (one-time notices)", NEC),
     e("_csrf", "CSRF token (csurf, Yii)", NEC),
     e("ci_session", "CodeIgniter session", NEC),
     e("rack.session", "Rack session", NEC),
