@@ -10,9 +10,13 @@ use http::header::{GetAll, HeaderValue};
 
 /// The items of every line of a list field, in order, trimmed, empty ones left out.
 pub fn items<'a>(lines: GetAll<'a, HeaderValue>) -> impl Iterator<Item = &'a [u8]> + 'a {
-    lines
-        .into_iter()
-        .flat_map(|line| line.as_bytes().split(|b| *b == b','))
+    lines.into_iter().flat_map(line_items)
+}
+
+/// The items of one line.
+pub fn line_items(line: &HeaderValue) -> impl Iterator<Item = &[u8]> {
+    line.as_bytes()
+        .split(|b| *b == b',')
         .map(<[u8]>::trim_ascii)
         .filter(|item| !item.is_empty())
 }
