@@ -14,6 +14,8 @@
 #[path = "support/browser.rs"]
 mod browser;
 mod common;
+#[path = "common/tls.rs"]
+mod tls_support;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -713,6 +715,95 @@ async fn refusing_on_the_policy_page_removes_statistics_cookies() {
     assert_eq!(chosen["statistics"], false, "{chosen}");
     assert_no_banner(&b, "a refusal is a choice").await;
     b.quit().await;
+}
+
+/// At the edge, browsers speak HTTP/2 over TLS: the banner's choice (a `Secure`
+/// cookie written by its script), the policy page's form (a native post, same-origin
+/// checked against `https`) and the proxy's expiry of what was refused, over h2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_and_http2_the_banner_and_the_policy_form_work() {
+    let Some(b) = Browser::for_test("over_tls_and_http2_the_banner_and_the_policy_form_work").await
+    else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!(
+        "consentry-browser-tls-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = tls_support::self_signed(&dir, "localhost");
+    let upstream = common::upstream(|req| {
+        let response = serve(&Pages::default(), req.uri().path());
+        Box::pin(async move { response })
+    })
+    .await;
+    let https = format!(
+        "listen:\n  https: 127.0.0.1:0\ntls:\n  certificates:\n    - {{ cert: '{}', key: '{}' }}\n",
+        cert.cert_path.display(),
+        cert.key_path.display()
+    );
+    let config = yaml(&upstream.url(), JSON_CONSENT, WITH_BANNER).replacen(
+        "listen:\n  http: 127.0.0.1:0\n",
+        &https,
+        1,
+    );
+    let proxy = common::proxy(&config).await;
+    let base = format!(
+        "https://localhost:{}",
+        proxy.https_addr.expect("an https listener").port()
+    );
+
+    b.goto(&format!("{base}/")).await;
+    find(&b, "#consentry-banner").await;
+    let protocol = b
+        .execute(
+            "return performance.getEntriesByType('navigation')[0].nextHopProtocol;",
+            vec![],
+        )
+        .await;
+    assert_eq!(protocol, "h2", "the browser and the proxy speak HTTP/2");
+    let jar = b.all_cookies().await;
+    assert_eq!(
+        names(&jar),
+        BTreeSet::from(["csrftoken".to_owned(), "sessionid".to_owned()]),
+        "first visit: only the necessary cookies pass: {jar:?}"
+    );
+
+    let accept = find(&b, "#consentry-banner button[value=\"accept_all\"]").await;
+    mark_document(&b).await;
+    b.click(&accept).await;
+    wait_new_document(&b, "after Accept all").await;
+    let jar = jar_until(&b, |j| has(j, "_ga") && has(j, "_hjSessionUser_1")).await;
+    assert_statistics_in(&jar, "after accepting all over h2");
+    assert!(has(&jar, "_fbp"), "{:?}", names(&jar));
+    let choice = jar
+        .iter()
+        .find(|c| c.name == "cookies_preferences")
+        .expect("the choice is stored");
+    assert!(
+        choice.secure,
+        "on https the choice is a Secure cookie: {choice:?}"
+    );
+    assert_no_banner(&b, "after the choice").await;
+
+    b.goto(&format!("{base}{POLICY}")).await;
+    let refuse = find(&b, ".consentry-choice button[value=\"refuse_all\"]").await;
+    mark_document(&b).await;
+    b.click(&refuse).await;
+    wait_new_document(&b, "after Refuse all on the policy page").await;
+    assert_eq!(current_path(&b, &base).await, POLICY, "sent back");
+    b.goto(&format!("{base}/")).await;
+    let jar = jar_until(&b, |j| !has(j, "_ga") && !has(j, "_hjSessionUser_1")).await;
+    assert_statistics_gone(&jar, "after refusing over h2");
+    // (`_fbp`'s rule expires it on the rules' own domain, not this host's.)
+    assert_necessary_in(&jar, "after refusing over h2");
+    assert_eq!(preferences(&jar)["statistics"], false);
+    b.quit().await;
+    drop(proxy);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ---------------------------------------------------------------------------------

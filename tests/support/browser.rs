@@ -366,6 +366,8 @@ impl Browser {
             "--disable-sync".to_string(),
             "--password-store=basic".to_string(),
             "--window-size=1280,900".to_string(),
+            // The HTTPS tests serve certificates rcgen made a moment ago.
+            "--ignore-certificate-errors".to_string(),
             format!("--user-data-dir={}", profile.display()),
         ];
         let capabilities = json!({
