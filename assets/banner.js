@@ -50,6 +50,13 @@
     }
   }
 
+  // Focus a visitor can see the browser marking: the keyboard's, not a mouse press.
+  // Scrolling on a press would move the target from under the pointer, and the
+  // click would land elsewhere.
+  function keyboardFocus(element) {
+    try { return element.matches(":focus-visible"); } catch (e) { return false; }
+  }
+
   // Keeps the end of the page reachable above the fixed banner, and what takes the
   // keyboard focus in view above it (WCAG 2.2, 2.4.11 Focus Not Obscured): a browser
   // scrolls a focused element into view only when it is off-screen, not when it is
@@ -66,7 +73,7 @@
     document.addEventListener("focusin", function (event) {
       var target = event.target;
       if (!target || !target.getBoundingClientRect || banner.contains(target) ||
-          !banner.isConnected) { return; }
+          !banner.isConnected || !keyboardFocus(target)) { return; }
       var rect = target.getBoundingClientRect();
       var clear = window.innerHeight - banner.offsetHeight;
       if (rect.bottom > clear && rect.top >= 0 && rect.top < window.innerHeight) {
