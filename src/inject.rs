@@ -222,6 +222,10 @@ enum Scope {
     /// Only `Vary`: a fetch that is not for a document (`Sec-Fetch-Dest: image`...)
     /// gets the page as it came, and a document request would not.
     Vary,
+    /// Only `Vary`, `Cache-Control` among it: the client asked for the content as the
+    /// origin sent it (`Cache-Control: no-transform`), and a cache must not give that
+    /// copy, without link or banner, to the visitors who did not.
+    Declined,
 }
 
 /// Whether and how to rewrite this response (DESIGN.md, response step 4).
@@ -248,7 +252,7 @@ pub fn plan(
     if !essence.eq_ignore_ascii_case("text/html") {
         return None;
     }
-    if req.no_transform || has_no_transform(headers) {
+    if has_no_transform(headers) {
         return None;
     }
     if headers
@@ -285,6 +289,18 @@ pub fn plan(
         });
     }
     let banner_possible = banner_possible(req, site.policy.banner);
+    if req.no_transform {
+        return Some(Plan {
+            scope: Scope::Declined,
+            banner: false,
+            banner_possible,
+            coding,
+            encoding,
+            charset_from_header,
+            body_markup: Bytes::new(),
+            head_markup: site.policy.head_markup.clone(),
+        });
+    }
     let show_banner = banner_possible && !consent.has_choice();
     Some(Plan {
         banner: show_banner,
@@ -335,6 +351,10 @@ pub fn apply(plan: Plan, head: &mut http::response::Parts, body: Body) -> Body {
         // With or without the banner, the page depends on the visitor's consent
         // cookie: a shared cache must not give one visitor's copy to another.
         vary_on(headers, "Cookie");
+    }
+    if plan.scope == Scope::Declined {
+        vary_on(headers, "Cache-Control");
+        return body;
     }
     if plan.banner {
         // A page with the banner is this visitor's, until they choose: no cache may

@@ -732,6 +732,50 @@ fn vary(got: &common::Got) -> Vec<String> {
         .collect()
 }
 
+/// A request's `Cache-Control: no-transform` gets the page as the origin sent it. The
+/// browser re-audit found such a copy cacheable as it was: a shared cache could then
+/// serve it, without link or banner, to visitors who never asked.
+#[tokio::test]
+async fn a_no_transform_request_gets_the_page_as_it_came_varying_on_cache_control() {
+    let page = "<html><body>x</body></html>";
+    let up = fixed(
+        200,
+        &[
+            ("content-type", "text/html"),
+            ("etag", "\"v1\""),
+            ("cache-control", "public, max-age=60"),
+            ("set-cookie", "_ga=1; Path=/"),
+            ("set-cookie", "sessionid=2; Path=/"),
+        ],
+        page,
+    )
+    .await;
+    let p = proxy(&banner_yaml(&up.url())).await;
+    let got = get(
+        p.http_addr.unwrap(),
+        PORTAL,
+        "/",
+        &[("cache-control", "no-transform")],
+    )
+    .await;
+    assert_eq!(got.text(), page);
+    assert_eq!(
+        got.headers.get("etag").unwrap(),
+        "\"v1\"",
+        "the origin's bytes"
+    );
+    assert_eq!(
+        got.set_cookie_names(),
+        ["sessionid"],
+        "cookies still enforced"
+    );
+    assert!(got.headers.get("link").is_some());
+    let vary = vary(&got);
+    for name in ["Sec-Fetch-Dest", "Cookie", "Cache-Control"] {
+        assert!(vary.iter().any(|v| v == name), "{name} in {vary:?}");
+    }
+}
+
 async fn coded_page(coding: &'static str, body: Vec<u8>) -> common::Upstream {
     let body: &'static [u8] = Box::leak(body.into_boxed_slice());
     upstream(move |_req| {
