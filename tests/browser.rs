@@ -1030,6 +1030,58 @@ async fn keyboard_focus_is_never_hidden_under_the_banner() {
     b.quit().await;
 }
 
+/// The re-audit of the test above: a mouse press on a button half under the banner
+/// scrolled the page (to clear the focus), the button moved from under the pointer,
+/// and the click never fired. Only keyboard focus is scrolled clear now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_press_on_a_button_half_under_the_banner_clicks_it() {
+    let Some(b) = Browser::for_test("a_press_on_a_button_half_under_the_banner_clicks_it").await
+    else {
+        return;
+    };
+    let portal = banner_portal(None).await;
+    b.goto(&format!("{}/", portal.base)).await;
+    find(&b, "#consentry-banner").await;
+    assert!(
+        js_until(&b, "document.body.style.paddingBottom !== ''").await,
+        "the banner script ran"
+    );
+    // A button whose top few pixels show above the banner's top edge.
+    let at = b
+        .execute(
+            "const button = document.createElement('button');\
+             button.id = 'download'; button.textContent = 'Download CSV';\
+             button.style.fontSize = '14px';\
+             window.clicks = 0; button.addEventListener('click', () => { window.clicks++; });\
+             const spacer = document.createElement('div'); spacer.style.height = '2000px';\
+             const main = document.getElementById('content');\
+             main.append(spacer, button, spacer.cloneNode());\
+             const bannerTop = document.getElementById('consentry-banner').getBoundingClientRect().top;\
+             window.scrollBy(0, button.getBoundingClientRect().top - (bannerTop - 8));\
+             const r = button.getBoundingClientRect();\
+             return { x: r.left + 6, y: r.top + 3, scroll: window.scrollY };",
+            vec![],
+        )
+        .await;
+    let (x, y) = (at["x"].as_f64().unwrap(), at["y"].as_f64().unwrap());
+    b.press_at(x, y, Duration::from_millis(100)).await;
+    let after = b
+        .execute(
+            "return { clicks: window.clicks, scroll: window.scrollY };",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        after["clicks"], 1,
+        "the press clicked the button: {at} {after}"
+    );
+    assert_eq!(
+        after["scroll"], at["scroll"],
+        "the page did not move: {at} {after}"
+    );
+    b.quit().await;
+}
+
 // ---------------------------------------------------------------------------------
 // 7. vanilla-cookieconsent in front of the proxy
 // ---------------------------------------------------------------------------------

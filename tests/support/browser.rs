@@ -595,6 +595,28 @@ impl Browser {
         self.cmd(Method::DELETE, "/actions", None).await;
     }
 
+    /// Presses the mouse's left button at (`x`, `y`) in the viewport, holds it for
+    /// `hold`, and releases it there, through the W3C actions endpoint (no scrolling
+    /// into view first, unlike an element click).
+    pub async fn press_at(&self, x: f64, y: f64, hold: Duration) {
+        let (x, y) = (x.round() as i64, y.round() as i64);
+        let body = json!({
+            "actions": [{
+                "type": "pointer",
+                "id": "mouse",
+                "parameters": { "pointerType": "mouse" },
+                "actions": [
+                    { "type": "pointerMove", "origin": "viewport", "x": x, "y": y, "duration": 0 },
+                    { "type": "pointerDown", "button": 0 },
+                    { "type": "pause", "duration": hold.as_millis() as u64 },
+                    { "type": "pointerUp", "button": 0 },
+                ]
+            }]
+        });
+        self.cmd(Method::POST, "/actions", Some(body)).await;
+        self.cmd(Method::DELETE, "/actions", None).await;
+    }
+
     /// The element id of the focused element (`document.body` when none).
     pub async fn active_element(&self) -> String {
         let v = self.cmd(Method::GET, "/element/active", None).await;
