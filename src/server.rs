@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -811,16 +811,23 @@ impl Drop for InFlight {
 }
 
 /// A response body that keeps its request counted as in flight, and hands hyper a
-/// body's failure one turn late.
+/// body's failure a moment late ([`FAILURE_DELAY`]).
 ///
-/// hyper drops what it has buffered but not yet written when a body fails, so a
-/// failure that came right behind the last bytes (a rewritten page's held end, the
-/// link with it) would lose them. One `Pending` in between lets it write them first.
+/// hyper drops what it has not yet written when a body fails: HTTP/1.1 its write
+/// buffer, HTTP/2 the stream's queued DATA frames (the reset clears them). A failure
+/// right behind the last bytes (a rewritten page's held end, the link with it)
+/// would lose them. The wait lets them go out first; the failure then still cuts
+/// the response short, so the client can tell.
 struct Guarded {
     body: ResponseBody,
-    failed: Option<BoxError>,
+    failed: Option<(BoxError, Pin<Box<tokio::time::Sleep>>)>,
     _guard: InFlight,
 }
+
+/// How long a body's failure waits before it reaches hyper. HTTP/2 needs a turn of
+/// the connection's task, which one yield of the stream's does not give (h2 clears
+/// the queued frames in the same poll that resets the stream).
+const FAILURE_DELAY: Duration = Duration::from_millis(100);
 
 impl hyper::body::Body for Guarded {
     type Data = Bytes;
@@ -830,17 +837,20 @@ impl hyper::body::Body for Guarded {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if let Some(error) = self.failed.take() {
-            return Poll::Ready(Some(Err(error)));
-        }
-        match Pin::new(&mut self.body).poll_frame(cx) {
-            Poll::Ready(Some(Err(error))) => {
-                self.failed = Some(error);
-                cx.waker().wake_by_ref();
-                Poll::Pending
+        if self.failed.is_none() {
+            match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Ready(Some(Err(error))) => {
+                    let wait = Box::pin(tokio::time::sleep(FAILURE_DELAY));
+                    self.failed = Some((error, wait));
+                }
+                other => return other,
             }
-            other => other,
         }
+        let Some((_, wait)) = self.failed.as_mut() else {
+            return Poll::Ready(None);
+        };
+        ready!(wait.as_mut().poll(cx));
+        Poll::Ready(self.failed.take().map(|(error, _)| Err(error)))
     }
     fn is_end_stream(&self) -> bool {
         self.failed.is_none() && self.body.is_end_stream()
