@@ -973,6 +973,19 @@ async fn keyboard_tabs_through_the_banner_and_accepts_all() {
     b.quit().await;
 }
 
+/// Opens a portal's home page with the banner, once the banner's script has run
+/// (it pads the page's end).
+async fn on_a_page_with_the_banner_script_run(b: &Browser) -> Portal {
+    let portal = banner_portal(None).await;
+    b.goto(&format!("{}/", portal.base)).await;
+    find(b, "#consentry-banner").await;
+    assert!(
+        js_until(b, "document.body.style.paddingBottom !== ''").await,
+        "the banner script ran"
+    );
+    portal
+}
+
 /// A regression found by a black-box browser audit: Tab to a link that sat under the
 /// fixed banner left it focused but hidden (the browser scrolls only what is off
 /// screen), against WCAG 2.2, 2.4.11 Focus Not Obscured.
@@ -981,13 +994,7 @@ async fn keyboard_focus_is_never_hidden_under_the_banner() {
     let Some(b) = Browser::for_test("keyboard_focus_is_never_hidden_under_the_banner").await else {
         return;
     };
-    let portal = banner_portal(None).await;
-    b.goto(&format!("{}/", portal.base)).await;
-    find(&b, "#consentry-banner").await;
-    assert!(
-        js_until(&b, "document.body.style.paddingBottom !== ''").await,
-        "the banner script ran"
-    );
+    let _portal = on_a_page_with_the_banner_script_run(&b).await;
     // Push the page's link down to where the banner covers it, on screen: a browser
     // scrolls to what is off screen, not to what is covered.
     b.execute(
@@ -1039,13 +1046,7 @@ async fn a_press_on_a_button_half_under_the_banner_clicks_it() {
     else {
         return;
     };
-    let portal = banner_portal(None).await;
-    b.goto(&format!("{}/", portal.base)).await;
-    find(&b, "#consentry-banner").await;
-    assert!(
-        js_until(&b, "document.body.style.paddingBottom !== ''").await,
-        "the banner script ran"
-    );
+    let _portal = on_a_page_with_the_banner_script_run(&b).await;
     // A button whose top few pixels show above the banner's top edge.
     let at = b
         .execute(

@@ -1262,6 +1262,47 @@ fn dechunk(mut wire: &[u8]) -> (Vec<u8>, bool) {
     }
 }
 
+/// An upstream that answers every request with `head` and `body`, then, a moment
+/// later (what came has gone on to the client by then), closes: short of the length
+/// its head announced.
+async fn breaking_upstream(head: String, body: Vec<u8>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(head.as_bytes()).await;
+            let _ = s.write_all(&body).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    url
+}
+
+/// GETs `/` from the proxy over HTTP/1.1 with `extra` header lines; checks the page
+/// came as a 200 cut short (no last chunk) and returns its body.
+async fn cut_short_body(running: &consentry::server::Running, extra: &str) -> Vec<u8> {
+    let mut client = TcpStream::connect(running.http_addr.unwrap())
+        .await
+        .unwrap();
+    let request = format!("GET / HTTP/1.1\r\nHost: portal.test\r\n{extra}\r\n");
+    client.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    bounded(
+        Duration::from_secs(10),
+        "the cut-short page",
+        client.read_to_end(&mut answer),
+    )
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let (body, complete) = dechunk(&answer[text.find("\r\n\r\n").unwrap() + 4..]);
+    assert!(!complete, "the client can tell the page was cut short");
+    body
+}
+
 /// A regression found by a black-box audit against real backends: an HTML page
 /// whose upstream broke off lost what the proxy had received after its `</body>`
 /// (held back in case a later `</body>` came), the link with it, and a page cut short
@@ -1275,45 +1316,13 @@ async fn an_html_page_that_breaks_off_keeps_every_byte_that_came_and_the_link() 
     let after_body = format!("<html><body><p>content</p></body></html>{tail}");
     let no_body_end = format!("<html><body>{}", "p".repeat(5000));
     for page in [after_body, no_body_end] {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let upstream = format!("http://{}", listener.local_addr().unwrap());
-        let sent = page.clone();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let head =
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 50000\r\n\r\n";
-                let _ = s.write_all(head.as_bytes()).await;
-                let _ = s.write_all(sent.as_bytes()).await;
-                // A moment later (what came has gone on to the client by then),
-                // dropped: closed before the 50000 bytes announced.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 50000\r\n\r\n";
+        let upstream = breaking_upstream(head.to_owned(), page.clone().into_bytes()).await;
         let dir = TempDir::new("html-break");
         let path = dir.join("proxy.yaml");
         std::fs::write(&path, yaml(&upstream, HTTP, "[portal.test]", "")).unwrap();
         let running = start_from_file(&path).await;
-        let mut client = TcpStream::connect(running.http_addr.unwrap())
-            .await
-            .unwrap();
-        client
-            .write_all(b"GET / HTTP/1.1\r\nHost: portal.test\r\n\r\n")
-            .await
-            .unwrap();
-        let mut answer = Vec::new();
-        bounded(
-            Duration::from_secs(10),
-            "the cut-short page",
-            client.read_to_end(&mut answer),
-        )
-        .await
-        .unwrap();
-        let text = String::from_utf8_lossy(&answer);
-        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-        let (body, complete) = dechunk(&answer[text.find("\r\n\r\n").unwrap() + 4..]);
-        assert!(!complete, "the client can tell the page was cut short");
+        let body = cut_short_body(&running, "").await;
         let link =
             r#"<a href="/terms/cookies-policy/" class="consentry-policy-link">Cookies policy</a>"#;
         let expected = match page.find("</body>") {
@@ -1366,44 +1375,16 @@ async fn a_gzip_page_that_breaks_off_is_sent_whole_as_far_as_it_came() {
         r#"<a href="/terms/cookies-policy/" class="consentry-policy-link">Cookies policy</a>"#;
     // Without its 8-byte trailer (all the page decodes), and cut in the middle.
     for sent_len in [gzipped.len() - 8, gzipped.len() / 2] {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let upstream = format!("http://{}", listener.local_addr().unwrap());
-        let sent = gzipped[..sent_len].to_vec();
-        let full_len = gzipped.len();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\nContent-Length: {full_len}\r\n\r\n"
-                );
-                let _ = s.write_all(head.as_bytes()).await;
-                let _ = s.write_all(&sent).await;
-            }
-        });
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            gzipped.len()
+        );
+        let upstream = breaking_upstream(head, gzipped[..sent_len].to_vec()).await;
         let dir = TempDir::new("gzip-break");
         let path = dir.join("proxy.yaml");
         std::fs::write(&path, yaml(&upstream, HTTP, "[portal.test]", "")).unwrap();
         let running = start_from_file(&path).await;
-        let mut client = TcpStream::connect(running.http_addr.unwrap())
-            .await
-            .unwrap();
-        client
-            .write_all(b"GET / HTTP/1.1\r\nHost: portal.test\r\nAccept-Encoding: gzip\r\n\r\n")
-            .await
-            .unwrap();
-        let mut answer = Vec::new();
-        bounded(
-            Duration::from_secs(10),
-            "the cut-short gzip page",
-            client.read_to_end(&mut answer),
-        )
-        .await
-        .unwrap();
-        let text = String::from_utf8_lossy(&answer);
-        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-        let (body, complete) = dechunk(&answer[text.find("\r\n\r\n").unwrap() + 4..]);
-        assert!(!complete, "the client can tell the page was cut short");
+        let body = cut_short_body(&running, "Accept-Encoding: gzip\r\n").await;
         let mut decoded = Vec::new();
         GzipDecoder::new(&body[..])
             .read_to_end(&mut decoded)
