@@ -101,7 +101,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) -> bool {
         }
     }
     let upgrade = if keep_upgrade && has_upgrade {
-        headers.get(UPGRADE).cloned()
+        passed_on_upgrade(headers)
     } else {
         None
     };
@@ -121,10 +121,52 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) -> bool {
     foreign_coding
 }
 
-/// Whether the message asks to switch protocols (`Connection: upgrade` + `Upgrade`).
+/// Whether the message asks to switch protocols (`Connection: upgrade` + `Upgrade`)
+/// to one this proxy passes on: any but `h2c`.
+///
+/// An `h2c` upgrade (RFC 7540 §3.2, removed in RFC 9113) would hand the client a
+/// raw HTTP/2 connection to the upstream, its requests and responses past every
+/// check of this proxy; it is not passed on, and the request goes as a plain one.
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(UPGRADE)
         && connection_tokens(headers).any(|token| token.eq_ignore_ascii_case(b"upgrade"))
+        && field_list::items(headers.get_all(UPGRADE)).any(|protocol| !is_h2c(protocol))
+}
+
+/// Whether an `Upgrade` item names HTTP/2 over cleartext.
+fn is_h2c(protocol: &[u8]) -> bool {
+    protocol_name(protocol).eq_ignore_ascii_case(b"h2c")
+}
+
+/// A protocol's name, without its `/version` (RFC 9110 §7.8).
+fn protocol_name(protocol: &[u8]) -> &[u8] {
+    protocol.split(|b| *b == b'/').next().unwrap_or(protocol)
+}
+
+/// The `Upgrade` field a proxy passes on: the offered protocols but `h2c`.
+fn passed_on_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
+    let offered: Vec<&[u8]> = field_list::items(headers.get_all(UPGRADE))
+        .filter(|protocol| !is_h2c(protocol))
+        .collect();
+    if offered.is_empty() {
+        return None;
+    }
+    HeaderValue::from_bytes(&offered.join(&b", "[..])).ok()
+}
+
+/// Whether a `101` switches to a protocol the request offered (RFC 9110 §7.8: the
+/// server names what it switches to, from what the client listed). `offered` is
+/// the `Upgrade` field sent upstream.
+pub fn switches_to_offered(response: &HeaderMap, offered: Option<&HeaderValue>) -> bool {
+    let Some(offered) = offered else {
+        return false;
+    };
+    let mut chosen = field_list::items(response.get_all(UPGRADE)).peekable();
+    chosen.peek().is_some()
+        && chosen.all(|protocol| {
+            field_list::line_items(offered)
+                .any(|listed| protocol_name(listed).eq_ignore_ascii_case(protocol_name(protocol)))
+        })
 }
 
 /// The tokens of every `Connection` field.
@@ -286,6 +328,40 @@ mod tests {
         assert_eq!(h.get(UPGRADE).unwrap(), "websocket");
         assert_eq!(h.get(CONNECTION).unwrap(), "upgrade");
         assert!(!is_upgrade(&headers(&[("upgrade", "websocket")])));
+    }
+
+    /// A security audit: `Upgrade: h2c` was passed on, and an upstream that agreed
+    /// gave the client a raw HTTP/2 connection past every check of the proxy.
+    #[test]
+    fn never_passes_on_an_h2c_upgrade() {
+        let h2c = headers(&[
+            ("connection", "Upgrade, HTTP2-Settings"),
+            ("upgrade", "h2c"),
+            ("http2-settings", "AAMAAABkAAQCAAAAAAIAAAAA"),
+        ]);
+        assert!(!is_upgrade(&h2c));
+        let mut plain = h2c.clone();
+        assert!(!remove_hop_by_hop(&mut plain, false));
+        for gone in ["upgrade", "connection", "http2-settings"] {
+            assert!(plain.get(gone).is_none(), "{gone} forwarded");
+        }
+        // Offered beside another protocol: that one goes on, h2c does not.
+        let mut both = headers(&[("connection", "upgrade"), ("upgrade", "H2C, websocket")]);
+        assert!(is_upgrade(&both));
+        assert!(!remove_hop_by_hop(&mut both, true));
+        assert_eq!(both.get(UPGRADE).unwrap(), "websocket");
+    }
+
+    #[test]
+    fn a_101_must_switch_to_a_protocol_the_request_offered() {
+        let offered = HeaderValue::from_static("websocket");
+        let answer = |upgrade: &str| headers(&[("upgrade", upgrade)]);
+        assert!(switches_to_offered(&answer("WebSocket"), Some(&offered)));
+        assert!(!switches_to_offered(&answer("h2c"), Some(&offered)));
+        assert!(!switches_to_offered(&headers(&[]), Some(&offered)));
+        assert!(!switches_to_offered(&answer("websocket"), None));
+        let versioned = HeaderValue::from_static("foo/2, websocket");
+        assert!(switches_to_offered(&answer("foo/1"), Some(&versioned)));
     }
 
     #[test]

@@ -239,6 +239,10 @@ impl Proxy {
                 );
                 return ex.finish(&self, None, &report, response);
             }
+            // What the upstream may switch to: the protocols passed on.
+            let offered = upgrading
+                .then(|| parts.headers.get(http::header::UPGRADE).cloned())
+                .flatten();
             hop::add_forwarding(
                 &mut parts.headers,
                 &client,
@@ -326,6 +330,18 @@ impl Proxy {
             let switching = upstream_response.status() == StatusCode::SWITCHING_PROTOCOLS;
             if switching {
                 match client_upgrade {
+                    Some(_)
+                        if !hop::switches_to_offered(
+                            upstream_response.headers(),
+                            offered.as_ref(),
+                        ) =>
+                    {
+                        let response = reply::text(
+                            StatusCode::BAD_GATEWAY,
+                            "The upstream switched to a protocol the client did not offer.",
+                        );
+                        return ex.finish(&self, Some(upstream_time), &report, response);
+                    }
                     Some(client_upgrade) => {
                         let upstream_upgrade = hyper::upgrade::on(&mut upstream_response);
                         tokio::spawn(pipe_upgraded(client_upgrade, upstream_upgrade));

@@ -956,3 +956,51 @@ fn an_invalid_rust_log_is_reported_and_info_is_kept() {
     );
     assert!(lines[1].contains("consentry listening"), "{lines:?}");
 }
+
+// ---------------------------------------------------------------------------
+// Regressions from a black-box security audit
+
+/// `Upgrade: h2c` was passed on; an upstream that agreed gave the client a raw
+/// HTTP/2 connection to it, past every check (its cookies unfiltered, its requests
+/// unlogged). It now goes as a plain request, its upgrade fields dropped.
+#[tokio::test]
+async fn an_h2c_upgrade_is_never_passed_on() {
+    let up = fixed(200, &portal_cookies(), "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let answer = raw_exchange(
+        p.http_addr.unwrap(),
+        "GET / HTTP/1.1\r\nHost: portal.test\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+         Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        !answer.to_ascii_lowercase().contains("set-cookie: _fbp"),
+        "{answer}"
+    );
+    let seen = up.last();
+    for gone in ["upgrade", "http2-settings", "connection"] {
+        assert!(
+            seen.headers.get(gone).is_none(),
+            "{gone} reached the upstream"
+        );
+    }
+}
+
+/// A 101 may only switch to what the client offered (RFC 9110 §7.8): an upstream
+/// answering a WebSocket request with `Upgrade: h2c` was tunnelled.
+#[tokio::test]
+async fn a_101_to_a_protocol_the_client_did_not_offer_is_502() {
+    let (url, _) = raw_upstream(
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n",
+    )
+    .await;
+    let p = proxy(&config_yaml(&url, "", "")).await;
+    let answer = raw_exchange(
+        p.http_addr.unwrap(),
+        "GET /ws HTTP/1.1\r\nHost: portal.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+}
