@@ -22,7 +22,8 @@
 //! - [`classify`]: which category a cookie name belongs to (rules, first match wins);
 //! - [`cookie_name`]: cookie names read the way browsers read them (RFC 6265 §5.2);
 //! - [`enforce`]: `Set-Cookie` and `Cookie` header rewriting;
-//! - [`hop`]: hop-by-hop and forwarding headers.
+//! - [`hop`]: hop-by-hop and forwarding headers;
+//! - [`target`]: dot-segments in the request path, resolved before routing.
 //!
 //! [`server`] owns sockets, TLS and connection lifetimes; [`upstream`] the pooled
 //! client to the portals; [`demo`] a built-in sample portal for a first look.
@@ -52,6 +53,7 @@ pub mod proxy;
 pub mod reply;
 pub mod request_id;
 pub mod server;
+pub mod target;
 pub mod tls;
 pub mod upstream;
 

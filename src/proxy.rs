@@ -164,6 +164,18 @@ impl Proxy {
                 return ex.finish(&self, None, &Report::default(), response);
             };
             let mut ex = ex.with_site(site, &loaded.site_metrics[index]);
+            // `.` and `..` resolved here, not by an upstream after the routing.
+            match crate::target::resolve_dot_segments(req.uri()) {
+                Ok(None) => {}
+                Ok(Some(resolved)) => *req.uri_mut() = resolved,
+                Err(crate::target::AboveRoot) => {
+                    let response = reply::text(
+                        StatusCode::BAD_REQUEST,
+                        "The request path climbs above the root.",
+                    );
+                    return ex.finish(&self, None, &Report::default(), response);
+                }
+            }
             // A tunnel has no place in a reverse proxy, and TRACE would echo the
             // request's cookies back to scripts (cross-site tracing); nginx refuses both.
             if refused_method(req.method()) {

@@ -1004,3 +1004,39 @@ async fn a_101_to_a_protocol_the_client_did_not_offer_is_502() {
     .await;
     assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
 }
+
+/// `/../secret` reached an upstream with a path prefix as `/prefix/../secret`, which
+/// a server that resolves dot-segments serves from outside the prefix.
+#[tokio::test]
+async fn dot_segments_are_resolved_before_the_prefix_and_never_climb_above_it() {
+    let up = fixed(200, &[], "ok").await;
+    let p = proxy(&config_yaml(&format!("{}/prefix", up.url()), "", "")).await;
+    let addr = p.http_addr.unwrap();
+    for (target, expected) in [
+        ("/a/../b?q=1", "/prefix/b?q=1"),
+        ("/a/./%2e%2e/c", "/prefix/c"),
+    ] {
+        let answer = raw_exchange(
+            addr,
+            &format!("GET {target} HTTP/1.1\r\nHost: portal.test\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{target}: {answer}");
+        assert_eq!(up.last().uri, expected, "{target}");
+    }
+    let before = up.count();
+    for target in [
+        "/../secret",
+        "/%2e%2e/secret",
+        "/a/../../secret",
+        "/..;/secret",
+    ] {
+        let answer = raw_exchange(
+            addr,
+            &format!("GET {target} HTTP/1.1\r\nHost: portal.test\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{target}: {answer}");
+    }
+    assert_eq!(up.count(), before, "none reached the upstream");
+}

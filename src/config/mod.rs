@@ -112,6 +112,8 @@ impl Upstream {
     pub fn uri_for(&self, target: &Uri) -> Result<Uri, http::Error> {
         let path_and_query = match (target.path_and_query(), self.prefix.is_empty()) {
             (Some(pq), true) => pq.clone(),
+            // `OPTIONS *` asks about the server, not a path under the prefix.
+            (Some(pq), false) if pq.as_str() == "*" => pq.clone(),
             (pq, _) => {
                 let pq = pq.map_or("/", |pq| pq.as_str());
                 format!("{}{pq}", self.prefix).parse()?
