@@ -557,8 +557,11 @@ pub fn request_host<B>(req: &Request<B>) -> Option<Cow<'_, str>> {
         Some(value) => Some(host_of_field(value.as_bytes())?),
         None => None,
     };
+    // The target's authority is held to what a Host field may say: no userinfo
+    // (`a.test:80@b.test` would route by one host and read as another upstream), a
+    // port of digits.
     let raw = match req.uri().authority() {
-        Some(authority) => authority.host(),
+        Some(authority) => host_of_field(authority.as_str().as_bytes())?,
         None => from_field?,
     };
     // One trailing dot is the absolute form of a name; an empty label is no name.

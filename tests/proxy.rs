@@ -1040,3 +1040,21 @@ async fn dot_segments_are_resolved_before_the_prefix_and_never_climb_above_it() 
     }
     assert_eq!(up.count(), before, "none reached the upstream");
 }
+
+/// `GET http://a.test:80@portal.test/` routed by `portal.test` and went upstream with
+/// `Host: a.test:80@portal.test`, which a naive parser reads as `a.test`. A target's
+/// authority is now held to what a Host field may say.
+#[tokio::test]
+async fn a_target_authority_with_userinfo_or_a_bad_port_is_a_400() {
+    let up = fixed(200, &[], "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    for target in ["http://a.test:80@portal.test/", "http://portal.test:8x/"] {
+        let answer = raw_exchange(
+            p.http_addr.unwrap(),
+            &format!("GET {target} HTTP/1.1\r\nHost: portal.test\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{target}: {answer}");
+    }
+    assert_eq!(up.count(), 0);
+}
