@@ -188,10 +188,10 @@ impl Proxy {
 
             // 2. Consent, from the request's cookies and Sec-GPC.
             let cookies = RequestCookies::from_headers(req.headers());
-            let gpc = req
-                .headers()
-                .get(SEC_GPC)
-                .is_some_and(|v| v.as_bytes().trim_ascii() == b"1");
+            // Any field, any item: a second field or an intermediary's merge
+            // (`Sec-GPC: 0` then `1`, or `1, 1`) must not hide the signal.
+            let gpc =
+                crate::field_list::items(req.headers().get_all(SEC_GPC)).any(|item| item == b"1");
             let consent = Consent::read(&cookies, gpc, &site.consent, &config.categories);
             let granted = consent.granted();
 

@@ -1058,3 +1058,34 @@ async fn a_target_authority_with_userinfo_or_a_bad_port_is_a_400() {
     }
     assert_eq!(up.count(), 0);
 }
+
+/// Only the first `Sec-GPC` field was read: `Sec-GPC: 0` then `1`, or one `1, 1`
+/// (what an intermediary makes of two), let third-party cookies through.
+#[tokio::test]
+async fn sec_gpc_counts_in_any_field_and_any_item() {
+    let up = fixed(200, &portal_cookies(), "ok").await;
+    let p = proxy(&config_yaml(&up.url(), "", "")).await;
+    let cookie = r#"cookies_preferences={"statistics":true,"third_party":true}"#;
+    for gpc_lines in [
+        "Sec-GPC: 0\r\nSec-GPC: 1\r\n",
+        "Sec-GPC: x\r\nSec-GPC: 1\r\n",
+        "Sec-GPC: 1, 1\r\n",
+    ] {
+        let answer = raw_exchange(
+            p.http_addr.unwrap(),
+            &format!(
+                "GET / HTTP/1.1\r\nHost: portal.test\r\nCookie: {cookie}\r\n{gpc_lines}Connection: close\r\n\r\n"
+            ),
+        )
+        .await;
+        let lower = answer.to_ascii_lowercase();
+        assert!(
+            lower.contains("set-cookie: _ga="),
+            "{gpc_lines:?}: {answer}"
+        );
+        assert!(
+            !lower.contains("set-cookie: _fbp="),
+            "{gpc_lines:?}: {answer}"
+        );
+    }
+}
