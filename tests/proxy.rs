@@ -969,7 +969,7 @@ async fn an_h2c_upgrade_is_never_passed_on() {
     let p = proxy(&config_yaml(&up.url(), "", "")).await;
     let answer = raw_exchange(
         p.http_addr.unwrap(),
-        "GET / HTTP/1.1\r\nHost: portal.test\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+        "GET / HTTP/1.1\r\nHost: portal.test\r\nConnection: Upgrade, HTTP2-Settings, close\r\n\
          Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
     )
     .await;
@@ -998,7 +998,7 @@ async fn a_101_to_a_protocol_the_client_did_not_offer_is_502() {
     let p = proxy(&config_yaml(&url, "", "")).await;
     let answer = raw_exchange(
         p.http_addr.unwrap(),
-        "GET /ws HTTP/1.1\r\nHost: portal.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+        "GET /ws HTTP/1.1\r\nHost: portal.test\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
     )
     .await;
