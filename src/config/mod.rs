@@ -111,12 +111,17 @@ impl Upstream {
     /// after the prefix. No re-parsing without a prefix.
     pub fn uri_for(&self, target: &Uri) -> Result<Uri, http::Error> {
         let path_and_query = match (target.path_and_query(), self.prefix.is_empty()) {
-            (Some(pq), true) => pq.clone(),
+            // An absolute-form target may have no path (`http://host?q`, or one whose
+            // fragment was cut off): origin-form starts with `/` (RFC 9112 §3.2.1),
+            // and an empty target would leave the request line without one.
+            (Some(pq), true) if pq.path().starts_with('/') || pq.as_str() == "*" => pq.clone(),
             // `OPTIONS *` asks about the server, not a path under the prefix.
             (Some(pq), false) if pq.as_str() == "*" => pq.clone(),
             (pq, _) => {
-                let pq = pq.map_or("/", |pq| pq.as_str());
-                format!("{}{pq}", self.prefix).parse()?
+                let (path, query) = pq.map_or(("", None), |pq| (pq.path(), pq.query()));
+                let path = if path.starts_with('/') { path } else { "/" };
+                let query = query.map_or(String::new(), |q| format!("?{q}"));
+                format!("{}{path}{query}", self.prefix).parse()?
             }
         };
         Ok(Uri::from(path_and_query))

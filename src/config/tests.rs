@@ -37,6 +37,28 @@ fn applies_the_documented_defaults() {
     assert_eq!(site.classifier.unclassified(), Unclassified::Block);
 }
 
+/// A security re-audit: `GET http://b.test#x` went upstream as `GET  HTTP/1.1`, an
+/// empty target, and `http://c.test?q=1` as `/prefix?q=1`.
+#[test]
+fn a_target_without_a_path_goes_upstream_as_slash() {
+    let target: http::Uri = "http://b.test?q=1".parse().unwrap();
+    let upstream = |prefix: &str| Upstream {
+        scheme: http::uri::Scheme::HTTP,
+        authority: "127.0.0.1:8000".parse().unwrap(),
+        prefix: prefix.to_owned(),
+        ca_file: None,
+    };
+    let (bare, prefixed) = (upstream(""), upstream("/prefix"));
+    assert_eq!(bare.uri_for(&target).unwrap(), "/?q=1");
+    assert_eq!(prefixed.uri_for(&target).unwrap(), "/prefix/?q=1");
+    let no_path: http::Uri = "http://b.test".parse().unwrap();
+    assert_eq!(bare.uri_for(&no_path).unwrap(), "/");
+    assert_eq!(prefixed.uri_for(&no_path).unwrap(), "/prefix/");
+    let star: http::Uri = "*".parse().unwrap();
+    assert_eq!(bare.uri_for(&star).unwrap(), "*");
+    assert_eq!(prefixed.uri_for(&star).unwrap(), "*");
+}
+
 #[test]
 fn routes_lower_cased_hosts_and_keeps_an_upstream_prefix() {
     let c = compile(BASE);
