@@ -13,7 +13,7 @@ use http::header::{
 
 use crate::field_list;
 
-static HOP_BY_HOP: [HeaderName; 8] = [
+static HOP_BY_HOP: [HeaderName; 9] = [
     CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -22,6 +22,9 @@ static HOP_BY_HOP: [HeaderName; 8] = [
     TE,
     TRAILER,
     TRANSFER_ENCODING,
+    // Connection-specific by definition (RFC 7540 §3.2.1), named in `Connection`
+    // or not: it only ever goes with an `h2c` upgrade, which is not passed on.
+    HeaderName::from_static("http2-settings"),
 ];
 
 /// Where `name` stands in [`HOP_BY_HOP`]; `UPGRADE_INDEX` for `Upgrade`.
@@ -37,6 +40,7 @@ fn hop_index(name: &HeaderName) -> Option<usize> {
         "te" => 5,
         "trailer" => 6,
         "transfer-encoding" => 7,
+        "http2-settings" => 8,
         "upgrade" => UPGRADE_INDEX,
         _ => return None,
     })
@@ -345,6 +349,10 @@ mod tests {
         for gone in ["upgrade", "connection", "http2-settings"] {
             assert!(plain.get(gone).is_none(), "{gone} forwarded");
         }
+        // Not named in `Connection`: still connection-specific (a re-audit).
+        let mut unnamed = headers(&[("upgrade", "h2c"), ("http2-settings", "AAMAAABk")]);
+        assert!(!remove_hop_by_hop(&mut unnamed, false));
+        assert!(unnamed.get("http2-settings").is_none());
         // Offered beside another protocol: that one goes on, h2c does not.
         let mut both = headers(&[("connection", "upgrade"), ("upgrade", "H2C, websocket")]);
         assert!(is_upgrade(&both));
