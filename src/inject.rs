@@ -276,50 +276,37 @@ pub fn plan(
         None => (AsciiCompatibleEncoding::utf_8(), false),
     };
     let coding = Coding::from_header(headers.get_all(CONTENT_ENCODING))?;
-    if !req.wants_document() {
-        return Some(Plan {
-            scope: Scope::Vary,
-            banner: false,
-            banner_possible: false,
-            coding,
-            encoding,
-            charset_from_header,
-            body_markup: Bytes::new(),
-            head_markup: site.policy.head_markup.clone(),
-        });
-    }
-    let banner_possible = banner_possible(req, site.policy.banner);
-    if req.no_transform {
-        return Some(Plan {
-            scope: Scope::Declined,
-            banner: false,
-            banner_possible,
-            coding,
-            encoding,
-            charset_from_header,
-            body_markup: Bytes::new(),
-            head_markup: site.policy.head_markup.clone(),
-        });
-    }
-    let show_banner = banner_possible && !consent.has_choice();
-    Some(Plan {
-        banner: show_banner,
-        banner_possible,
+    let scope = if !req.wants_document() {
+        Scope::Vary
+    } else if req.no_transform {
+        Scope::Declined
+    } else if *req.method == Method::HEAD {
         // HEAD gets the head GET would get (RFC 9110 §9.3.2), and no body to rewrite.
-        scope: if *req.method == Method::HEAD {
-            Scope::Headers
-        } else {
-            Scope::Body
-        },
-        coding,
-        encoding,
-        charset_from_header,
-        body_markup: crate::page::body_markup(
+        Scope::Headers
+    } else {
+        Scope::Body
+    };
+    let rewritten = matches!(scope, Scope::Body | Scope::Headers);
+    let banner_possible = scope != Scope::Vary && banner_possible(req, site.policy.banner);
+    let show_banner = rewritten && banner_possible && !consent.has_choice();
+    let body_markup = if rewritten {
+        crate::page::body_markup(
             site,
             show_banner,
             !consent.refused_by_gpc().is_empty(),
             req.uri.path_and_query().map_or("/", |pq| pq.as_str()),
-        ),
+        )
+    } else {
+        Bytes::new()
+    };
+    Some(Plan {
+        scope,
+        banner: show_banner,
+        banner_possible,
+        coding,
+        encoding,
+        charset_from_header,
+        body_markup,
         head_markup: site.policy.head_markup.clone(),
     })
 }
