@@ -120,8 +120,8 @@ impl Upstream {
             (pq, _) => {
                 let (path, query) = pq.map_or(("", None), |pq| (pq.path(), pq.query()));
                 let path = if path.starts_with('/') { path } else { "/" };
-                let query = query.map_or(String::new(), |q| format!("?{q}"));
-                format!("{}{path}{query}", self.prefix).parse()?
+                let (mark, query) = query.map_or(("", ""), |q| ("?", q));
+                format!("{}{path}{mark}{query}", self.prefix).parse()?
             }
         };
         Ok(Uri::from(path_and_query))
