@@ -18,7 +18,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use consentry::consent::RequestCookies;
-use consentry::enforce::{self, Report};
+use consentry::cookies::enforce::{self, Report};
 use consentry::{Config, Consent};
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::header::{COOKIE, SET_COOKIE};

@@ -16,9 +16,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
+use crate::Body;
 use crate::config::raw::{RawPolicy, RawSite};
 use crate::config::{self, Config, ConfigErrors};
-use crate::{Body, reply};
+use crate::net::reply;
 
 /// The cookies the sample portal sets on every HTML page.
 pub const SAMPLE_COOKIES: &[&str] = &[

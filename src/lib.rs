@@ -13,53 +13,41 @@
 //! `Set-Cookie` that is not granted, expire revoked ones) → inject (a link to the
 //! cookie policy in HTML pages, streaming).
 //!
-//! Each step calls a small pure module that is unit-tested without sockets:
+//! The source tree is one folder per layer, lowest first:
 //!
+//! - [`cookies`]: pure policy over cookie names: the categories, names read the
+//!   way browsers read them (RFC 6265 §5.2), classification by rules and the
+//!   built-in catalogue, and `Set-Cookie`/`Cookie` enforcement;
+//! - [`consent`]: the visitor's [`Consent`], fail-closed by construction, read by
+//!   one of the cookie [`consent::format`]s;
 //! - [`config`]: `proxy.yaml` parsed, validated (errors as `FILE:LINE:COL`) and
 //!   compiled once, so nothing is parsed per request;
-//! - [`consent`]: the visitor's [`Consent`], fail-closed by construction, read by one
-//!   of the cookie [`consent::Format`]s;
-//! - [`classify`]: which category a cookie name belongs to (rules, first match wins);
-//! - [`cookie_name`]: cookie names read the way browsers read them (RFC 6265 §5.2);
-//! - [`enforce`]: `Set-Cookie` and `Cookie` header rewriting;
-//! - [`hop`]: hop-by-hop and forwarding headers;
-//! - [`target`]: dot-segments in the request path, resolved before routing.
+//! - [`html`]: document rewriting (the injected link and banner), streamed;
+//! - [`pages`]: what consentry answers itself (policy page, banner assets, consent
+//!   endpoint);
+//! - [`net`]: sockets, TLS, the upstream client, hop-by-hop headers, targets;
+//! - [`ops`]: admin listener, metrics, audit, logging, request ids.
 //!
-//! [`server`] owns sockets, TLS and connection lifetimes; [`upstream`] the pooled
-//! client to the portals; [`demo`] a built-in sample portal for a first look.
+//! [`proxy`] sits on top and calls them in the order of an exchange; [`demo`] is a
+//! built-in sample portal for a first look.
 //!
-//! Design contract: `../shared/DESIGN.md`; user documentation: `README.md`, `docs/`.
+//! User documentation: `README.md` and `docs/` (the behaviour, every key, bad input).
 
 #![forbid(unsafe_code)]
 
-pub mod admin;
-pub mod audit;
-pub mod catalogue;
-pub mod category;
-pub mod classify;
 pub mod config;
 pub mod consent;
-pub mod cookie_name;
+pub mod cookies;
 pub mod demo;
-pub mod enforce;
-pub mod field_list;
-pub mod hop;
-pub mod inject;
-pub mod local;
-pub mod logging;
-pub mod metrics;
-pub mod page;
+pub mod html;
+pub mod net;
+pub mod ops;
+pub mod pages;
 pub mod proxy;
-pub mod reply;
-pub mod request_id;
-pub mod server;
-pub mod target;
-pub mod tls;
-pub mod upstream;
 
-pub use category::{Categories, CategoryId, CategorySet};
 pub use config::{Config, ConfigError, ConfigErrors};
 pub use consent::Consent;
+pub use cookies::category::{Categories, CategoryId, CategorySet};
 pub use proxy::Proxy;
 
 /// Paths under this prefix are answered by consentry itself (banner assets, the

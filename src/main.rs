@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use consentry::config::{Config, SHIPPED};
-use consentry::logging::{self, LogFormat};
+use consentry::ops::logging::{self, LogFormat};
 
 /// `--config` when none is given.
 const DEFAULT_CONFIG: &str = "proxy.yaml";
@@ -106,7 +106,7 @@ async fn run(path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match consentry::server::run(config, Some(path.to_path_buf())).await {
+    match consentry::net::server::run(config, Some(path.to_path_buf())).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("consentry: {e}");
@@ -155,7 +155,7 @@ async fn demo(path: &Path, listen: SocketAddr) -> ExitCode {
         .last()
         .map(|s| s.policy.path.clone())
         .unwrap_or_default();
-    let running = match consentry::server::start(config, None).await {
+    let running = match consentry::net::server::start(config, None).await {
         Ok(running) => running,
         Err(e) => {
             eprintln!("consentry: {e} (another address: consentry demo --listen 127.0.0.1:8081)");
@@ -185,12 +185,12 @@ async fn demo(path: &Path, listen: SocketAddr) -> ExitCode {
 }
 
 async fn audit(admin: SocketAddr, json: bool) -> ExitCode {
-    match consentry::audit::fetch(admin).await {
+    match consentry::ops::audit::fetch(admin).await {
         Ok(body) if json => {
             println!("{body}");
             ExitCode::SUCCESS
         }
-        Ok(body) => match consentry::audit::table(&body) {
+        Ok(body) => match consentry::ops::audit::table(&body) {
             Ok(table) => {
                 print!("{table}");
                 ExitCode::SUCCESS

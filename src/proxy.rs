@@ -21,11 +21,14 @@ use hyper_util::rt::TokioIo;
 
 use crate::config::{Config, Site};
 use crate::consent::{Consent, RequestCookies};
-use crate::enforce::{self, Report};
-use crate::hop::{self, ClientInfo};
-use crate::metrics::{Metrics, SiteMetrics};
-use crate::upstream::{self, ClientError, PooledBody, UpstreamClient};
-use crate::{Body, BoxError, inject, local, reply};
+use crate::cookies::enforce::{self, Report};
+use crate::html::inject;
+use crate::net::hop::{self, ClientInfo};
+use crate::net::reply;
+use crate::net::upstream::{self, ClientError, PooledBody, UpstreamClient};
+use crate::ops::metrics::{Metrics, SiteMetrics};
+use crate::pages::local;
+use crate::{Body, BoxError};
 
 /// A configuration together with what was built from it, per site in site order:
 /// the upstream client and the metric handles.
@@ -42,7 +45,7 @@ pub struct Loaded {
 pub struct Proxy {
     state: ArcSwap<Loaded>,
     pub metrics: Metrics,
-    pub audit: crate::audit::Audit,
+    pub audit: crate::ops::audit::Audit,
 }
 
 impl Proxy {
@@ -52,7 +55,7 @@ impl Proxy {
         Ok(Proxy {
             state: ArcSwap::from_pointee(loaded),
             metrics,
-            audit: crate::audit::Audit::default(),
+            audit: crate::ops::audit::Audit::default(),
         })
     }
 
@@ -89,7 +92,7 @@ impl Proxy {
     /// that closes the connection, logged and counted like any other answer.
     pub fn overloaded<B>(&self, req: &Request<B>) -> Response<ResponseBody> {
         let loaded = self.current();
-        let request_id = crate::request_id::of(req.headers());
+        let request_id = crate::ops::request_id::of(req.headers());
         let response = reply::closing(
             StatusCode::SERVICE_UNAVAILABLE,
             "The proxy is at its connection limit; try again shortly.",
@@ -133,7 +136,7 @@ impl Proxy {
         async move {
             let loaded = self.current();
             let config = &loaded.config;
-            let request_id = crate::request_id::of(req.headers());
+            let request_id = crate::ops::request_id::of(req.headers());
             let ex = Exchange::start(&req, &loaded, &request_id);
 
             if header_bytes(req.headers()) > config.limits.max_request_header_bytes {
@@ -165,10 +168,10 @@ impl Proxy {
             };
             let mut ex = ex.with_site(site, &loaded.site_metrics[index]);
             // `.` and `..` resolved here, not by an upstream after the routing.
-            match crate::target::resolve_dot_segments(req.uri()) {
+            match crate::net::target::resolve_dot_segments(req.uri()) {
                 Ok(None) => {}
                 Ok(Some(resolved)) => *req.uri_mut() = resolved,
-                Err(crate::target::AboveRoot) => {
+                Err(crate::net::target::AboveRoot) => {
                     let response = reply::text(
                         StatusCode::BAD_REQUEST,
                         "The request path climbs above the root.",
@@ -190,8 +193,8 @@ impl Proxy {
             let cookies = RequestCookies::from_headers(req.headers());
             // Any field, any item: a second field or an intermediary's merge
             // (`Sec-GPC: 0` then `1`, or `1, 1`) must not hide the signal.
-            let gpc =
-                crate::field_list::items(req.headers().get_all(SEC_GPC)).any(|item| item == b"1");
+            let gpc = crate::net::field_list::items(req.headers().get_all(SEC_GPC))
+                .any(|item| item == b"1");
             let consent = Consent::read(&cookies, gpc, &site.consent, &config.categories);
             let granted = consent.granted();
 
@@ -263,7 +266,7 @@ impl Proxy {
             );
             parts
                 .headers
-                .insert(crate::request_id::HEADER, request_id.clone());
+                .insert(crate::ops::request_id::HEADER, request_id.clone());
             // Put back when `Connection` named it, or taken from the target.
             if let Some(host) = &client_host {
                 if from_target || !parts.headers.contains_key(HOST) {
@@ -475,7 +478,7 @@ impl<'a> Exchange<'a> {
         // After the upstream answered, what is left to do takes µs: no new clock read.
         let elapsed = self.responded.unwrap_or_else(Instant::now) - self.started;
         let request_id = self.request_id.to_str().unwrap_or("-");
-        crate::logging::access(
+        crate::ops::logging::access(
             request_id,
             site_name,
             &self.method,
@@ -493,7 +496,7 @@ impl<'a> Exchange<'a> {
         let mut response = response.map(Into::into);
         response
             .headers_mut()
-            .insert(crate::request_id::HEADER, self.request_id.clone());
+            .insert(crate::ops::request_id::HEADER, self.request_id.clone());
         response
     }
 }

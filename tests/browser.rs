@@ -162,7 +162,7 @@ const WITH_BANNER: &str = "  banner: true";
 struct Portal {
     base: String,
     _upstream: common::Upstream,
-    _proxy: consentry::server::Running,
+    _proxy: consentry::net::server::Running,
 }
 
 async fn portal(pages: Pages, consent: &str, policy_extra: &str) -> Portal {

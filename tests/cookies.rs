@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use consentry::consent::RequestCookies;
-use consentry::cookie_name::set_cookie_name;
-use consentry::enforce::{Report, filter_set_cookies};
+use consentry::cookies::enforce::{Report, filter_set_cookies};
+use consentry::cookies::name::set_cookie_name;
 use consentry::{CategorySet, Config, Consent};
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};

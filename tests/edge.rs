@@ -159,7 +159,7 @@ async fn h1_connection(
 }
 
 /// A plain TCP connection to the proxy's HTTP listener.
-async fn connect_plain(running: &consentry::server::Running) -> TcpStream {
+async fn connect_plain(running: &consentry::net::server::Running) -> TcpStream {
     TcpStream::connect(running.http_addr.unwrap())
         .await
         .unwrap()
@@ -237,7 +237,7 @@ struct TlsSetup {
     a: tls_support::TestCert,
     b: tls_support::TestCert,
     upstream: Upstream,
-    running: consentry::server::Running,
+    running: consentry::net::server::Running,
 }
 
 impl TlsSetup {
@@ -601,9 +601,9 @@ fn with_mystery_rule(yaml: &str) -> String {
     yaml.replacen("cookies:\n", MYSTERY_RULE, 1)
 }
 
-async fn start_from_file(path: &Path) -> consentry::server::Running {
+async fn start_from_file(path: &Path) -> consentry::net::server::Running {
     let config = consentry::Config::load(path).unwrap_or_else(|e| panic!("{e}"));
-    consentry::server::start(config, Some(path.to_path_buf()))
+    consentry::net::server::start(config, Some(path.to_path_buf()))
         .await
         .unwrap()
 }
@@ -1282,7 +1282,7 @@ async fn breaking_upstream(head: String, body: Vec<u8>) -> String {
 
 /// GETs `/` from the proxy over HTTP/1.1 with `extra` header lines; checks the page
 /// came as a 200 cut short (no last chunk) and returns its body.
-async fn cut_short_body(running: &consentry::server::Running, extra: &str) -> Vec<u8> {
+async fn cut_short_body(running: &consentry::net::server::Running, extra: &str) -> Vec<u8> {
     let mut client = TcpStream::connect(running.http_addr.unwrap())
         .await
         .unwrap();

@@ -735,7 +735,7 @@ async fn https_upstreams_are_verified_with_an_extra_ca_per_site() {
 
     let trusted = config_yaml(&url, "", "    upstream_ca: ca.pem\n");
     let config = consentry::Config::from_yaml(&trusted, "test.yaml", &dir).unwrap();
-    let p = consentry::server::start(config, None).await.unwrap();
+    let p = consentry::net::server::start(config, None).await.unwrap();
     let got = get(p.http_addr.unwrap(), PORTAL, "/", &[]).await;
     assert_eq!(got.status, 200);
     assert_eq!(got.text(), "secure");

@@ -2,7 +2,7 @@
 //! `consent:` section compiles one: the four usual categories by name, then the
 //! format's default words and TCF purposes.
 
-use consentry::category::{Categories, Category};
+use consentry::cookies::category::{Categories, Category};
 use consentry::consent::format::{Format, Vocabulary};
 
 const CATEGORIES: [&str; 4] = ["necessary", "statistics", "first_party", "third_party"];

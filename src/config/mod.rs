@@ -19,10 +19,10 @@ use std::time::Duration;
 
 use http::{HeaderValue, Uri};
 
-use crate::catalogue::Catalogue;
-use crate::category::{Categories, Category, CategoryId, MAX_CATEGORIES};
-use crate::classify::{Classifier, Rule, Unclassified};
 use crate::consent::{ConsentPolicy, Format, Source, Vocabulary};
+use crate::cookies::catalogue::Catalogue;
+use crate::cookies::category::{Categories, Category, CategoryId, MAX_CATEGORIES};
+use crate::cookies::classify::{Classifier, Rule, Unclassified};
 use locate::{Locations, Seg, display_path};
 use raw::{RawConfig, RawConsent, RawPolicy, RawRule, RawSite, RawSource};
 
@@ -142,7 +142,7 @@ pub struct Policy {
     /// The link inserted before `</body>`.
     pub link_markup: bytes::Bytes,
     /// The banner, rendered at load.
-    pub banner_markup: Arc<crate::page::BannerMarkup>,
+    pub banner_markup: Arc<crate::pages::policy::BannerMarkup>,
 }
 
 /// One portal behind the proxy, with every setting it needs merged and compiled.
@@ -448,10 +448,10 @@ pub fn compile(
                     key: key_path,
                 };
                 if readable {
-                    if let Err(e) = crate::tls::check_certificate(&paths) {
+                    if let Err(e) = crate::net::tls::check_certificate(&paths) {
                         // At the `cert:` or `key:` line of the file at fault.
                         let there = match &e {
-                            crate::tls::TlsError::File { part, .. } => {
+                            crate::net::tls::TlsError::File { part, .. } => {
                                 at(&here, &[key(part.field())])
                             }
                             _ => here.to_vec(),
@@ -611,15 +611,17 @@ pub fn compile(
         let (Some(upstream), Some(consent), Some(mut policy)) = (upstream, consent, policy) else {
             continue;
         };
-        policy.head_markup = crate::page::head_markup(&policy).into();
-        policy.link_markup = crate::page::link_markup(&policy).into_bytes().into();
+        policy.head_markup = crate::pages::policy::head_markup(&policy).into();
+        policy.link_markup = crate::pages::policy::link_markup(&policy)
+            .into_bytes()
+            .into();
         let first = &consent.sources[0];
         let gpc_refusable = if consent.honor_gpc {
             categories.gpc()
         } else {
-            crate::category::CategorySet::EMPTY
+            crate::cookies::category::CategorySet::EMPTY
         };
-        policy.banner_markup = Arc::new(crate::page::banner_markup(
+        policy.banner_markup = Arc::new(crate::pages::policy::banner_markup(
             &policy,
             categories,
             gpc_refusable,

@@ -9,8 +9,8 @@ pub mod format;
 
 use http::HeaderMap;
 
-use crate::category::{Categories, CategorySet};
-use crate::cookie_name::{CookieItem, cookie_items};
+use crate::cookies::category::{Categories, CategorySet};
+use crate::cookies::name::{CookieItem, cookie_items};
 pub use format::{Format, Recorded, Unreadable, Vocabulary};
 
 /// One consent cookie and how to read it.
@@ -202,7 +202,7 @@ impl RequestCookies {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::category::{Category, CategoryId};
+    use crate::cookies::category::{Category, CategoryId};
 
     fn categories() -> Categories {
         let c = |name: &str, required, gpc| Category {

@@ -183,10 +183,10 @@ sites:
 }
 
 /// Starts the proxy from YAML text.
-pub async fn proxy(yaml: &str) -> consentry::server::Running {
+pub async fn proxy(yaml: &str) -> consentry::net::server::Running {
     let config = consentry::Config::from_yaml(yaml, "test.yaml", Path::new("."))
         .unwrap_or_else(|e| panic!("{e}"));
-    consentry::server::start(config, None).await.unwrap()
+    consentry::net::server::start(config, None).await.unwrap()
 }
 
 /// A plain HTTP/1.1 client.

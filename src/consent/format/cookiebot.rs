@@ -19,7 +19,7 @@
 use std::borrow::Cow;
 
 use super::{Recorded, Unreadable, Vocabulary, percent_decoded, unquoted, utf8};
-use crate::category::CategorySet;
+use crate::cookies::category::CategorySet;
 
 pub(super) const DEFAULT_MAPPING: &[(&str, &str)] = &[
     ("necessary", "necessary"),

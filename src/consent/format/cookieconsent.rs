@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::{Recorded, Unreadable, Vocabulary, percent_decoded, utf8};
-use crate::category::CategorySet;
+use crate::cookies::category::CategorySet;
 
 pub(super) const DEFAULT_MAPPING: &[(&str, &str)] = &[
     ("necessary", "necessary"),

@@ -11,7 +11,7 @@
 //! must not turn a `-1` into an acceptance.
 
 use super::{Recorded, Unreadable, Vocabulary, percent_decoded, unquoted, utf8};
-use crate::category::CategorySet;
+use crate::cookies::category::CategorySet;
 
 pub(super) const DEFAULT_MAPPING: &[(&str, &str)] = &[
     ("statistics", "statistics"),

@@ -11,7 +11,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::{Recorded, Unreadable, Vocabulary, percent_decoded, utf8};
-use crate::category::CategorySet;
+use crate::cookies::category::CategorySet;
 
 pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreadable> {
     read_object(value, vocab, Some("rev"))

@@ -48,7 +48,7 @@ mod tests {
     use super::super::encode_uri_component;
     use super::super::test_support::{set, subsets, vocab_for};
     use super::*;
-    use crate::category::CategorySet;
+    use crate::cookies::category::CategorySet;
 
     fn granted(value: &str) -> Result<CategorySet, Unreadable> {
         read(value.as_bytes(), &vocab_for(Format::Klaro)).map(|r| r.granted)

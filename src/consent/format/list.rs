@@ -3,7 +3,7 @@
 //! category are ignored.
 
 use super::{Recorded, Unreadable, Vocabulary, percent_decoded, unquoted, utf8};
-use crate::category::CategorySet;
+use crate::cookies::category::CategorySet;
 
 pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreadable> {
     let text = percent_decoded(unquoted(utf8(value)?))?;

@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use crate::category::{CategoryId, CategorySet};
+use crate::cookies::category::{CategoryId, CategorySet};
 
 mod cookiebot;
 mod cookieconsent;

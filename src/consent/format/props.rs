@@ -12,7 +12,7 @@ use super::encode_uri_component;
 use super::tcf::test_strings::core_segment;
 use super::test_support::vocab_for;
 use super::{Format, Recorded};
-use crate::category::{CategoryId, CategorySet};
+use crate::cookies::category::{CategoryId, CategorySet};
 
 const NAMES: [&str; 4] = ["necessary", "statistics", "first_party", "third_party"];
 

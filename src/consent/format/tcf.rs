@@ -25,7 +25,7 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 use super::{Recorded, Unreadable, Vocabulary, unquoted, utf8};
-use crate::category::CategorySet;
+use crate::cookies::category::CategorySet;
 
 /// TCF 2.2 purposes each category needs besides purpose 1: 2–4 and 7 are advertising
 /// (by third parties in practice), 5–6 content personalisation, 8–9 measurement.
@@ -232,7 +232,7 @@ mod tests {
     use super::super::test_support::{set, vocab, vocab_for};
     use super::test_strings::{BitWriter, core_segment};
     use super::*;
-    use crate::category::CategoryId;
+    use crate::cookies::category::CategoryId;
     use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 
     fn purposes(list: &[u8]) -> u32 {

@@ -9,13 +9,15 @@ use http::header::{
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
 
-use crate::category::{Categories, CategorySet};
 use crate::config::Site;
 use crate::consent::Consent;
-use crate::{Body, BoxError, RESERVED_PREFIX, page, reply};
+use crate::cookies::category::{Categories, CategorySet};
+use crate::net::reply;
+use crate::pages::policy;
+use crate::{Body, BoxError, RESERVED_PREFIX};
 
-const BANNER_JS: &str = include_str!("../assets/banner.js");
-const BANNER_CSS: &str = include_str!("../assets/banner.css");
+const BANNER_JS: &str = include_str!("../../assets/banner.js");
+const BANNER_CSS: &str = include_str!("../../assets/banner.css");
 
 /// The largest consent form accepted.
 const MAX_FORM_BYTES: usize = 8 * 1024;
@@ -56,7 +58,7 @@ pub async fn respond<B>(
     categories: &Categories,
     consent: &Consent,
     tls: bool,
-    report: &mut crate::enforce::Report,
+    report: &mut crate::cookies::enforce::Report,
 ) -> Response<Body>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
@@ -80,7 +82,7 @@ where
             if !matches!(*req.method(), Method::GET | Method::HEAD) {
                 return reply::method_not_allowed("GET, HEAD");
             }
-            let html = page::policy_page(
+            let html = policy::policy_page(
                 site,
                 categories,
                 consent.granted(),
@@ -122,7 +124,7 @@ async fn record_choice<B>(
     categories: &Categories,
     refused_by_gpc: CategorySet,
     tls: bool,
-    report: &mut crate::enforce::Report,
+    report: &mut crate::cookies::enforce::Report,
 ) -> Response<Body>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
@@ -298,7 +300,13 @@ where
     // What the visitor just refused goes at once, HttpOnly cookies included.
     if site.consent.expire_revoked {
         // Into the exchange's report: logged and counted like the proxy's own.
-        crate::enforce::expire_revoked(headers, &cookies, &site.classifier, granted, report);
+        crate::cookies::enforce::expire_revoked(
+            headers,
+            &cookies,
+            &site.classifier,
+            granted,
+            report,
+        );
     }
     response
 }

@@ -175,7 +175,7 @@ fn replay_copy(req: &Request<Body>) -> Option<Box<Request<Body>>> {
     if !idempotent || !hyper::body::Body::is_end_stream(req.body()) {
         return None;
     }
-    let mut copy = Request::new(crate::reply::empty());
+    let mut copy = Request::new(crate::net::reply::empty());
     *copy.method_mut() = req.method().clone();
     *copy.uri_mut() = req.uri().clone();
     *copy.version_mut() = req.version();
@@ -209,7 +209,7 @@ fn closed_before_answer(error: &hyper::Error) -> bool {
 /// Builds one client per site, in site order. The system roots are read once.
 pub fn clients(
     config: &crate::Config,
-    metrics: &crate::metrics::Metrics,
+    metrics: &crate::ops::metrics::Metrics,
 ) -> Result<Vec<UpstreamClient>, ClientError> {
     let needs_roots = config
         .sites
@@ -651,16 +651,16 @@ mod tests {
 
     #[test]
     fn only_idempotent_requests_without_a_body_are_kept_for_a_second_send() {
-        let copy = replay_copy(&request(http::Method::GET, crate::reply::empty())).unwrap();
+        let copy = replay_copy(&request(http::Method::GET, crate::net::reply::empty())).unwrap();
         assert_eq!(copy.method(), http::Method::GET);
         assert_eq!(copy.uri(), "/a?b");
         assert_eq!(copy.headers().get(http::header::HOST).unwrap(), "x");
         for method in [http::Method::HEAD, http::Method::PUT, http::Method::DELETE] {
-            assert!(replay_copy(&request(method, crate::reply::empty())).is_some());
+            assert!(replay_copy(&request(method, crate::net::reply::empty())).is_some());
         }
-        assert!(replay_copy(&request(http::Method::POST, crate::reply::empty())).is_none());
-        assert!(replay_copy(&request(http::Method::PATCH, crate::reply::empty())).is_none());
-        let with_body = request(http::Method::PUT, crate::reply::full("data"));
+        assert!(replay_copy(&request(http::Method::POST, crate::net::reply::empty())).is_none());
+        assert!(replay_copy(&request(http::Method::PATCH, crate::net::reply::empty())).is_none());
+        let with_body = request(http::Method::PUT, crate::net::reply::full("data"));
         assert!(replay_copy(&with_body).is_none());
     }
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use http::Method;
 use tracing_subscriber::EnvFilter;
 
-use crate::category::Categories;
-use crate::enforce::Report;
+use crate::cookies::category::Categories;
+use crate::cookies::enforce::Report;
 
 /// How log events are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -169,7 +169,10 @@ mod tests {
     fn a_rust_log_without_a_level_adds_to_info_instead_of_silencing_the_rest() {
         for (value, filter) in [
             ("hyper=debug", "info,hyper=debug"),
-            ("consentry::server=debug", "info,consentry::server=debug"),
+            (
+                "consentry::net::server=debug",
+                "info,consentry::net::server=debug",
+            ),
             ("warning", "info,warning=trace"),
             ("warn", "warn"),
             ("off", "off"),

@@ -11,7 +11,7 @@ use http::header::{
     TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VIA,
 };
 
-use crate::field_list;
+use crate::net::field_list;
 
 static HOP_BY_HOP: [HeaderName; 9] = [
     CONNECTION,

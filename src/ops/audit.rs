@@ -10,9 +10,9 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use crate::FastMap;
-use crate::category::Categories;
 use crate::config::Site;
-use crate::enforce::Report;
+use crate::cookies::category::Categories;
+use crate::cookies::enforce::Report;
 
 /// Distinct names kept per site.
 pub const MAX_NAMES_PER_SITE: usize = 1000;
@@ -183,8 +183,8 @@ pub fn table(json: &str) -> Result<String, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::Origin;
-    use crate::enforce::Decision;
+    use crate::cookies::classify::Origin;
+    use crate::cookies::enforce::Decision;
     use std::path::Path;
     use std::sync::Arc;
 
@@ -195,7 +195,11 @@ mod tests {
     }
 
     fn decision(name: &str, category: Option<u8>, origin: Origin) -> Decision {
-        Decision::new(name, category.map(crate::category::CategoryId), origin)
+        Decision::new(
+            name,
+            category.map(crate::cookies::category::CategoryId),
+            origin,
+        )
     }
 
     #[test]

@@ -13,8 +13,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::Body;
+use crate::net::reply;
 use crate::proxy::Proxy;
-use crate::{Body, reply};
 
 /// Whether the listeners are bound and serving.
 pub type ReadyCheck = Arc<dyn Fn() -> bool + Send + Sync>;

@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
-use crate::catalogue::Catalogue;
-use crate::category::CategoryId;
+use crate::cookies::catalogue::Catalogue;
+use crate::cookies::category::CategoryId;
 
 /// A cookie-name pattern: an exact name, or a glob where `*` matches any run of bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,7 +274,7 @@ impl Classifier {
         }
     }
 
-    /// Classifies a cookie by the name a browser stores (see [`crate::cookie_name`]).
+    /// Classifies a cookie by the name a browser stores (see [`crate::cookies::name`]).
     /// An empty name is unclassified.
     pub fn classify(&self, name: &[u8]) -> Classification {
         if name.is_empty() {
@@ -304,7 +304,11 @@ impl Classifier {
     }
 
     /// Whether a cookie of this classification may pass, given the granted categories.
-    pub fn allowed(&self, class: Classification, granted: crate::category::CategorySet) -> bool {
+    pub fn allowed(
+        &self,
+        class: Classification,
+        granted: crate::cookies::category::CategorySet,
+    ) -> bool {
         match class.category {
             Some(category) => granted.contains(category),
             None => self.unclassified == Unclassified::Allow,
@@ -335,7 +339,7 @@ const UNCLASSIFIED: Classification = Classification {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::category::CategorySet;
+    use crate::cookies::category::CategorySet;
 
     fn rule(pattern: &str, category: u8) -> Rule {
         Rule {

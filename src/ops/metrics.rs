@@ -7,8 +7,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::time::Duration;
 
-use crate::category::Categories;
-use crate::enforce::Report;
+use crate::cookies::category::Categories;
+use crate::cookies::enforce::Report;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {

@@ -39,7 +39,7 @@ use tokio_util::io::{ReaderStream, StreamReader};
 
 use crate::config::Site;
 use crate::consent::Consent;
-use crate::field_list;
+use crate::net::field_list;
 use crate::{Body, BoxError};
 
 /// A constant: a `&str` key would be parsed and lower-cased on every lookup.
@@ -290,7 +290,7 @@ pub fn plan(
     let banner_possible = scope != Scope::Vary && banner_possible(req, site.policy.banner);
     let show_banner = rewritten && banner_possible && !consent.has_choice();
     let body_markup = if rewritten {
-        crate::page::body_markup(
+        crate::pages::policy::body_markup(
             site,
             show_banner,
             !consent.refused_by_gpc().is_empty(),

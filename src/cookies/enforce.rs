@@ -6,10 +6,10 @@
 use http::header::{COOKIE, Entry, LINK, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
 
-use crate::category::{CategoryId, CategorySet};
-use crate::classify::{Classifier, Origin};
 use crate::consent::RequestCookies;
-use crate::cookie_name::set_cookie_name_range;
+use crate::cookies::category::{CategoryId, CategorySet};
+use crate::cookies::classify::{Classifier, Origin};
+use crate::cookies::name::set_cookie_name_range;
 
 /// One cookie decision, for logs, metrics and the audit. It shares the `Set-Cookie`
 /// line (a reference count, no copy) but only ever shows its name, never the value.
@@ -200,7 +200,7 @@ pub fn add_policy_link(headers: &mut HeaderMap, link: &HeaderValue) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::{Rule, Unclassified};
+    use crate::cookies::classify::{Rule, Unclassified};
 
     const NECESSARY: CategoryId = CategoryId(0);
     const STATISTICS: CategoryId = CategoryId(1);

@@ -35,10 +35,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
+use crate::BoxError;
 use crate::config::{Config, Timeouts};
-use crate::hop::ClientInfo;
+use crate::net::hop::ClientInfo;
+use crate::net::{reply, tls};
+use crate::ops::admin;
 use crate::proxy::{Proxy, ResponseBody};
-use crate::{BoxError, admin, reply, tls};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +50,7 @@ pub enum StartError {
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
     #[error(transparent)]
-    Client(#[from] crate::upstream::ClientError),
+    Client(#[from] crate::net::upstream::ClientError),
 }
 
 /// What every connection task shares.

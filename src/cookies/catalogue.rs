@@ -6,8 +6,8 @@
 //! platforms' own documentation of the names they set). Categories use consentry's
 //! default names; an entry whose category a deployment does not declare is skipped.
 
-use crate::category::{Categories, CategoryId};
-use crate::classify::{NameMatcher, NamePattern};
+use crate::cookies::category::{Categories, CategoryId};
+use crate::cookies::classify::{NameMatcher, NamePattern};
 
 /// One well-known cookie (or family of cookies, with `*`).
 #[derive(Debug, Clone, Copy)]
@@ -681,7 +681,7 @@ impl Catalogue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::category::Category;
+    use crate::cookies::category::Category;
 
     fn categories() -> Categories {
         let cat = |name: &str, required: bool| Category {

@@ -9,9 +9,9 @@ use std::fmt::Write as _;
 use bytes::Bytes;
 
 use crate::RESERVED_PREFIX;
-use crate::category::{Categories, CategorySet};
-use crate::classify::Rule;
 use crate::config::{Policy, Site};
+use crate::cookies::category::{Categories, CategorySet};
+use crate::cookies::classify::Rule;
 
 /// HTML-escapes text for element content and double-quoted attributes.
 pub fn escape(text: &str) -> String {
@@ -362,7 +362,7 @@ mod tests {
 
     #[test]
     fn the_form_shows_what_gpc_refuses_as_refused_and_fixed() {
-        use crate::category::{Category, CategoryId};
+        use crate::cookies::category::{Category, CategoryId};
         let c = |name: &str, required| Category {
             name: name.into(),
             title: name.into(),

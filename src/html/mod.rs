@@ -1,0 +1,4 @@
+//! Everything that rewrites documents: the policy link and banner injection,
+//! content codings, streamed through lol_html in constant memory.
+
+pub mod inject;
