@@ -116,8 +116,15 @@ fn bench_inject(c: &mut Criterion) {
             let (head, ()) = builder.body(()).unwrap().into_parts();
 
             let run = |mut parts: http::response::Parts, body: consentry::Body| {
-                let plan = inject::plan(&facts, &parts, &site, &consent)
-                    .expect("an HTML page is rewritten");
+                let plan = inject::plan(
+                    &facts,
+                    &parts,
+                    &site,
+                    &config.categories,
+                    "portal.test",
+                    &consent,
+                )
+                .expect("an HTML page is rewritten");
                 let body = inject::apply(plan, &mut parts, body);
                 let out = rt.block_on(async { body.collect().await.expect("body").to_bytes() });
                 (parts, out)

@@ -175,6 +175,7 @@ pub fn demo_config(
                 ..RawPolicy::default()
             }),
             cookies: Vec::new(),
+            trackers: None,
         });
     }
     config::compile(raw, text, label, base)

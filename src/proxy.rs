@@ -167,6 +167,13 @@ impl Proxy {
                 return ex.finish(&self, None, &Report::default(), response);
             };
             let mut ex = ex.with_site(site, &loaded.site_metrics[index]);
+            // The page's host for relative URLs in it, borrowed from the site, not the request.
+            let page_host = site
+                .hosts
+                .iter()
+                .find(|h| **h == *host)
+                .or(site.hosts.first())
+                .map_or("", String::as_str);
             // `.` and `..` resolved here, not by an upstream after the routing.
             match crate::net::target::resolve_dot_segments(req.uri()) {
                 Ok(None) => {}
@@ -404,6 +411,14 @@ impl Proxy {
                     &mut report,
                 );
             }
+            if site.trackers.block {
+                crate::html::trackers::filter_link_header(
+                    &mut parts.headers,
+                    site,
+                    granted,
+                    page_host,
+                );
+            }
             enforce::add_policy_link(&mut parts.headers, &site.policy.link_header);
             hop::append_via(&mut parts.headers, Version::HTTP_11);
 
@@ -411,14 +426,15 @@ impl Proxy {
             if parts.status == StatusCode::NOT_MODIFIED {
                 inject::keep_client_validator(&page, site.policy.banner, &mut parts.headers);
             }
-            let body = match inject::plan(&page, &parts, site, &consent) {
-                Some(plan) => ResponseBody::Other(inject::apply(
-                    plan,
-                    &mut parts,
-                    body.map_err(Into::into).boxed_unsync(),
-                )),
-                None => ResponseBody::Upstream(body),
-            };
+            let body =
+                match inject::plan(&page, &parts, site, &config.categories, page_host, &consent) {
+                    Some(plan) => ResponseBody::Other(inject::apply(
+                        plan,
+                        &mut parts,
+                        body.map_err(Into::into).boxed_unsync(),
+                    )),
+                    None => ResponseBody::Upstream(body),
+                };
             let response = Response::from_parts(parts, body);
             ex.finish(&self, Some(upstream_time), &report, response)
         }

@@ -70,6 +70,9 @@ fn yaml(upstream: &str, listen: &str, hosts: &str, extra: &str) -> String {
 
 const HTTP: &str = "listen:\n  http: 127.0.0.1:0\n";
 
+/// A site setting that leaves trackers alone, so no guard goes into the page.
+const NO_GUARD: &str = "    trackers: { block: false }\n";
+
 /// A port on 127.0.0.1 with nothing listening (bound, then released).
 async fn closed_port() -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1320,7 +1323,8 @@ async fn an_html_page_that_breaks_off_keeps_every_byte_that_came_and_the_link() 
         let upstream = breaking_upstream(head.to_owned(), page.clone().into_bytes()).await;
         let dir = TempDir::new("html-break");
         let path = dir.join("proxy.yaml");
-        std::fs::write(&path, yaml(&upstream, HTTP, "[portal.test]", "")).unwrap();
+        // Without the guard, which would go in at `<body>`: the bytes are the point.
+        std::fs::write(&path, yaml(&upstream, HTTP, "[portal.test]", NO_GUARD)).unwrap();
         let running = start_from_file(&path).await;
         let body = cut_short_body(&running, "").await;
         let link =
@@ -1382,7 +1386,7 @@ async fn a_gzip_page_that_breaks_off_is_sent_whole_as_far_as_it_came() {
         let upstream = breaking_upstream(head, gzipped[..sent_len].to_vec()).await;
         let dir = TempDir::new("gzip-break");
         let path = dir.join("proxy.yaml");
-        std::fs::write(&path, yaml(&upstream, HTTP, "[portal.test]", "")).unwrap();
+        std::fs::write(&path, yaml(&upstream, HTTP, "[portal.test]", NO_GUARD)).unwrap();
         let running = start_from_file(&path).await;
         let body = cut_short_body(&running, "Accept-Encoding: gzip\r\n").await;
         let mut decoded = Vec::new();

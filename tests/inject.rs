@@ -4,7 +4,18 @@
 mod common;
 
 use bytes::Bytes;
-use common::{config_yaml, fixed, get, proxy, send, upstream};
+use common::{fixed, get, proxy, send, upstream};
+
+/// The harness configuration with trackers left alone: these tests are about the
+/// link and the banner, byte for byte; the guard and tracker rewrite have their own
+/// tests (tests/trackers.rs).
+fn config_yaml(upstream: &str, extra_consent: &str, extra: &str) -> String {
+    common::config_yaml(upstream, extra_consent, extra).replacen(
+        "policy:\n",
+        "trackers:\n  block: false\npolicy:\n",
+        1,
+    )
+}
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

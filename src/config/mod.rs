@@ -9,6 +9,7 @@
 
 pub mod locate;
 pub mod raw;
+pub mod trackers;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -154,6 +155,7 @@ pub struct Site {
     pub consent: ConsentPolicy,
     pub classifier: Classifier,
     pub policy: Policy,
+    pub trackers: trackers::SiteTrackers,
 }
 
 /// The compiled configuration.
@@ -245,6 +247,15 @@ impl Config {
                     .map(|s| format!("{} ({})", s.cookie, s.format.name()))
                     .collect::<Vec<_>>()
                     .join(" then ")
+            ));
+            let (tracker_rules, catalogue) = site.trackers.matcher.counts();
+            out.push_str(&format!(
+                "    trackers: {} ({tracker_rules} tracker rules, {catalogue} catalogue entries)\n",
+                if site.trackers.block {
+                    "blocked until consent"
+                } else {
+                    "not blocked (trackers.block: false)"
+                },
             ));
         }
         out
@@ -656,6 +667,17 @@ pub fn compile(
                 .then(|| catalogue.clone())
                 .flatten(),
         );
+        let mut site_trackers =
+            trackers::compile(p, &raw.trackers, site.trackers.as_ref(), &here, categories);
+        let preference_names: Vec<String> =
+            consent.sources.iter().map(|s| s.cookie.clone()).collect();
+        site_trackers.guard = crate::pages::guard::render(
+            categories,
+            &classifier,
+            &preference_names,
+            &site_trackers.matcher,
+            &site_trackers.consent_mode,
+        );
         sites.push(Arc::new(Site {
             name: site.name.clone(),
             hosts: site
@@ -667,6 +689,7 @@ pub fn compile(
             consent,
             classifier,
             policy,
+            trackers: site_trackers,
         }));
     }
 

@@ -30,6 +30,8 @@ pub struct RawConfig {
     pub limits: RawLimits,
     #[serde(default)]
     pub timeouts: RawTimeouts,
+    #[serde(default)]
+    pub trackers: RawTrackers,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -132,6 +134,31 @@ pub struct RawSite {
     pub policy: Option<RawPolicy>,
     #[serde(default)]
     pub cookies: Vec<RawRule>,
+    pub trackers: Option<RawTrackers>,
+}
+
+/// `trackers`: globally, or per site (`block` overrides, `rules` come first).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrackers {
+    pub block: Option<bool>,
+    #[serde(default)]
+    pub rules: Vec<RawTrackerRule>,
+    /// Catalogue category name (`statistics`) → the deployment's category.
+    pub catalogue_categories: Option<Ordered<String>>,
+    /// Google Consent Mode v2 type (`analytics_storage`) → category name, or
+    /// `granted` / `denied`.
+    pub consent_mode: Option<Ordered<String>>,
+}
+
+/// One `trackers.rules[]` entry: a URL pattern or an inline signature.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrackerRule {
+    pub url: Option<String>,
+    pub inline: Option<String>,
+    pub category: String,
+    pub provider: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

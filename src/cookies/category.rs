@@ -48,6 +48,11 @@ impl CategorySet {
     pub fn is_subset(self, other: CategorySet) -> bool {
         self.0 & !other.0 == 0
     }
+    /// Bit `N` for category `N`: how the guard script's URL carries the set.
+    pub fn bits(self) -> u64 {
+        self.0
+    }
+
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }

@@ -8,3 +8,5 @@ pub mod category;
 pub mod classify;
 pub mod enforce;
 pub mod name;
+pub mod tracker_catalogue;
+pub mod trackers;

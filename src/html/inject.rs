@@ -16,8 +16,8 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use async_compression::Level;
@@ -39,6 +39,8 @@ use tokio_util::io::{ReaderStream, StreamReader};
 
 use crate::config::Site;
 use crate::consent::Consent;
+use crate::cookies::category::Categories;
+use crate::html::trackers::{Sink, TrackerPass};
 use crate::net::field_list;
 use crate::{Body, BoxError};
 
@@ -201,6 +203,8 @@ pub struct Plan {
     /// The banner would go in for a visitor who has not chosen: the page depends on
     /// the consent cookie.
     banner_possible: bool,
+    /// The guard's URL and the tracker rewrite follow the visitor's consent.
+    depends_on_consent: bool,
     coding: Coding,
     encoding: AsciiCompatibleEncoding,
     /// Whether the charset came from `Content-Type` (then a `<meta charset>` must not
@@ -210,6 +214,11 @@ pub struct Plan {
     body_markup: Bytes,
     /// Goes first in `<head>`.
     head_markup: Arc<str>,
+    /// The guard script's tag: first in `<head>` after the head link, or before the
+    /// first script or in `<body>` when the page has no `<head>` tag.
+    guard_markup: Option<Arc<str>>,
+    /// Tracker elements to make inert: the whole page is then parsed.
+    trackers: Option<Arc<TrackerPass>>,
 }
 
 /// How much of a response a [`Plan`] changes.
@@ -232,7 +241,9 @@ enum Scope {
 pub fn plan(
     req: &RequestFacts,
     head: &http::response::Parts,
-    site: &Site,
+    site: &Arc<Site>,
+    categories: &Arc<Categories>,
+    page_host: &str,
     consent: &Consent,
 ) -> Option<Plan> {
     let status = head.status;
@@ -299,15 +310,36 @@ pub fn plan(
     } else {
         Bytes::new()
     };
+    // Trackers (DESIGN.md, response step 5): the guard in every rewritten document,
+    // and the whole page parsed when the visitor refuses a category trackers belong to.
+    let blocking = site.trackers.block;
+    let granted = consent.granted();
+    let guard_markup = (rewritten && blocking).then(|| Arc::from(site.trackers.guard.tag(granted)));
+    let trackers = (scope == Scope::Body && blocking && site.trackers.matcher.any_refused(granted))
+        .then(|| {
+            Arc::new(TrackerPass::new(
+                site.clone(),
+                categories.clone(),
+                granted,
+                page_host.to_owned(),
+                req.uri
+                    .path_and_query()
+                    .map_or("/", |pq| pq.as_str())
+                    .to_owned(),
+            ))
+        });
     Some(Plan {
         scope,
         banner: show_banner,
         banner_possible,
+        depends_on_consent: blocking,
         coding,
         encoding,
         charset_from_header,
         body_markup,
         head_markup: site.policy.head_markup.clone(),
+        guard_markup,
+        trackers,
     })
 }
 
@@ -334,9 +366,10 @@ pub fn apply(plan: Plan, head: &mut http::response::Parts, body: Body) -> Body {
     if plan.scope == Scope::Vary {
         return body;
     }
-    if plan.banner_possible {
+    if plan.banner_possible || plan.depends_on_consent {
         // With or without the banner, the page depends on the visitor's consent
-        // cookie: a shared cache must not give one visitor's copy to another.
+        // cookie (the banner, the guard's URL, trackers made inert): a shared cache
+        // must not give one visitor's copy to another.
         vary_on(headers, "Cookie");
     }
     if plan.scope == Scope::Declined {
@@ -554,27 +587,6 @@ fn encoder<R: AsyncBufRead + Send + 'static>(coding: Coding, input: R) -> Reader
 
 type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
-/// Where lol_html writes; shared with [`Rewriting`], which drains it after each write.
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<BytesMut>>);
-
-impl lol_html::OutputSink for Sink {
-    fn handle_chunk(&mut self, chunk: &[u8]) {
-        if let Ok(mut out) = self.0.lock() {
-            out.extend_from_slice(chunk);
-        }
-    }
-}
-
-impl Sink {
-    fn take(&self) -> Bytes {
-        self.0
-            .lock()
-            .map(|mut out| out.split().freeze())
-            .unwrap_or_default()
-    }
-}
-
 /// The `<head>` stage: lol_html, which knows a `<head>` start tag from `<header>`,
 /// a comment or a script, puts the `<link rel="privacy-policy">` first in `<head>`.
 /// Its work ends at the `<head>` (or `<body>`) start tag, or after [`HEAD_BUDGET`]
@@ -593,7 +605,18 @@ struct HeadStage {
     fed: usize,
     emitted: usize,
     held: BytesMut,
+    /// Set when tracker elements are made inert: lol_html then reads the whole page
+    /// and never hands over; should it give up (its memory bound), the page is cut
+    /// there rather than let the rest through unread ([`HeadStage::push`]).
+    trackers: Option<Arc<TrackerPass>>,
+    /// The rewriter gave up on a page with trackers to make inert: what follows is
+    /// dropped.
+    cut: bool,
 }
+
+/// lol_html's memory bound when it reads a whole page: one token (a start tag with
+/// its attributes) may take this much.
+const WHOLE_PAGE_MEMORY: usize = 8 * 1024 * 1024;
 
 /// A page with no `<head>` or `<body>` start tag in its first bytes gets no head link.
 const HEAD_BUDGET: usize = 64 * 1024;
@@ -606,26 +629,64 @@ impl HeadStage {
         let sink = Sink::default();
         let inserted = Arc::new(AtomicUsize::new(0));
         let finished = Arc::new(AtomicBool::new(false));
-        let head_markup = plan.head_markup.clone();
+        // The guard goes once: into `<head>`, else before the first script or first
+        // in `<body>`, whichever comes first.
+        let guard_placed = Arc::new(AtomicBool::new(plan.guard_markup.is_none()));
+        let guard = plan.guard_markup.clone().unwrap_or_else(|| Arc::from(""));
+        let link_markup = plan.head_markup.clone();
+        let head_guard_markup = guard.clone();
         let (head_finished, body_finished) = (finished.clone(), finished.clone());
-        let count = inserted.clone();
-        let settings = Settings {
-            element_content_handlers: vec![
-                element!("head", move |el| {
-                    if !head_finished.swap(true, Ordering::Relaxed) && !head_markup.is_empty() {
-                        el.prepend(&head_markup, ContentType::Html);
-                        count.fetch_add(head_markup.len(), Ordering::Relaxed);
+        let (head_guard, script_guard, body_guard) = (
+            guard_placed.clone(),
+            guard_placed.clone(),
+            guard_placed.clone(),
+        );
+        let (head_count, script_count, body_count) =
+            (inserted.clone(), inserted.clone(), inserted.clone());
+        let (script_markup, body_markup) = (guard.clone(), guard);
+        let mut handlers = vec![
+            element!("head", move |el| {
+                if !head_finished.swap(true, Ordering::Relaxed) {
+                    let mut markup = link_markup.to_string();
+                    if !head_guard.swap(true, Ordering::Relaxed) {
+                        markup.push_str(&head_guard_markup);
                     }
-                    Ok(())
-                }),
-                element!("body", move |_| {
-                    body_finished.store(true, Ordering::Relaxed);
-                    Ok(())
-                }),
-            ],
+                    if !markup.is_empty() {
+                        el.prepend(&markup, ContentType::Html);
+                        head_count.fetch_add(markup.len(), Ordering::Relaxed);
+                    }
+                }
+                Ok(())
+            }),
+            element!("script", move |el| {
+                if !script_guard.swap(true, Ordering::Relaxed) {
+                    el.before(&script_markup, ContentType::Html);
+                    script_count.fetch_add(script_markup.len(), Ordering::Relaxed);
+                }
+                Ok(())
+            }),
+            element!("body", move |el| {
+                if !body_guard.swap(true, Ordering::Relaxed) {
+                    el.prepend(&body_markup, ContentType::Html);
+                    body_count.fetch_add(body_markup.len(), Ordering::Relaxed);
+                }
+                body_finished.store(true, Ordering::Relaxed);
+                Ok(())
+            }),
+        ];
+        let whole = plan.trackers.is_some();
+        if let Some(pass) = &plan.trackers {
+            handlers.extend(crate::html::trackers::handlers(pass, &sink));
+        }
+        let settings = Settings {
+            element_content_handlers: handlers,
             encoding: plan.encoding,
             memory_settings: MemorySettings {
-                max_allowed_memory_usage: REWRITER_MEMORY,
+                max_allowed_memory_usage: if whole {
+                    WHOLE_PAGE_MEMORY
+                } else {
+                    REWRITER_MEMORY
+                },
                 ..MemorySettings::default()
             },
             strict: false,
@@ -640,6 +701,8 @@ impl HeadStage {
             fed: 0,
             emitted: 0,
             held: BytesMut::new(),
+            trackers: plan.trackers.clone(),
+            cut: false,
         }
     }
 
@@ -669,6 +732,12 @@ impl HeadStage {
     /// lol_html in small slices, so that a page arriving whole is not parsed whole.
     /// Returns what lol_html emitted and the part of the chunk it never saw.
     fn push(&mut self, chunk: Bytes) -> (Bytes, Bytes) {
+        if self.cut {
+            return (Bytes::new(), Bytes::new());
+        }
+        if self.trackers.is_some() {
+            return (self.push_whole(chunk), Bytes::new());
+        }
         let mut out = BytesMut::new();
         let mut at = 0;
         while at < chunk.len() {
@@ -694,10 +763,45 @@ impl HeadStage {
         (out.freeze(), chunk.slice(at..))
     }
 
+    /// Feeds a chunk to a rewriter that reads the whole page (trackers to make
+    /// inert). Nothing is handed over: on an error the page is cut here.
+    fn push_whole(&mut self, chunk: Bytes) -> Bytes {
+        let Some(rewriter) = self.rewriter.as_mut() else {
+            return Bytes::new();
+        };
+        match rewriter.write(&chunk) {
+            Ok(()) => self.sink.take(),
+            Err(error) => self.give_up(&error),
+        }
+    }
+
+    /// The rewriter of a page with trackers failed: what it emitted goes out, the
+    /// rest of the page does not, so that no tracker passes unread.
+    fn give_up(&mut self, error: &lol_html::errors::RewritingError) -> Bytes {
+        self.rewriter = None;
+        self.cut = true;
+        if let Some(pass) = &self.trackers {
+            pass.give_up(&format!(
+                "the rewriter stopped ({error}); the page was cut there"
+            ));
+        }
+        self.sink.take()
+    }
+
     fn finish(&mut self) -> Bytes {
         let Some(rewriter) = self.rewriter.take() else {
             return Bytes::new();
         };
+        if let Some(pass) = self.trackers.clone() {
+            return match rewriter.end() {
+                Ok(()) => {
+                    // A script never closed is decided at the end of the page.
+                    self.sink.finish_open_script(&pass);
+                    self.sink.take()
+                }
+                Err(error) => self.give_up(&error),
+            };
+        }
         match rewriter.end() {
             Ok(()) => self.drain(),
             Err(_) => self.hand_over(),

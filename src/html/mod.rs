@@ -2,3 +2,4 @@
 //! content codings, streamed through lol_html in constant memory.
 
 pub mod inject;
+pub mod trackers;

@@ -77,7 +77,10 @@ async fn route(req: &Request<Incoming>, proxy: &Proxy, ready: &ReadyCheck) -> Re
             proxy.metrics.encode(),
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         ),
-        "/cookies" => typed(proxy.audit.to_json(), "application/json"),
+        "/cookies" => typed(
+            proxy.audit.to_json(&proxy.current().config),
+            "application/json",
+        ),
         _ => reply::text(
             StatusCode::NOT_FOUND,
             "Try /healthz, /readyz, /metrics or /cookies.",

@@ -113,15 +113,48 @@ impl Audit {
         out
     }
 
-    /// The snapshot as JSON: `{"sites":{"NAME":[{name, category, source, allowed, removed}]}}`.
-    pub fn to_json(&self) -> String {
+    /// The snapshot as JSON: `{"sites":{"NAME":[{name, category, source, allowed,
+    /// removed}]}, "trackers":{"NAME":[{provider, category, source, blocked,
+    /// allowed}]}}`; trackers are those seen in the pages of `config`'s sites.
+    pub fn to_json(&self, config: &crate::Config) -> String {
         let sites: serde_json::Map<String, serde_json::Value> = self
             .snapshot()
             .into_iter()
             .map(|(site, list)| (site, serde_json::to_value(list).unwrap_or_default()))
             .collect();
-        serde_json::json!({ "sites": sites }).to_string()
+        let trackers: serde_json::Map<String, serde_json::Value> = config
+            .sites
+            .iter()
+            .map(|site| (site.name.clone(), trackers_seen(site, &config.categories)))
+            .filter(|(_, list)| list.as_array().is_some_and(|l| !l.is_empty()))
+            .collect();
+        serde_json::json!({ "sites": sites, "trackers": trackers }).to_string()
     }
+}
+
+/// The trackers seen in a site's pages, with how often they were blocked and allowed.
+fn trackers_seen(site: &Site, categories: &Categories) -> serde_json::Value {
+    let matcher = &site.trackers.matcher;
+    let list: Vec<serde_json::Value> = site
+        .trackers
+        .tally
+        .seen()
+        .into_iter()
+        .map(|(id, blocked, allowed)| {
+            let tracker = matcher.tracker(id);
+            serde_json::json!({
+                "provider": tracker.provider,
+                "category": tracker.category.map(|c| categories.name(c).to_owned()),
+                "source": match tracker.origin {
+                    crate::cookies::trackers::TrackerOrigin::Rule => "rule",
+                    crate::cookies::trackers::TrackerOrigin::Catalogue(_) => "catalogue",
+                },
+                "blocked": blocked,
+                "allowed": allowed,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(list)
 }
 
 /// Fetches `/cookies` from a running instance's admin listener.
@@ -153,8 +186,18 @@ pub fn table(json: &str) -> Result<String, serde_json::Error> {
         removed: u64,
     }
     #[derive(serde::Deserialize)]
+    struct TrackerRow {
+        provider: String,
+        category: Option<String>,
+        source: String,
+        blocked: u64,
+        allowed: u64,
+    }
+    #[derive(serde::Deserialize)]
     struct Doc {
         sites: std::collections::BTreeMap<String, Vec<Row>>,
+        #[serde(default)]
+        trackers: std::collections::BTreeMap<String, Vec<TrackerRow>>,
     }
     let doc: Doc = serde_json::from_str(json)?;
     let mut out = format!(
@@ -177,6 +220,26 @@ pub fn table(json: &str) -> Result<String, serde_json::Error> {
     if doc.sites.is_empty() {
         out.push_str("(no Set-Cookie seen yet)\n");
     }
+    out.push_str(&format!(
+        "\n{:<16} {:<32} {:<14} {:<12} {:>9} {:>9}\n",
+        "SITE", "TRACKER", "CATEGORY", "SOURCE", "ALLOWED", "BLOCKED"
+    ));
+    for (site, rows) in &doc.trackers {
+        for r in rows {
+            out.push_str(&format!(
+                "{:<16} {:<32} {:<14} {:<12} {:>9} {:>9}\n",
+                site,
+                r.provider,
+                r.category.as_deref().unwrap_or("-"),
+                r.source,
+                r.allowed,
+                r.blocked
+            ));
+        }
+    }
+    if doc.trackers.is_empty() {
+        out.push_str("(no tracker seen in pages yet)\n");
+    }
     Ok(out)
 }
 
@@ -188,9 +251,13 @@ mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
-    fn site_and_categories() -> (Arc<Site>, Arc<Categories>) {
+    fn config() -> crate::Config {
         let yaml = "listen: { http: 127.0.0.1:0 }\ncategories:\n  necessary: { required: true }\n  statistics: {}\ncookies:\n  - { name: _ga, category: statistics }\nsites:\n  - { name: s, hosts: [s.test], upstream: 'http://127.0.0.1:1' }\n";
-        let config = crate::Config::from_yaml(yaml, "t.yaml", Path::new(".")).unwrap();
+        crate::Config::from_yaml(yaml, "t.yaml", Path::new(".")).unwrap()
+    }
+
+    fn site_and_categories() -> (Arc<Site>, Arc<Categories>) {
+        let config = config();
         (config.sites[0].clone(), config.categories.clone())
     }
 
@@ -228,7 +295,20 @@ mod tests {
             (mystery.category.as_deref(), mystery.source),
             (None, "unclassified")
         );
-        let table = table(&audit.to_json()).unwrap();
+        let config = config();
+        let ga_tracker = config.sites[0]
+            .trackers
+            .matcher
+            .match_url("https://www.google-analytics.com/analytics.js", "s.test")
+            .unwrap();
+        config.sites[0].trackers.tally.record(ga_tracker, false);
+        let table = table(&audit.to_json(&config)).unwrap();
+        assert!(
+            table.lines().any(|l| l.starts_with("s ")
+                && l.contains("Google Analytics")
+                && l.trim_end().ends_with('1')),
+            "{table}"
+        );
         assert!(
             table.lines().any(|l| l.starts_with("s ")
                 && l.contains("_ga")

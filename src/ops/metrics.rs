@@ -112,6 +112,11 @@ impl Default for Metrics {
             "Configuration reloads, by outcome",
             reloads.clone(),
         );
+        registry.register(
+            "tracker_rewrite_gave_up",
+            "Responses whose tracker rewrite gave up somewhere (kept inert: cut or dropped)",
+            crate::html::trackers::GAVE_UP.clone(),
+        );
         // Both series from the start, so that `increase(...{outcome="failed"})` sees
         // the first failure as a rise from 0 rather than a new series.
         for outcome in ["ok", "failed"] {

@@ -31,6 +31,8 @@ const MAX_EXPIRED_DIRS: usize = 8;
 pub enum Local {
     PolicyPage,
     Asset(&'static str, &'static str),
+    /// `guard.js?v=…&g=…`: the site's guard script.
+    Guard,
     ConsentForm,
     /// Anything else under the reserved prefix.
     NotFound,
@@ -44,6 +46,7 @@ pub fn route<B>(req: &Request<B>, site: &Site) -> Option<Local> {
             "banner.js" => Local::Asset(BANNER_JS, "text/javascript; charset=utf-8"),
             "banner.css" => Local::Asset(BANNER_CSS, "text/css; charset=utf-8"),
             "consent" => Local::ConsentForm,
+            "guard.js" => Local::Guard,
             _ => Local::NotFound,
         });
     }
@@ -76,6 +79,29 @@ where
                 CACHE_CONTROL,
                 HeaderValue::from_static("public, max-age=3600"),
             );
+            response
+        }
+        Local::Guard => {
+            if !matches!(*req.method(), Method::GET | Method::HEAD) {
+                return reply::method_not_allowed("GET, HEAD");
+            }
+            let guard = &site.trackers.guard;
+            let mut response = static_response(&guard.body, "text/javascript; charset=utf-8", head);
+            // The URL names the rules (`v`) and the granted categories (`g`): a copy
+            // for this URL never changes. An old `v` (the configuration was reloaded)
+            // still gets the current rules, but no cache may keep them under it.
+            let current = req
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|kv| kv == format!("v={}", guard.version)));
+            let cache = if current {
+                "public, max-age=31536000, immutable"
+            } else {
+                "no-cache"
+            };
+            response
+                .headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static(cache));
             response
         }
         Local::PolicyPage => {

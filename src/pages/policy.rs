@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use crate::RESERVED_PREFIX;
 use crate::config::{Policy, Site};
-use crate::cookies::category::{Categories, CategorySet};
+use crate::cookies::category::{Categories, CategoryId, CategorySet};
 use crate::cookies::classify::Rule;
 
 /// HTML-escapes text for element content and double-quoted attributes.
@@ -252,8 +252,11 @@ pub fn policy_page(
             .iter()
             .filter(|r| r.category == cat_id)
             .collect();
+        let trackers = trackers_table(site, cat_id, &category.title);
         if rules.is_empty() {
-            out.push_str("<p>No cookies of this category are used.</p></section>");
+            out.push_str("<p>No cookies of this category are used.</p>");
+            out.push_str(&trackers);
+            out.push_str("</section>");
             continue;
         }
         let mut rows: Vec<Row> = Vec::new();
@@ -300,7 +303,9 @@ pub fn policy_page(
                 escape(row.purpose)
             );
         }
-        out.push_str("</tbody></table></div></section>");
+        out.push_str("</tbody></table></div>");
+        out.push_str(&trackers);
+        out.push_str("</section>");
     }
     if writable {
         let _ = writeln!(
@@ -327,6 +332,62 @@ pub fn policy_page(
         );
     }
     out
+}
+
+/// The trackers of one category: the site's tracker rules, and the catalogue's
+/// trackers seen in the site's pages since the configuration loaded. Empty when there
+/// are none.
+fn trackers_table(site: &Site, category: CategoryId, title: &str) -> String {
+    use crate::cookies::trackers::TrackerOrigin;
+    let matcher = &site.trackers.matcher;
+    let seen: Vec<crate::cookies::trackers::TrackerId> = site
+        .trackers
+        .tally
+        .seen()
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    let mut rows = String::new();
+    for (i, tracker) in matcher.trackers().iter().enumerate() {
+        let id = crate::cookies::trackers::TrackerId(i as u32);
+        let listed = match tracker.origin {
+            TrackerOrigin::Rule => true,
+            TrackerOrigin::Catalogue(_) => seen.contains(&id),
+        };
+        if !listed || tracker.category != Some(category) {
+            continue;
+        }
+        let hosts: Vec<String> = tracker
+            .urls
+            .iter()
+            .map(|u| format!("<code>{}</code>", escape(u)))
+            .collect();
+        let cookies: Vec<String> = tracker
+            .cookies
+            .iter()
+            .map(|c| format!("<code>{}</code>", escape(c)))
+            .collect();
+        let _ = write!(
+            rows,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&tracker.provider),
+            if hosts.is_empty() {
+                "Inline script".to_owned()
+            } else {
+                hosts.join(", ")
+            },
+            cookies.join(", ")
+        );
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<div class=\"consentry-table\"><table><caption>Trackers: {}</caption><thead><tr>\
+         <th scope=\"col\">Service provider's name</th><th scope=\"col\">Loaded from</th>\
+         <th scope=\"col\">Cookies it stores</th></tr></thead><tbody>{rows}</tbody></table></div>",
+        escape(title)
+    )
 }
 
 /// The titles of the granted categories, for a sentence.

@@ -6,11 +6,14 @@ fn plan(body_markup: &str) -> Plan {
         scope: Scope::Body,
         banner: false,
         banner_possible: false,
+        depends_on_consent: false,
         coding: Coding::Identity,
         encoding: AsciiCompatibleEncoding::utf_8(),
         charset_from_header: false,
         body_markup: Bytes::copy_from_slice(body_markup.as_bytes()),
         head_markup: Arc::from("<link rel=\"privacy-policy\" href=\"/p\">"),
+        guard_markup: None,
+        trackers: None,
     }
 }
 

@@ -1,0 +1,587 @@
+//! Which URLs and inline scripts in a page are trackers, and of which category.
+//!
+//! A [`TrackerMatcher`] is compiled once per site when the configuration loads: the
+//! site's `trackers.rules`, then the global ones, then the built-in
+//! [catalogue](crate::cookies::tracker_catalogue), first match wins. Matching a URL is
+//! one parse of its host plus a hash lookup per host label (`a.b.example.com` →
+//! `a.b.example.com`, `b.example.com`, `example.com`, `com`), and matching an inline
+//! script is one pass of an Aho-Corasick automaton over all signatures together:
+//! never a loop of string searches per element.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::cookies::category::{CategoryId, CategorySet};
+use crate::cookies::classify::NamePattern;
+use crate::cookies::tracker_catalogue::TRACKERS;
+
+/// The index of a tracker in its [`TrackerMatcher`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TrackerId(pub u32);
+
+/// Where a tracker comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackerOrigin {
+    /// A `trackers.rules` entry of the configuration (site rules first).
+    Rule,
+    /// The built-in catalogue, at this index of [`TRACKERS`].
+    Catalogue(usize),
+}
+
+/// One tracker a page may hold.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    pub provider: String,
+    /// `None`: a catalogue category the deployment does not declare, always refused.
+    pub category: Option<CategoryId>,
+    /// The URL patterns, for the policy page.
+    pub urls: Vec<String>,
+    /// The inline signatures, for the guard script.
+    pub inline: Vec<String>,
+    pub cookies: Vec<String>,
+    pub origin: TrackerOrigin,
+}
+
+impl Tracker {
+    /// Whether the visitor's consent lets this tracker run.
+    pub fn allowed(&self, granted: CategorySet) -> bool {
+        self.category.is_some_and(|c| granted.contains(c))
+    }
+}
+
+/// A tracker as the configuration gives it, before compiling.
+#[derive(Debug, Clone)]
+pub struct TrackerRule {
+    pub url: Option<String>,
+    pub inline: Option<String>,
+    pub category: CategoryId,
+    pub provider: String,
+}
+
+/// One URL pattern, `host[/path]`, split at load.
+#[derive(Debug, Clone)]
+struct UrlPattern {
+    /// Priority: the pattern's tracker comes first in match order when lower.
+    order: u32,
+    /// A glob on the host; `None` when the host is literal (then it is the key of
+    /// [`TrackerMatcher::by_host`]).
+    host_glob: Option<NamePattern>,
+    /// On the path (from its `/`, without the query); `None`: any path.
+    path: Option<NamePattern>,
+    tracker: TrackerId,
+}
+
+impl UrlPattern {
+    fn matches(&self, host: &[u8], path: &[u8]) -> bool {
+        self.host_glob.as_ref().is_none_or(|g| g.matches(host))
+            && self.path.as_ref().is_none_or(|p| p.matches(path))
+    }
+}
+
+/// The compiled trackers of one site.
+#[derive(Debug, Clone)]
+pub struct TrackerMatcher {
+    trackers: Vec<Tracker>,
+    /// Literal hosts (lower case) → the patterns on that host, in match order.
+    by_host: crate::FastMap<Vec<u8>, Vec<UrlPattern>>,
+    /// Patterns whose host is a glob, in match order.
+    any_host: Vec<UrlPattern>,
+    /// Every inline signature; pattern `i` belongs to `inline_owner[i]`.
+    inline: Option<AhoCorasick>,
+    inline_owner: Vec<(u32, TrackerId)>,
+    /// The categories some tracker belongs to; a visitor granting all of them (and
+    /// with no undeclared catalogue category) needs no rewrite of tracker elements.
+    categories: CategorySet,
+    has_undeclared: bool,
+}
+
+/// A pattern that is not `host[/path]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadUrlPattern(pub String);
+
+/// Splits `host[/path]` (scheme and port ignored) into a lower-case host and a path.
+fn split_pattern(pattern: &str) -> Result<(String, Option<String>), BadUrlPattern> {
+    let mut rest = pattern.trim();
+    for scheme in ["https://", "http://", "//"] {
+        if rest.len() >= scheme.len() && rest[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            rest = &rest[scheme.len()..];
+            break;
+        }
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], Some(&rest[at..])),
+        None => (rest, None),
+    };
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit() || b == b'*') => host,
+        _ => authority,
+    };
+    if host.is_empty()
+        || host
+            .bytes()
+            .any(|b| !(b.is_ascii_alphanumeric() || b"-.*_".contains(&b)))
+    {
+        return Err(BadUrlPattern(format!(
+            "`{pattern}` is not a URL pattern: write host[/path], e.g. stats.example.org/js/*"
+        )));
+    }
+    if path.is_some_and(|p| p.contains(['?', '#', ' '])) {
+        return Err(BadUrlPattern(format!(
+            "`{pattern}`: a URL pattern matches host and path, not a query or fragment"
+        )));
+    }
+    let path = path.filter(|p| *p != "/*").map(str::to_owned);
+    Ok((host.to_ascii_lowercase(), path))
+}
+
+/// Checks a `trackers.rules[].url` value.
+pub fn check_url_pattern(pattern: &str) -> Result<(), BadUrlPattern> {
+    split_pattern(pattern).map(|_| ())
+}
+
+impl TrackerMatcher {
+    /// Compiles the rules (site rules first, then the global ones) and the catalogue.
+    /// `catalogue_category` maps a catalogue category name (`statistics`) to the
+    /// deployment's category, or `None` when it declares none such.
+    pub fn compile(
+        rules: &[TrackerRule],
+        catalogue_category: impl Fn(&str) -> Option<CategoryId>,
+    ) -> TrackerMatcher {
+        let mut matcher = TrackerMatcher {
+            trackers: Vec::new(),
+            by_host: crate::FastMap::default(),
+            any_host: Vec::new(),
+            inline: None,
+            inline_owner: Vec::new(),
+            categories: CategorySet::EMPTY,
+            has_undeclared: false,
+        };
+        let mut signatures: Vec<String> = Vec::new();
+        let mut order = 0u32;
+        for rule in rules {
+            let id = TrackerId(matcher.trackers.len() as u32);
+            matcher.trackers.push(Tracker {
+                provider: rule.provider.clone(),
+                category: Some(rule.category),
+                urls: rule.url.iter().cloned().collect(),
+                inline: rule.inline.iter().cloned().collect(),
+                cookies: Vec::new(),
+                origin: TrackerOrigin::Rule,
+            });
+            matcher.categories.insert(rule.category);
+            if let Some(url) = &rule.url {
+                matcher.add_url(url, order, id);
+            }
+            if let Some(text) = &rule.inline {
+                if !text.is_empty() {
+                    signatures.push(text.clone());
+                    matcher.inline_owner.push((order, id));
+                }
+            }
+            order += 1;
+        }
+        for (index, entry) in TRACKERS.iter().enumerate() {
+            let id = TrackerId(matcher.trackers.len() as u32);
+            let category = catalogue_category(entry.category);
+            match category {
+                Some(c) => matcher.categories.insert(c),
+                None => matcher.has_undeclared = true,
+            }
+            matcher.trackers.push(Tracker {
+                provider: entry.provider.to_owned(),
+                category,
+                urls: entry.urls.iter().map(|u| (*u).to_owned()).collect(),
+                inline: entry.inline.iter().map(|i| (*i).to_owned()).collect(),
+                cookies: entry.cookies.iter().map(|c| (*c).to_owned()).collect(),
+                origin: TrackerOrigin::Catalogue(index),
+            });
+            for url in entry.urls {
+                matcher.add_url(url, order, id);
+                order += 1;
+            }
+            for text in entry.inline {
+                signatures.push((*text).to_owned());
+                matcher.inline_owner.push((order, id));
+                order += 1;
+            }
+        }
+        if !signatures.is_empty() {
+            // Standard semantics, so that every signature in a script is reported and
+            // the one of the earliest rule wins, whatever its position in the text.
+            matcher.inline = AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .build(&signatures)
+                .ok();
+        }
+        matcher
+    }
+
+    fn add_url(&mut self, pattern: &str, order: u32, tracker: TrackerId) {
+        let Ok((host, path)) = split_pattern(pattern) else {
+            return;
+        };
+        let path = path.map(|p| NamePattern::new(&p));
+        if host.contains('*') {
+            self.any_host.push(UrlPattern {
+                order,
+                host_glob: Some(NamePattern::new(&host)),
+                path,
+                tracker,
+            });
+        } else {
+            self.by_host
+                .entry(host.into_bytes())
+                .or_default()
+                .push(UrlPattern {
+                    order,
+                    host_glob: None,
+                    path,
+                    tracker,
+                });
+        }
+    }
+
+    pub fn tracker(&self, id: TrackerId) -> &Tracker {
+        &self.trackers[id.0 as usize]
+    }
+
+    pub fn trackers(&self) -> &[Tracker] {
+        &self.trackers
+    }
+
+    /// How many trackers come from rules and from the catalogue.
+    pub fn counts(&self) -> (usize, usize) {
+        let rules = self
+            .trackers
+            .iter()
+            .filter(|t| t.origin == TrackerOrigin::Rule)
+            .count();
+        (rules, self.trackers.len() - rules)
+    }
+
+    /// Whether a visitor granting `granted` may meet a tracker to make inert.
+    pub fn any_refused(&self, granted: CategorySet) -> bool {
+        self.has_undeclared || !self.categories.is_subset(granted)
+    }
+
+    /// The tracker a URL (as written in an attribute) loads, if any. `page_host` is
+    /// the host of the page, for relative URLs.
+    pub fn match_url<'a>(&'a self, url: &str, page_host: &str) -> Option<TrackerId> {
+        let cleaned;
+        // Browsers drop tabs and newlines anywhere in a URL and leading/trailing
+        // spaces (URL Standard, basic URL parser), so `goo\ngle-analytics.com` loads.
+        let url = if url.bytes().any(|b| matches!(b, b'\t' | b'\n' | b'\r')) {
+            cleaned = url.replace(['\t', '\n', '\r'], "");
+            cleaned.as_str()
+        } else {
+            url
+        };
+        let (host, path) = url_host_path(url.trim_matches(|c: char| c <= ' '), page_host)?;
+        let host = host.as_bytes();
+        let mut best: Option<&UrlPattern> = None;
+        let mut consider = |p: &'a UrlPattern| {
+            if best.is_none_or(|b| p.order < b.order) && p.matches(host, path.as_bytes()) {
+                best = Some(p);
+            }
+        };
+        let mut suffix = host;
+        loop {
+            if let Some(patterns) = self.by_host.get(suffix) {
+                for p in patterns {
+                    consider(p);
+                }
+            }
+            match suffix.iter().position(|&b| b == b'.') {
+                Some(dot) => suffix = &suffix[dot + 1..],
+                None => break,
+            }
+        }
+        for p in &self.any_host {
+            consider(p);
+        }
+        best.map(|p| p.tracker)
+    }
+
+    /// The tracker an inline script's text belongs to, if any.
+    pub fn match_inline(&self, text: &[u8]) -> Option<TrackerId> {
+        let automaton = self.inline.as_ref()?;
+        let mut best: Option<(u32, TrackerId)> = None;
+        for m in automaton.find_overlapping_iter(text) {
+            let owner = self.inline_owner[m.pattern().as_usize()];
+            if best.is_none_or(|b| owner.0 < b.0) {
+                best = Some(owner);
+            }
+        }
+        best.map(|(_, id)| id)
+    }
+}
+
+/// How often each tracker of a site was met in its pages, refused and allowed, since
+/// the configuration loaded: for the policy page ("seen in this site's pages") and the
+/// audit. Counting is two relaxed atomic adds per tracker element.
+#[derive(Debug, Default)]
+pub struct TrackerTally {
+    counts: Box<[[AtomicU64; 2]]>,
+}
+
+impl TrackerTally {
+    pub fn new(trackers: usize) -> TrackerTally {
+        TrackerTally {
+            counts: (0..trackers)
+                .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
+                .collect(),
+        }
+    }
+
+    pub fn record(&self, id: TrackerId, allowed: bool) {
+        if let Some(pair) = self.counts.get(id.0 as usize) {
+            pair[usize::from(allowed)].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `(tracker, refused, allowed)` for every tracker seen at least once.
+    pub fn seen(&self) -> Vec<(TrackerId, u64, u64)> {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, [refused, allowed])| {
+                let (r, a) = (
+                    refused.load(Ordering::Relaxed),
+                    allowed.load(Ordering::Relaxed),
+                );
+                (r + a > 0).then_some((TrackerId(i as u32), r, a))
+            })
+            .collect()
+    }
+}
+
+/// The lower-case host and the path (without query or fragment) of a URL as written
+/// in a page, relative ones resolved against `page_host`. `None` for URLs that load
+/// nothing from the network (`data:`, `blob:`, `javascript:`, `about:`...).
+pub fn url_host_path(url: &str, page_host: &str) -> Option<(String, String)> {
+    // Browsers read `\` as `/` in http(s) URLs.
+    let lower_start: String = url
+        .chars()
+        .take(8)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let after_scheme = if lower_start.starts_with("https:") {
+        Some(&url[6..])
+    } else if lower_start.starts_with("http:") {
+        Some(&url[5..])
+    } else {
+        None
+    };
+    let network = match after_scheme {
+        Some(rest) => Some(rest),
+        None if url.starts_with("//")
+            || url.starts_with("\\\\")
+            || url.starts_with("/\\")
+            || url.starts_with("\\/") =>
+        {
+            Some(url)
+        }
+        None => None,
+    };
+    let (host, rest) = match network {
+        Some(rest) => {
+            let rest = rest.trim_start_matches(['/', '\\']);
+            let end = rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len());
+            let authority = &rest[..end];
+            let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            let host = if authority.starts_with('[') {
+                authority
+            } else {
+                authority.split(':').next().unwrap_or("")
+            };
+            (
+                host.trim_end_matches('.').to_ascii_lowercase(),
+                &rest[end..],
+            )
+        }
+        None => {
+            // A scheme other than http(s) loads nothing a tracker rule is about.
+            let scheme_end = url.find(':');
+            let first_sep = url.find(['/', '?', '#']);
+            if let Some(colon) = scheme_end {
+                if first_sep.is_none_or(|s| colon < s)
+                    && url[..colon]
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+                {
+                    return None;
+                }
+            }
+            (page_host.to_ascii_lowercase(), url)
+        }
+    };
+    let path_end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let mut path = rest[..path_end].replace('\\', "/");
+    if !path.starts_with('/') {
+        path.insert(0, '/');
+    }
+    Some((host, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matcher() -> TrackerMatcher {
+        let rules = vec![
+            TrackerRule {
+                url: Some("stats.example.org/js/*".into()),
+                inline: None,
+                category: CategoryId(1),
+                provider: "Example Stats".into(),
+            },
+            TrackerRule {
+                url: None,
+                inline: Some("exampleStats.init(".into()),
+                category: CategoryId(1),
+                provider: "Example Stats".into(),
+            },
+        ];
+        TrackerMatcher::compile(&rules, |name| match name {
+            "statistics" => Some(CategoryId(1)),
+            "third_party" => Some(CategoryId(3)),
+            _ => None,
+        })
+    }
+
+    fn provider(m: &TrackerMatcher, id: Option<TrackerId>) -> Option<&str> {
+        id.map(|id| m.tracker(id).provider.as_str())
+    }
+
+    #[test]
+    fn hosts_match_themselves_and_their_subdomains_only() {
+        let m = matcher();
+        let p = |url| provider(&m, m.match_url(url, "portal.example"));
+        assert_eq!(
+            p("https://www.google-analytics.com/g/collect"),
+            Some("Google Analytics")
+        );
+        assert_eq!(
+            p("//connect.facebook.net/en_US/fbevents.js"),
+            Some("Meta Pixel")
+        );
+        assert_eq!(p("https://notgoogle-analytics.com/x.js"), None);
+        assert_eq!(p("https://google-analytics.com.evil.example/x.js"), None);
+        assert_eq!(p("https://portal.example/?ref=google-analytics.com"), None);
+        assert_eq!(p("HTTPS://WWW.YOUTUBE.COM/embed/abc"), Some("YouTube"));
+        assert_eq!(p("https://www.youtube.com/watch?v=abc"), None);
+    }
+
+    #[test]
+    fn narrower_patterns_of_a_shared_host_win() {
+        let m = matcher();
+        let p = |url| provider(&m, m.match_url(url, "portal.example"));
+        assert_eq!(
+            p("https://www.googletagmanager.com/gtag/js?id=G-1"),
+            Some("Google Analytics")
+        );
+        assert_eq!(
+            p("https://www.googletagmanager.com/gtm.js?id=GTM-1"),
+            Some("Google Tag Manager")
+        );
+        assert_eq!(
+            p("https://www.googletagmanager.com/ns.html?id=GTM-1"),
+            Some("Google Tag Manager")
+        );
+    }
+
+    #[test]
+    fn rules_come_before_the_catalogue_and_match_host_and_path() {
+        let m = matcher();
+        let p = |url| provider(&m, m.match_url(url, "portal.example"));
+        assert_eq!(
+            p("https://stats.example.org/js/t.js"),
+            Some("Example Stats")
+        );
+        assert_eq!(p("https://stats.example.org/other.js"), None);
+        assert_eq!(
+            p("https://stats.example.org:8443/js/t.js?x=1"),
+            Some("Example Stats")
+        );
+    }
+
+    #[test]
+    fn self_hosted_matomo_matches_on_any_host_relative_urls_included() {
+        let m = matcher();
+        let p = |url| provider(&m, m.match_url(url, "portal.example"));
+        assert_eq!(p("/matomo.js"), Some("Matomo"));
+        assert_eq!(
+            p("https://stats.city.example/piwik/piwik.php?idsite=1"),
+            Some("Matomo")
+        );
+        assert_eq!(p("js/matomo.js"), Some("Matomo"));
+        assert_eq!(p("/app.js"), None);
+    }
+
+    #[test]
+    fn urls_browsers_would_clean_up_are_cleaned_up_first() {
+        let m = matcher();
+        let p = |url| provider(&m, m.match_url(url, "portal.example"));
+        assert_eq!(
+            p(" https://www.google-\nanalytics.com/analytics.js "),
+            Some("Google Analytics")
+        );
+        assert_eq!(
+            p("https:\\\\www.google-analytics.com\\analytics.js"),
+            Some("Google Analytics")
+        );
+        assert_eq!(
+            p("https://user@www.google-analytics.com./x"),
+            Some("Google Analytics")
+        );
+        assert_eq!(p("data:text/javascript,1"), None);
+        assert_eq!(p("javascript:void(0)"), None);
+    }
+
+    #[test]
+    fn inline_signatures_pick_the_earliest_rule() {
+        let m = matcher();
+        let p = |text: &str| provider(&m, m.match_inline(text.as_bytes()));
+        assert_eq!(
+            p(
+                "window.dataLayer=[];function gtag(){dataLayer.push(arguments)}gtag('js',new Date());gtag('config','G-1');"
+            ),
+            Some("Google Analytics")
+        );
+        assert_eq!(
+            p("!function(f,b,e,v,n,t,s){};fbq('init', '123');"),
+            Some("Meta Pixel")
+        );
+        assert_eq!(
+            p("var _paq = window._paq = window._paq || [];_paq.push(['trackPageView']);"),
+            Some("Matomo")
+        );
+        assert_eq!(
+            p("exampleStats.init({id:1}); gtag('config','G-1')"),
+            Some("Example Stats")
+        );
+        assert_eq!(p("console.log('hello')"), None);
+    }
+
+    #[test]
+    fn undeclared_catalogue_categories_are_always_refused() {
+        let m =
+            TrackerMatcher::compile(&[], |name| (name == "statistics").then_some(CategoryId(1)));
+        let ads = m
+            .match_url("https://connect.facebook.net/x.js", "p")
+            .map(|id| m.tracker(id));
+        assert!(ads.is_some_and(|t| t.category.is_none()));
+        assert!(m.any_refused(CategorySet::EMPTY.with(CategoryId(1))));
+    }
+
+    #[test]
+    fn bad_url_patterns_are_refused() {
+        assert!(check_url_pattern("stats.example.org/js/*").is_ok());
+        assert!(check_url_pattern("https://stats.example.org:8080/x").is_ok());
+        assert!(check_url_pattern("*/demo-tracker/*").is_ok());
+        assert!(check_url_pattern("").is_err());
+        assert!(check_url_pattern("exa mple.org").is_err());
+        assert!(check_url_pattern("example.org/x?y=1").is_err());
+    }
+}

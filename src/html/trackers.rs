@@ -1,0 +1,779 @@
+//! Tracker elements of refused categories made inert, as the page streams through
+//! (DESIGN.md, "Trackers in pages").
+//!
+//! The handlers here are registered on the document stage's lol_html rewriter when
+//! the visitor refuses some category a tracker belongs to; lol_html then parses the
+//! whole page, and each element that can load something is checked against the
+//! site's [`TrackerMatcher`]:
+//!
+//! - `<script src>` of a tracker: `type="text/plain"`, `src` moved to
+//!   `data-consentry-src`, the original `type` kept in `data-consentry-type`,
+//!   `data-consentry-category` set;
+//! - an inline `<script>` whose text carries a tracker's signature: the same, decided
+//!   at its end tag: its bytes are held in the [`Sink`] until then (bounded by
+//!   [`INLINE_HOLD`]), and the start tag is rewritten only when it is a tracker;
+//! - `<iframe>`, `<embed>`, `<object>`: made inert and hidden, with a placeholder of
+//!   the same size before it;
+//! - `<img>`, `<source>`: `src` and `srcset` removed; `<link rel=preconnect|…>`
+//!   removed; `ping` URLs of trackers removed;
+//! - `<noscript>`, which lol_html reads as text (as a browser with scripting does),
+//!   is rewritten as the markup a browser without scripting would parse.
+//!
+//! Everything else passes byte for byte: lol_html emits untouched tokens as they
+//! came.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use bytes::BytesMut;
+use lol_html::html_content::ContentType;
+use lol_html::html_content::TextChunk;
+use lol_html::send::Element as El;
+use lol_html::send::Settings;
+use lol_html::{ElementContentHandlers, Selector};
+use prometheus_client::metrics::counter::Counter;
+
+use crate::RESERVED_PREFIX;
+use crate::config::Site;
+use crate::cookies::category::{Categories, CategorySet};
+use crate::cookies::trackers::{TrackerId, TrackerMatcher};
+use crate::pages::policy::escape;
+
+/// Responses whose tracker rewrite had to give up somewhere (an inline script or a
+/// `<noscript>` past its bound, or the rewriter's memory bound); exported by the
+/// metrics as `consentry_tracker_rewrite_gave_up_total`.
+pub static GAVE_UP: LazyLock<Counter> = LazyLock::new(Counter::default);
+
+/// The most of one inline script held back to decide whether it is a tracker. Past
+/// it the script streams on, still watched: a signature found later drops the rest
+/// of its text (a cut script does not run its remainder).
+pub const INLINE_HOLD: usize = 1024 * 1024;
+
+/// The most of one `<noscript>` rewritten as markup; past it its content is dropped.
+const NOSCRIPT_HOLD: usize = 256 * 1024;
+
+/// What one response's tracker rewrite needs.
+#[derive(Debug)]
+pub struct TrackerPass {
+    pub site: Arc<Site>,
+    pub categories: Arc<Categories>,
+    pub granted: CategorySet,
+    /// The page's host, for relative URLs.
+    pub page_host: String,
+    /// The page's path and query, where the placeholder's form returns.
+    pub return_to: String,
+    /// Logged once per response.
+    gave_up: AtomicBool,
+}
+
+impl TrackerPass {
+    pub fn new(
+        site: Arc<Site>,
+        categories: Arc<Categories>,
+        granted: CategorySet,
+        page_host: String,
+        return_to: String,
+    ) -> TrackerPass {
+        TrackerPass {
+            site,
+            categories,
+            granted,
+            page_host,
+            return_to,
+            gave_up: AtomicBool::new(false),
+        }
+    }
+
+    fn matcher(&self) -> &TrackerMatcher {
+        &self.site.trackers.matcher
+    }
+
+    /// The tracker a URL loads when the visitor refuses it (counted either way).
+    fn refused_url(&self, url: &str) -> Option<TrackerId> {
+        let decoded = decode_references(url);
+        let id = self.matcher().match_url(&decoded, &self.page_host)?;
+        self.refused(id)
+    }
+
+    fn refused(&self, id: TrackerId) -> Option<TrackerId> {
+        let allowed = self.matcher().tracker(id).allowed(self.granted);
+        self.site.trackers.tally.record(id, allowed);
+        (!allowed).then_some(id)
+    }
+
+    /// The category name `data-consentry-category` carries.
+    fn category_name(&self, id: TrackerId) -> &str {
+        match self.matcher().tracker(id).category {
+            Some(c) => &self.categories.get(c).name,
+            None => "undeclared",
+        }
+    }
+
+    /// Counts and logs (once per response) a place where the rewrite gave up.
+    pub fn give_up(&self, what: &str) {
+        if !self.gave_up.swap(true, Ordering::Relaxed) {
+            GAVE_UP.inc();
+            tracing::warn!(site = %self.site.name, what, "tracker rewrite gave up; trackers kept inert");
+        }
+    }
+
+    /// The placeholder that stands in for a tracker frame.
+    fn placeholder(&self, id: TrackerId, width: Option<String>, height: Option<String>) -> String {
+        let tracker = self.matcher().tracker(id);
+        let category = tracker.category.map(|c| self.categories.get(c));
+        let title = category.map_or("undeclared", |c| c.title.as_str());
+        let size = |v: Option<String>, default: &str| {
+            v.map(|v| v.trim().to_owned())
+                .filter(|v| {
+                    !v.is_empty()
+                        && v.bytes()
+                            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'%')
+                })
+                .map(|v| {
+                    if v.ends_with('%') {
+                        v
+                    } else {
+                        format!("{v}px")
+                    }
+                })
+                .unwrap_or_else(|| default.to_owned())
+        };
+        let mut out = format!(
+            "<div class=\"consentry-placeholder\" data-consentry-placeholder=\"{}\" role=\"region\" \
+             aria-label=\"{}\" style=\"box-sizing:border-box;width:{};height:{};max-width:100%;overflow:auto\">\
+             <p>This content from <strong>{}</strong> is blocked until you allow {}.</p>",
+            escape(self.category_name(id)),
+            escape(&format!("{}: blocked content", tracker.provider)),
+            escape(&size(width, "100%")),
+            escape(&size(height, "auto")),
+            escape(&tracker.provider),
+            escape(title),
+        );
+        // A form posting to the consent endpoint works with and without JavaScript,
+        // where consentry writes the site's consent cookie (json or list).
+        if let (Some(category), true) = (
+            tracker.category,
+            self.site.consent.sources[0].format.writable(),
+        ) {
+            out.push_str(&format!(
+                "<form method=\"post\" action=\"{RESERVED_PREFIX}consent\">\
+                 <input type=\"hidden\" name=\"return\" value=\"{}\">\
+                 <input type=\"hidden\" name=\"choice\" value=\"save\">",
+                escape(&self.return_to)
+            ));
+            for granted in self.granted.with(category).ids() {
+                if !self.categories.get(granted).required {
+                    out.push_str(&format!(
+                        "<input type=\"hidden\" name=\"category\" value=\"{}\">",
+                        escape(&self.categories.get(granted).name)
+                    ));
+                }
+            }
+            out.push_str(&format!(
+                "<button type=\"submit\">Allow {}</button></form>",
+                escape(title)
+            ));
+        }
+        out.push_str(&format!(
+            "<p><a href=\"{}\">{}</a></p></div>",
+            escape(&self.site.policy.path),
+            escape(&self.site.policy.link_text)
+        ));
+        out
+    }
+}
+
+/// Where lol_html writes. Shared with the stage, which drains it after each write,
+/// and with the inline-script handlers, which hold back a script's bytes until its
+/// end tag says whether it is a tracker.
+#[derive(Clone, Default)]
+pub struct Sink(Arc<Mutex<SinkState>>);
+
+#[derive(Default)]
+struct SinkState {
+    out: BytesMut,
+    /// An inline script being held: nothing from `mark` on is drained.
+    script: Option<HeldScript>,
+    /// Text of a released script that turned out to be a tracker: dropped.
+    cutting: bool,
+}
+
+/// An inline script whose start tag and text so far sit in the sink from `mark`.
+struct HeldScript {
+    mark: usize,
+    /// Where its text starts (after the start tag), once known.
+    text_start: Option<usize>,
+    attributes: Vec<(String, String)>,
+    /// Held no more (past [`INLINE_HOLD`]): watched chunk by chunk instead.
+    released: bool,
+    /// The last bytes of the text seen while released, for signatures across chunks.
+    tail: Vec<u8>,
+}
+
+impl lol_html::OutputSink for Sink {
+    fn handle_chunk(&mut self, chunk: &[u8]) {
+        if let Ok(mut state) = self.0.lock() {
+            state.out.extend_from_slice(chunk);
+        }
+    }
+}
+
+impl Sink {
+    /// What may go out now: everything before a held script.
+    pub fn take(&self) -> bytes::Bytes {
+        let Ok(mut state) = self.0.lock() else {
+            return bytes::Bytes::new();
+        };
+        let state = &mut *state;
+        match &mut state.script {
+            Some(held) if !held.released => {
+                let taken = state.out.split_to(held.mark).freeze();
+                held.mark = 0;
+                if let Some(start) = &mut held.text_start {
+                    *start -= taken.len();
+                }
+                taken
+            }
+            _ => state.out.split().freeze(),
+        }
+    }
+
+    /// Decides a script still open when the document ends.
+    pub fn finish_open_script(&self, pass: &TrackerPass) {
+        self.finish_script(pass);
+    }
+
+    /// Decides a held script at its end (or at the end of the document).
+    fn finish_script(&self, pass: &TrackerPass) {
+        let Ok(mut state) = self.0.lock() else {
+            return;
+        };
+        let state = &mut *state;
+        state.cutting = false;
+        let Some(held) = state.script.take() else {
+            return;
+        };
+        if held.released {
+            return;
+        }
+        let Some(text_start) = held.text_start else {
+            return;
+        };
+        let Some(id) = pass.matcher().match_inline(&state.out[text_start..]) else {
+            return;
+        };
+        if pass.refused(id).is_none() {
+            return;
+        }
+        let tag = inert_script_tag(&held.attributes, pass.category_name(id));
+        let text = state.out.split_off(text_start);
+        state.out.truncate(held.mark);
+        state.out.extend_from_slice(tag.as_bytes());
+        state.out.extend_from_slice(&text);
+    }
+}
+
+/// `<script …>` made inert, from its attributes (an inline script has no `src`).
+fn inert_script_tag(attributes: &[(String, String)], category: &str) -> String {
+    let mut tag = String::from("<script type=\"text/plain\"");
+    for (name, value) in attributes {
+        if name.eq_ignore_ascii_case("type") {
+            tag.push_str(&format!(" data-consentry-type=\"{}\"", attribute(value)));
+        } else {
+            tag.push_str(&format!(" {name}=\"{}\"", attribute(value)));
+        }
+    }
+    tag.push_str(&format!(
+        " data-consentry-category=\"{}\">",
+        attribute(category)
+    ));
+    tag
+}
+
+/// An attribute value as lol_html gives it (character references not decoded)
+/// written back between double quotes.
+fn attribute(value: &str) -> String {
+    value.replace('"', "&quot;")
+}
+
+/// Whether a `<script type>` runs: none, empty, a JavaScript MIME type or `module`
+/// (HTML, "prepare the script element").
+fn executable(type_attr: Option<&str>) -> bool {
+    let Some(t) = type_attr else {
+        return true;
+    };
+    let t = t.trim().to_ascii_lowercase();
+    let essence = t.split(';').next().unwrap_or("").trim();
+    essence.is_empty()
+        || essence == "module"
+        || matches!(
+            essence,
+            "text/javascript"
+                | "application/javascript"
+                | "application/ecmascript"
+                | "application/x-ecmascript"
+                | "application/x-javascript"
+                | "text/ecmascript"
+                | "text/jscript"
+                | "text/livescript"
+                | "text/x-ecmascript"
+                | "text/x-javascript"
+                | "text/javascript1.0"
+                | "text/javascript1.1"
+                | "text/javascript1.2"
+                | "text/javascript1.3"
+                | "text/javascript1.4"
+                | "text/javascript1.5"
+        )
+}
+
+/// Character references decoded for matching a URL (`&#46;` is a dot to a browser).
+/// Only the numeric ones and the few named ones a URL needs; no allocation without `&`.
+fn decode_references(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains('&') {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let end = rest[1..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '#'))
+            .map(|e| e + 1);
+        let (name, after) = match end {
+            Some(e) => (
+                &rest[1..e],
+                if rest[e..].starts_with(';') {
+                    &rest[e + 1..]
+                } else {
+                    &rest[e..]
+                },
+            ),
+            None => (&rest[1..], ""),
+        };
+        let decoded = if let Some(num) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X"))
+        {
+            u32::from_str_radix(num, 16).ok().and_then(char::from_u32)
+        } else if let Some(num) = name.strip_prefix('#') {
+            num.parse::<u32>().ok().and_then(char::from_u32)
+        } else {
+            match name {
+                "amp" => Some('&'),
+                "sol" => Some('/'),
+                "colon" => Some(':'),
+                "period" => Some('.'),
+                "quest" => Some('?'),
+                "num" => Some('#'),
+                "Tab" => Some('\t'),
+                "NewLine" => Some('\n'),
+                _ => None,
+            }
+        };
+        match decoded {
+            Some(c) if !name.is_empty() => {
+                out.push(c);
+                rest = after;
+            }
+            _ => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
+/// The `rel` values whose `<link>` contacts the host ahead of time.
+fn prefetching(rel: &str) -> bool {
+    rel.split_ascii_whitespace().any(|r| {
+        [
+            "preconnect",
+            "dns-prefetch",
+            "preload",
+            "prefetch",
+            "modulepreload",
+        ]
+        .iter()
+        .any(|k| r.eq_ignore_ascii_case(k))
+    })
+}
+
+/// Whether any candidate of a `srcset` is a refused tracker.
+fn refused_srcset(pass: &TrackerPass, srcset: &str) -> Option<TrackerId> {
+    srcset
+        .split(',')
+        .filter_map(|candidate| candidate.split_ascii_whitespace().next())
+        .find_map(|url| pass.refused_url(url))
+}
+
+type Handlers = Vec<(
+    std::borrow::Cow<'static, Selector>,
+    ElementContentHandlers<'static, lol_html::send::SendHandlerTypes>,
+)>;
+
+/// The selectors, parsed once for the life of the process.
+struct Selectors {
+    script: Selector,
+    frames: Selector,
+    images: Selector,
+    links: Selector,
+    ping: Selector,
+    noscript: Selector,
+}
+
+static SELECTORS: LazyLock<Option<Selectors>> = LazyLock::new(|| {
+    Some(Selectors {
+        script: "script".parse().ok()?,
+        frames: "iframe[src], frame[src], embed[src], object[data]"
+            .parse()
+            .ok()?,
+        images: "img, source, input[type]".parse().ok()?,
+        links: "link[href][rel]".parse().ok()?,
+        ping: "[ping]".parse().ok()?,
+        noscript: "noscript".parse().ok()?,
+    })
+});
+
+fn on(selector: &'static Selector) -> std::borrow::Cow<'static, Selector> {
+    std::borrow::Cow::Borrowed(selector)
+}
+
+/// The element handlers that make trackers inert, for `pass`; `sink` is where the
+/// rewriter writes, for holding inline scripts.
+pub fn handlers(pass: &Arc<TrackerPass>, sink: &Sink) -> Handlers {
+    let Some(sel) = SELECTORS.as_ref() else {
+        return Vec::new();
+    };
+    let mut list = script_handlers(pass, sink, sel);
+    list.extend(element_handlers(pass, sel));
+    let p = pass.clone();
+    let held = Arc::new(Mutex::new(String::new()));
+    list.push((
+        on(&sel.noscript),
+        ElementContentHandlers::default().text(move |chunk: &mut TextChunk<'_>| {
+            let Ok(mut text) = held.lock() else {
+                return Ok(());
+            };
+            if text.len() <= NOSCRIPT_HOLD {
+                text.push_str(chunk.as_str());
+            }
+            let last = chunk.last_in_text_node();
+            chunk.remove();
+            if last {
+                let markup = std::mem::take(&mut *text);
+                if markup.len() > NOSCRIPT_HOLD {
+                    p.give_up("a <noscript> past its bound; its content was dropped");
+                } else {
+                    chunk.replace(&rewrite_fragment(&p, &markup), ContentType::Html);
+                }
+            }
+            Ok(())
+        }),
+    ));
+    list
+}
+
+fn script_handlers(pass: &Arc<TrackerPass>, sink: &Sink, sel: &'static Selectors) -> Handlers {
+    let mut list: Handlers = Vec::new();
+    let p = pass.clone();
+    let s = sink.clone();
+    let p2 = pass.clone();
+    let s2 = sink.clone();
+    list.push((
+        on(&sel.script),
+        ElementContentHandlers::default()
+            .element(move |el: &mut El<'_, '_>| {
+                if let Some(src) = el.get_attribute("src") {
+                    if let Some(id) = p.refused_url(&src) {
+                        let category = p.category_name(id).to_owned();
+                        if let Some(t) = el.get_attribute("type") {
+                            el.set_attribute("data-consentry-type", &t)?;
+                        }
+                        el.set_attribute("type", "text/plain")?;
+                        el.remove_attribute("src");
+                        el.set_attribute("data-consentry-src", &src)?;
+                        el.set_attribute("data-consentry-category", &category)?;
+                    }
+                    return Ok(());
+                }
+                if !el.can_have_content() || !executable(el.get_attribute("type").as_deref()) {
+                    return Ok(());
+                }
+                let attributes = el
+                    .attributes()
+                    .iter()
+                    .map(|a| (a.name(), a.value()))
+                    .collect();
+                if let Ok(mut state) = s.0.lock() {
+                    let mark = state.out.len();
+                    state.script = Some(HeldScript {
+                        mark,
+                        text_start: None,
+                        attributes,
+                        released: false,
+                        tail: Vec::new(),
+                    });
+                }
+                let (p, s) = (p.clone(), s.clone());
+                el.on_end_tag(Box::new(
+                    move |_end: &mut lol_html::html_content::EndTag<'_>| {
+                        s.finish_script(&p);
+                        Ok(())
+                    },
+                ))?;
+                Ok(())
+            })
+            .text(move |chunk: &mut TextChunk<'_>| {
+                let (p, s) = (&p2, &s2);
+                let Ok(mut state) = s.0.lock() else {
+                    return Ok(());
+                };
+                let state = &mut *state;
+                if state.cutting {
+                    chunk.remove();
+                    return Ok(());
+                }
+                let out_len = state.out.len();
+                let Some(held) = &mut state.script else {
+                    return Ok(());
+                };
+                let start = *held.text_start.get_or_insert(out_len);
+                if held.released {
+                    let mut window = std::mem::take(&mut held.tail);
+                    window.extend_from_slice(chunk.as_str().as_bytes());
+                    if let Some(id) = p.matcher().match_inline(&window) {
+                        if p.refused(id).is_some() {
+                            p.give_up("an inline tracker script past the hold bound");
+                            chunk.remove();
+                            state.cutting = true;
+                            return Ok(());
+                        }
+                    }
+                    let keep = window.len().min(256);
+                    held.tail = window.split_off(window.len() - keep);
+                } else if out_len - held.mark + chunk.as_str().len() > INLINE_HOLD {
+                    // Decide on what came so far, then stream the rest.
+                    let mut text = state.out[start..].to_vec();
+                    text.extend_from_slice(chunk.as_str().as_bytes());
+                    let verdict = p.matcher().match_inline(&text);
+                    let keep = text.len().min(256);
+                    let tail = text.split_off(text.len() - keep);
+                    match verdict.and_then(|id| p.refused(id)) {
+                        Some(id) => {
+                            let tag = inert_script_tag(&held.attributes, p.category_name(id));
+                            let text = state.out.split_off(start);
+                            state.out.truncate(held.mark);
+                            state.out.extend_from_slice(tag.as_bytes());
+                            state.out.extend_from_slice(&text);
+                            state.script = None;
+                        }
+                        None => {
+                            held.released = true;
+                            held.tail = tail;
+                        }
+                    }
+                }
+                Ok(())
+            }),
+    ));
+    list
+}
+
+/// The handlers of elements that load through attributes: frames, images, links,
+/// `ping`. Also used for `<noscript>` content.
+fn element_handlers(pass: &Arc<TrackerPass>, sel: &'static Selectors) -> Handlers {
+    let mut list: Handlers = Vec::new();
+    let p = pass.clone();
+    list.push((
+        on(&sel.frames),
+        ElementContentHandlers::default().element(move |el: &mut El<'_, '_>| {
+            let attr = if el.tag_name().eq_ignore_ascii_case("object") {
+                "data"
+            } else {
+                "src"
+            };
+            let Some(url) = el.get_attribute(attr) else {
+                return Ok(());
+            };
+            if let Some(id) = p.refused_url(&url) {
+                let placeholder =
+                    p.placeholder(id, el.get_attribute("width"), el.get_attribute("height"));
+                el.remove_attribute(attr);
+                el.set_attribute("data-consentry-src", &url)?;
+                el.set_attribute("data-consentry-category", p.category_name(id))?;
+                el.set_attribute("hidden", "")?;
+                el.before(&placeholder, ContentType::Html);
+            }
+            Ok(())
+        }),
+    ));
+    let p = pass.clone();
+    list.push((
+        on(&sel.images),
+        ElementContentHandlers::default().element(move |el: &mut El<'_, '_>| {
+            if el.tag_name() == "input"
+                && !el
+                    .get_attribute("type")
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("image"))
+            {
+                return Ok(());
+            }
+            let src = el.get_attribute("src").and_then(|u| p.refused_url(&u));
+            let srcset = el
+                .get_attribute("srcset")
+                .and_then(|s| refused_srcset(&p, &s));
+            if let Some(id) = src.or(srcset) {
+                el.remove_attribute("src");
+                el.remove_attribute("srcset");
+                el.set_attribute("data-consentry-category", p.category_name(id))?;
+            }
+            Ok(())
+        }),
+    ));
+    let p = pass.clone();
+    list.push((
+        on(&sel.links),
+        ElementContentHandlers::default().element(move |el: &mut El<'_, '_>| {
+            let rel = el.get_attribute("rel").unwrap_or_default();
+            if prefetching(&rel) {
+                if let Some(href) = el.get_attribute("href") {
+                    if p.refused_url(&href).is_some() {
+                        el.remove();
+                    }
+                }
+            }
+            Ok(())
+        }),
+    ));
+    let p = pass.clone();
+    list.push((
+        on(&sel.ping),
+        ElementContentHandlers::default().element(move |el: &mut El<'_, '_>| {
+            if let Some(ping) = el.get_attribute("ping") {
+                let kept: Vec<&str> = ping
+                    .split_ascii_whitespace()
+                    .filter(|url| p.refused_url(url).is_none())
+                    .collect();
+                if kept.is_empty() {
+                    el.remove_attribute("ping");
+                } else if kept.len() != ping.split_ascii_whitespace().count() {
+                    el.set_attribute("ping", &kept.join(" "))?;
+                }
+            }
+            Ok(())
+        }),
+    ));
+    list
+}
+
+/// A `<noscript>`'s content as a browser without scripting parses it, rewritten with
+/// the same handlers (an inline script there never runs: nothing to hold).
+fn rewrite_fragment(pass: &Arc<TrackerPass>, markup: &str) -> String {
+    let Some(sel) = SELECTORS.as_ref() else {
+        return String::new();
+    };
+    let settings = Settings {
+        element_content_handlers: element_handlers(pass, sel),
+        ..Settings::new_send()
+    };
+    match lol_html::rewrite_str(markup, settings) {
+        Ok(out) => out,
+        Err(_) => {
+            pass.give_up("a <noscript> that could not be rewritten; its content was dropped");
+            String::new()
+        }
+    }
+}
+
+/// Removes the entries of the response's `Link` fields that point at a tracker the
+/// visitor refuses (`<https://www.googletagmanager.com>; rel=preconnect`). Fields
+/// without such an entry stay as they came; nothing is allocated when there is none.
+pub fn filter_link_header(
+    headers: &mut http::HeaderMap,
+    site: &Site,
+    granted: CategorySet,
+    page_host: &str,
+) {
+    let matcher = &site.trackers.matcher;
+    if !headers.contains_key(http::header::LINK) || !matcher.any_refused(granted) {
+        return;
+    }
+    let refused = |entry: &str| {
+        let url = entry
+            .trim()
+            .strip_prefix('<')
+            .and_then(|rest| rest.split_once('>'))
+            .map(|(url, _)| url);
+        url.and_then(|url| matcher.match_url(url, page_host))
+            .is_some_and(|id| {
+                let allowed = matcher.tracker(id).allowed(granted);
+                site.trackers.tally.record(id, allowed);
+                !allowed
+            })
+    };
+    let lines: Vec<http::HeaderValue> = headers
+        .get_all(http::header::LINK)
+        .iter()
+        .cloned()
+        .collect();
+    let mut changed = false;
+    let mut kept_lines = Vec::with_capacity(lines.len());
+    for line in &lines {
+        let Ok(text) = line.to_str() else {
+            kept_lines.push(line.clone());
+            continue;
+        };
+        let entries = link_entries(text);
+        let kept: Vec<&str> = entries.iter().copied().filter(|e| !refused(e)).collect();
+        if kept.len() == entries.len() {
+            kept_lines.push(line.clone());
+            continue;
+        }
+        changed = true;
+        if !kept.is_empty() {
+            if let Ok(value) = http::HeaderValue::from_str(kept.join(",").trim()) {
+                kept_lines.push(value);
+            }
+        }
+    }
+    if changed {
+        headers.remove(http::header::LINK);
+        for line in kept_lines {
+            headers.append(http::header::LINK, line);
+        }
+    }
+}
+
+/// The entries of one `Link` field (RFC 8288 §3): split at commas outside `<…>` and
+/// quoted strings.
+fn link_entries(field: &str) -> Vec<&str> {
+    let mut entries = Vec::new();
+    let (mut in_url, mut in_quote, mut escaped) = (false, false, false);
+    let mut start = 0;
+    for (i, c) in field.char_indices() {
+        if in_quote {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_quote = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '<' => in_url = true,
+            '>' => in_url = false,
+            '"' if !in_url => in_quote = true,
+            ',' if !in_url => {
+                entries.push(&field[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    entries.push(&field[start..]);
+    entries.retain(|e| !e.trim().is_empty());
+    entries
+}
