@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
 use crate::Body;
-use crate::config::raw::{RawPolicy, RawSite};
+use crate::config::raw::{RawPolicy, RawRule, RawSite, RawTrackerRule};
 use crate::config::{self, Config, ConfigErrors};
 use crate::net::reply;
 
@@ -48,8 +48,41 @@ cookies (<code>_ga</code>, <code>_pk_id.*</code>, and <code>_hjSessionUser_*</co
 tools (Application → Cookies) to watch, then make a choice on the
 <a href="/banner">portal's own banner page</a>, or in the banner consentry adds below.</p>
 <ul><li><a href="/datasets">Datasets</a></li><li><a href="/api/records.json">An API response (JSON, not rewritten)</a></li></ul>
+<h2>Trackers in this page</h2>
+<p>The page also embeds three trackers, the way portals embed Google Analytics, the Meta
+pixel or a YouTube video: an analytics script with its inline snippet, a pixel and a video
+frame. They are served by the sample portal itself (<code>/demo-tracker/…</code>), filed
+under a rule of the demo configuration, so nothing here contacts a third party. Until you
+grant statistics, consentry makes the script and its snippet inert
+(<code>type="text/plain"</code>) and removes the pixel; until you grant third-party
+cookies, the video is replaced by a placeholder. The status line below is written by the
+analytics script: it only runs once you allowed it.</p>
+<p id="demo-stats-status">Demo analytics: not running (blocked until you consent to statistics).</p>
+<img src="/demo-tracker/pixel.gif?page=home" width="1" height="1" alt="">
+<iframe src="/demo-tracker/video.html" width="480" height="270" title="Demo video"></iframe>
+<script src="/demo-tracker/stats.js"></script>
+<script>demoStats.init({ site: "sample-portal" });</script>
 </main></body></html>
 "#;
+
+const DEMO_STATS_JS: &str = r#"window.demoStats = { init: function (options) {
+  document.cookie = "_demo_stats=" + Date.now() + "; Path=/; Max-Age=31536000";
+  var status = document.getElementById("demo-stats-status");
+  if (status) { status.textContent = "Demo analytics: running for " + options.site + " (you granted statistics)."; }
+} };
+"#;
+
+const DEMO_VIDEO: &str = r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Demo video</title></head>
+<body style="margin:0;display:grid;place-items:center;height:100vh;background:#222;color:#fff;font:16px system-ui,sans-serif">
+<p>&#9654; A third-party video would play here.</p></body></html>
+"#;
+
+/// A 1x1 transparent GIF, the demo pixel.
+const PIXEL_GIF: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
 
 const DATASETS: &str = r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Datasets</title></head>
@@ -93,6 +126,15 @@ pub fn sample_portal(req: &Request<Incoming>) -> Response<Body> {
         "/banner" => (BANNER, "text/html; charset=utf-8", true),
         "/static/portal-banner.js" => (BANNER_JS, "text/javascript", false),
         "/static/portal.css" => (CSS, "text/css", false),
+        "/demo-tracker/stats.js" => (DEMO_STATS_JS, "text/javascript", false),
+        "/demo-tracker/video.html" => (DEMO_VIDEO, "text/html; charset=utf-8", false),
+        "/demo-tracker/pixel.gif" => {
+            let mut response = Response::new(reply::full(PIXEL_GIF));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("image/gif"));
+            return response;
+        }
         "/api/records.json" => (
             r#"{"total_count":3,"results":[{"name":"Street trees"}]}"#,
             "application/json",
@@ -163,6 +205,63 @@ pub fn demo_config(
         .filter(|h| !taken.iter().any(|t| t == h))
         .map(str::to_owned)
         .collect();
+    // The sample portal's trackers, under rules of the demo configuration, so a first
+    // look shows them blocked, then allowed after consent, with no third party.
+    let category = |preferred: &str| {
+        raw.categories
+            .0
+            .iter()
+            .find(|(name, _)| name == preferred)
+            .or_else(|| raw.categories.0.iter().find(|(_, c)| !c.required))
+            .map(|(name, _)| name.clone())
+    };
+    if let (Some(statistics), Some(third_party)) = (category("statistics"), category("third_party"))
+    {
+        let rule = |url: Option<&str>, inline: Option<&str>, category: &str, provider: &str| {
+            RawTrackerRule {
+                url: url.map(str::to_owned),
+                inline: inline.map(str::to_owned),
+                category: category.to_owned(),
+                provider: Some(provider.to_owned()),
+            }
+        };
+        raw.cookies.insert(
+            0,
+            RawRule {
+                name: "_demo_stats".into(),
+                category: statistics.clone(),
+                provider: Some("Demo Analytics".into()),
+                function: Some("Audience measurement (the demo's own tracker)".into()),
+                purpose: Some("Counts visits".into()),
+                path: None,
+                domain: None,
+            },
+        );
+        raw.trackers.rules.splice(
+            0..0,
+            [
+                rule(
+                    Some("*/demo-tracker/stats.js"),
+                    None,
+                    &statistics,
+                    "Demo Analytics",
+                ),
+                rule(None, Some("demoStats.init("), &statistics, "Demo Analytics"),
+                rule(
+                    Some("*/demo-tracker/pixel.gif"),
+                    None,
+                    &statistics,
+                    "Demo Analytics",
+                ),
+                rule(
+                    Some("*/demo-tracker/video.html"),
+                    None,
+                    &third_party,
+                    "Demo Video",
+                ),
+            ],
+        );
+    }
     if !hosts.is_empty() {
         raw.sites.push(RawSite {
             name: "demo".into(),

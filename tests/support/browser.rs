@@ -260,6 +260,11 @@ impl Browser {
     /// session with a fresh profile. Errs with a clear reason when chromedriver
     /// or Chromium is missing or does not start.
     pub async fn start() -> Result<Browser, String> {
+        Browser::start_with_args(Vec::new()).await
+    }
+
+    /// [`Browser::start`] with more Chromium flags (`--host-resolver-rules=…`).
+    pub async fn start_with_args(extra_args: Vec<String>) -> Result<Browser, String> {
         let driver_bin = binary("CONSENTRY_CHROMEDRIVER", DEFAULT_CHROMEDRIVER)?;
         let chromium_bin = binary("CONSENTRY_CHROMIUM", DEFAULT_CHROMIUM)?;
 
@@ -353,7 +358,7 @@ impl Browser {
             session_deleted: true,
         };
 
-        let args = vec![
+        let mut args = vec![
             "--headless=new".to_string(),
             "--no-sandbox".to_string(),
             "--disable-gpu".to_string(),
@@ -370,6 +375,7 @@ impl Browser {
             "--ignore-certificate-errors".to_string(),
             format!("--user-data-dir={}", profile.display()),
         ];
+        args.extend(extra_args);
         let capabilities = json!({
             "capabilities": {
                 "alwaysMatch": {
@@ -418,7 +424,12 @@ impl Browser {
     /// under CI (`CI=true`) panics with the reason; elsewhere prints
     /// `SKIPPED: <test>: <reason>` to stderr and returns `None`.
     pub async fn for_test(test_name: &str) -> Option<Browser> {
-        match Browser::start().await {
+        Browser::for_test_with_args(test_name, Vec::new()).await
+    }
+
+    /// [`Browser::for_test`] with more Chromium flags.
+    pub async fn for_test_with_args(test_name: &str, extra_args: Vec<String>) -> Option<Browser> {
+        match Browser::start_with_args(extra_args).await {
             Ok(b) => Some(b),
             Err(reason) if is_ci() => {
                 panic!("{test_name}: browser unavailable under CI: {reason}")
