@@ -340,3 +340,42 @@ fn a_certificate_with_another_certificates_key_is_refused() {
     assert_eq!(code, 0, "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn tracker_settings_are_checked_with_their_location() {
+    let with = |trackers: &str| format!("{BASE}trackers:\n{trackers}");
+    assert_error(
+        &with("  rules:\n    - url: stats.example.org/js/*\n      category: ads\n"),
+        "FILE:16:17: trackers.rules[0].category: unknown category `ads`",
+    );
+    assert_error(
+        &with("  rules:\n    - url: \"stats example.org\"\n      category: statistics\n"),
+        "FILE:15:12: trackers.rules[0].url: `stats example.org` is not a URL pattern",
+    );
+    assert_error(
+        &with("  rules:\n    - { url: a.example, inline: \"a.init(\", category: statistics }\n"),
+        "FILE:15:9: trackers.rules[0]: a tracker rule has either `url` or `inline`, not both",
+    );
+    assert_error(
+        &with("  rules:\n    - { inline: \"a(\", category: statistics }\n"),
+        "trackers.rules[0].inline: an inline signature needs at least 4 characters",
+    );
+    assert_error(
+        &with("  consent_mode:\n    analytics_storage: audience\n"),
+        "FILE:15:24: trackers.consent_mode.analytics_storage: `audience` is neither `granted`, `denied` nor a category",
+    );
+    assert_error(
+        &with("  consent_mode:\n    ads_storage: granted\n"),
+        "trackers.consent_mode.ads_storage: `ads_storage` is not a Consent Mode type",
+    );
+    assert_error(
+        &with("  catalogue_categories:\n    statistics: audience\n"),
+        "trackers.catalogue_categories.statistics: unknown category `audience`",
+    );
+    assert_error(&with("  blok: true\n"), "unknown field `blok`");
+    // A site's own trackers are located in the site.
+    let site = format!(
+        "{BASE}    trackers:\n      rules:\n        - {{ url: x.example, category: nope }}\n"
+    );
+    assert_error(&site, "FILE:15:39: sites[0].trackers.rules[0].category: unknown category `nope`");
+}

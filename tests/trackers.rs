@@ -297,3 +297,55 @@ async fn a_huge_inline_script_and_attribute_pass_whole() {
             || html.contains("data-consentry-category=\"third_party\"")
     );
 }
+
+/// A tracker at the very end of a 100 MB page is made inert: the rewrite reads the
+/// whole page as it streams, and the client gets it without the proxy holding it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracker_at_the_end_of_a_100_mb_page_is_made_inert() {
+    use http_body_util::BodyExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const FILLER: usize = 100 * 1024 * 1024;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut request = [0u8; 4096];
+        let _ = stream.read(&mut request).await;
+        let tail = "<script async src=\"https://www.googletagmanager.com/gtag/js?id=G-END\"></script></body></html>";
+        let chunk = "<p>filler filler filler filler filler filler filler filler</p>\n".repeat(1024);
+        let rounds = FILLER / chunk.len();
+        let head = "<html><head></head><body>";
+        let length = head.len() + rounds * chunk.len() + tail.len();
+        let _ = stream
+            .write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {length}\r\n\r\n{head}").as_bytes())
+            .await;
+        for _ in 0..rounds {
+            if stream.write_all(chunk.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+        let _ = stream.write_all(tail.as_bytes()).await;
+    });
+    let p = proxy(&config_yaml(&format!("http://{upstream}"), "", "")).await;
+    let request = http::Request::get(format!("http://{}/", p.http_addr.unwrap()))
+        .header("host", PORTAL)
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let response = common::client().request(request).await.unwrap();
+    let mut body = response.into_body();
+    let (mut total, mut tail) = (0usize, Vec::new());
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.unwrap().into_data() {
+            total += data.len();
+            tail.extend_from_slice(&data);
+            if tail.len() > 8192 {
+                tail.drain(..tail.len() - 8192);
+            }
+        }
+    }
+    let tail = String::from_utf8_lossy(&tail);
+    assert!(total > 100_000_000, "{total}");
+    assert!(tail.contains("data-consentry-src=\"https://www.googletagmanager.com/gtag/js?id=G-END\""), "{tail}");
+    assert!(!tail.contains(" src=\"https://www.googletagmanager.com"), "{tail}");
+}
