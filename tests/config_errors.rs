@@ -377,5 +377,8 @@ fn tracker_settings_are_checked_with_their_location() {
     let site = format!(
         "{BASE}    trackers:\n      rules:\n        - {{ url: x.example, category: nope }}\n"
     );
-    assert_error(&site, "FILE:15:39: sites[0].trackers.rules[0].category: unknown category `nope`");
+    assert_error(
+        &site,
+        "FILE:15:39: sites[0].trackers.rules[0].category: unknown category `nope`",
+    );
 }

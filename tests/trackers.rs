@@ -346,6 +346,12 @@ async fn a_tracker_at_the_end_of_a_100_mb_page_is_made_inert() {
     }
     let tail = String::from_utf8_lossy(&tail);
     assert!(total > 100_000_000, "{total}");
-    assert!(tail.contains("data-consentry-src=\"https://www.googletagmanager.com/gtag/js?id=G-END\""), "{tail}");
-    assert!(!tail.contains(" src=\"https://www.googletagmanager.com"), "{tail}");
+    assert!(
+        tail.contains("data-consentry-src=\"https://www.googletagmanager.com/gtag/js?id=G-END\""),
+        "{tail}"
+    );
+    assert!(
+        !tail.contains(" src=\"https://www.googletagmanager.com"),
+        "{tail}"
+    );
 }

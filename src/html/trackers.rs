@@ -777,3 +777,238 @@ fn link_entries(field: &str) -> Vec<&str> {
     entries.retain(|e| !e.trim().is_empty());
     entries
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lol_html::send::HtmlRewriter;
+
+    const YAML: &str = "listen: { http: 127.0.0.1:0 }\ncategories:\n  necessary: { required: true }\n  statistics: {}\n  third_party: {}\nsites:\n  - { name: s, hosts: [portal.test], upstream: 'http://127.0.0.1:1' }\n";
+
+    /// Rewrites `html` in chunks of `chunk` bytes for a visitor granting `granted`
+    /// (category names besides `necessary`).
+    fn rewrite_in(html: &str, granted: &[&str], chunk: usize) -> String {
+        let config = crate::Config::from_yaml(YAML, "t.yaml", std::path::Path::new(".")).unwrap();
+        let mut set = config.categories.required();
+        for name in granted {
+            set.insert(config.categories.id(name).unwrap());
+        }
+        let pass = Arc::new(TrackerPass::new(
+            config.sites[0].clone(),
+            config.categories.clone(),
+            set,
+            "portal.test".into(),
+            "/".into(),
+        ));
+        let sink = Sink::default();
+        let settings = Settings {
+            element_content_handlers: handlers(&pass, &sink),
+            ..Settings::new_send()
+        };
+        let mut rewriter = HtmlRewriter::new(settings, sink.clone());
+        let mut out = Vec::new();
+        for piece in html.as_bytes().chunks(chunk.max(1)) {
+            rewriter.write(piece).unwrap();
+            out.extend_from_slice(&sink.take());
+        }
+        rewriter.end().unwrap();
+        sink.finish_open_script(&pass);
+        out.extend_from_slice(&sink.take());
+        String::from_utf8(out).unwrap()
+    }
+
+    fn rewrite(html: &str, granted: &[&str]) -> String {
+        rewrite_in(html, granted, 7)
+    }
+
+    #[test]
+    fn a_tracker_script_src_is_kept_inert_with_its_url_and_type_aside() {
+        let out = rewrite(
+            r#"<script type="text/javascript" async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>"#,
+            &[],
+        );
+        assert_eq!(
+            out,
+            r#"<script type="text/plain" async data-consentry-type="text/javascript" data-consentry-src="https://www.googletagmanager.com/gtag/js?id=G-1" data-consentry-category="statistics"></script>"#
+        );
+    }
+
+    #[test]
+    fn an_inline_snippet_is_decided_at_its_end_tag_across_chunks() {
+        let snippet =
+            "<script id=\"ga\">\n  gtag('js', new Date());\n  gtag('config', 'G-1');\n</script>";
+        for chunk in [1, 3, 16, 4096] {
+            let out = rewrite_in(snippet, &[], chunk);
+            assert_eq!(
+                out,
+                "<script type=\"text/plain\" id=\"ga\" data-consentry-category=\"statistics\">\n  gtag('js', new Date());\n  gtag('config', 'G-1');\n</script>",
+                "chunks of {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_scripts_pass_byte_for_byte() {
+        let page = "<script  src='/app.js' defer></script><script>var gtagLike = 1;</script><script type=\"application/ld+json\">{\"a\":\"gtag('config'\"}</script>";
+        assert_eq!(rewrite(page, &[]), page);
+    }
+
+    #[test]
+    fn granted_categories_leave_their_trackers_alone() {
+        let page = r#"<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script><script>gtag('config','G-1')</script>"#;
+        assert_eq!(rewrite(page, &["statistics"]), page);
+        assert!(rewrite(page, &["third_party"]).contains("data-consentry-category=\"statistics\""));
+    }
+
+    #[test]
+    fn a_frame_gets_a_placeholder_of_its_size_and_is_hidden() {
+        let out = rewrite(
+            r#"<iframe width="640" height="360" src="https://www.youtube-nocookie.com/embed/x"></iframe>"#,
+            &[],
+        );
+        assert!(
+            out.starts_with(
+                "<div class=\"consentry-placeholder\" data-consentry-placeholder=\"third_party\""
+            ),
+            "{out}"
+        );
+        assert!(out.contains("width:640px;height:360px"), "{out}");
+        assert!(
+            out.contains("<button type=\"submit\">Allow third_party</button>"),
+            "{out}"
+        );
+        assert!(
+            out.contains("<input type=\"hidden\" name=\"category\" value=\"third_party\">"),
+            "{out}"
+        );
+        assert!(out.ends_with(r#"<iframe width="640" height="360" data-consentry-src="https://www.youtube-nocookie.com/embed/x" data-consentry-category="third_party" hidden=""></iframe>"#), "{out}");
+    }
+
+    #[test]
+    fn pixels_lose_src_and_srcset_and_keep_the_rest() {
+        assert_eq!(
+            rewrite(
+                r#"<img alt="" src="https://www.facebook.com/tr?id=1" class="px">"#,
+                &[]
+            ),
+            r#"<img alt="" class="px" data-consentry-category="third_party">"#
+        );
+        assert_eq!(
+            rewrite(
+                r#"<source srcset="/a.webp 1x, https://px.ads.linkedin.com/collect 2x">"#,
+                &[]
+            ),
+            r#"<source data-consentry-category="third_party">"#
+        );
+        let own = r#"<img src="/logo.png" srcset="/logo@2x.png 2x">"#;
+        assert_eq!(rewrite(own, &[]), own);
+    }
+
+    #[test]
+    fn prefetching_links_and_pings_to_trackers_go() {
+        assert_eq!(
+            rewrite(
+                r#"<link rel="preconnect" href="https://www.googletagmanager.com"><link rel="stylesheet" href="/a.css">"#,
+                &[]
+            ),
+            r#"<link rel="stylesheet" href="/a.css">"#
+        );
+        assert_eq!(
+            rewrite(
+                r#"<a href="/" ping="https://www.google-analytics.com/p /own">x</a>"#,
+                &[]
+            ),
+            r#"<a href="/" ping="/own">x</a>"#
+        );
+        assert_eq!(
+            rewrite(
+                r#"<a href="/" ping="https://www.google-analytics.com/p">x</a>"#,
+                &[]
+            ),
+            r#"<a href="/">x</a>"#
+        );
+    }
+
+    #[test]
+    fn noscript_content_is_rewritten_as_markup() {
+        assert_eq!(
+            rewrite(
+                r#"<noscript><img height="1" src="https://www.facebook.com/tr?id=1&noscript=1"/><p>no js</p></noscript>"#,
+                &[]
+            ),
+            r#"<noscript><img height="1" data-consentry-category="third_party" /><p>no js</p></noscript>"#
+        );
+        let gtm = r#"<noscript><iframe src="https://www.googletagmanager.com/ns.html?id=GTM-1" height="0" width="0"></iframe></noscript>"#;
+        assert!(
+            rewrite(gtm, &[]).contains(
+                "data-consentry-src=\"https://www.googletagmanager.com/ns.html?id=GTM-1\""
+            )
+        );
+    }
+
+    #[test]
+    fn a_script_never_closed_is_decided_at_the_end_of_the_document() {
+        assert_eq!(
+            rewrite("<script>fbq('init', '1');", &[]),
+            "<script type=\"text/plain\" data-consentry-category=\"third_party\">fbq('init', '1');"
+        );
+    }
+
+    #[test]
+    fn a_signature_past_the_hold_bound_drops_the_rest_of_its_script() {
+        let before = GAVE_UP.get();
+        let filler = "x".repeat(2 * INLINE_HOLD);
+        let out = rewrite_in(
+            &format!("<script>var a='{filler}';\nfbq('init', '1');</script><p>after</p>"),
+            &[],
+            64 * 1024,
+        );
+        assert!(!out.contains("fbq('init'"), "the signature never goes out");
+        assert!(out.ends_with("</script><p>after</p>"), "the page goes on");
+        assert!(GAVE_UP.get() > before);
+    }
+
+    #[test]
+    fn character_references_in_urls_are_read_as_a_browser_reads_them() {
+        assert_eq!(
+            decode_references("https://www&#46;google-analytics&period;com/&amp;x"),
+            "https://www.google-analytics.com/&x"
+        );
+        assert_eq!(decode_references("&#x2F;&#47;a&unknown;"), "//a&unknown;");
+        assert!(matches!(
+            decode_references("plain"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn link_fields_split_outside_urls_and_quotes() {
+        assert_eq!(
+            link_entries(r#"<https://a/x,y>; rel="pre,connect", </b>; rel=preload"#),
+            vec![
+                r#"<https://a/x,y>; rel="pre,connect""#,
+                " </b>; rel=preload"
+            ]
+        );
+    }
+
+    #[test]
+    fn only_script_types_that_run_are_inline_candidates() {
+        for runs in [
+            None,
+            Some(""),
+            Some("text/javascript"),
+            Some("module"),
+            Some(" Application/JavaScript "),
+        ] {
+            assert!(executable(runs), "{runs:?}");
+        }
+        for inert in [
+            Some("text/plain"),
+            Some("application/ld+json"),
+            Some("text/template"),
+        ] {
+            assert!(!executable(inert), "{inert:?}");
+        }
+    }
+}
