@@ -426,12 +426,10 @@ struct Selectors {
 static SELECTORS: LazyLock<Option<Selectors>> = LazyLock::new(|| {
     Some(Selectors {
         script: "script".parse().ok()?,
-        frames: "iframe[src], frame[src], embed[src], object[data]"
-            .parse()
-            .ok()?,
-        images: "img, source, input[type]".parse().ok()?,
-        links: "link[href][rel]".parse().ok()?,
-        ping: "[ping]".parse().ok()?,
+        frames: "iframe, frame, embed, object".parse().ok()?,
+        images: "img, source, input".parse().ok()?,
+        links: "link".parse().ok()?,
+        ping: "a, area".parse().ok()?,
         noscript: "noscript".parse().ok()?,
     })
 });
