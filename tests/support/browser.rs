@@ -465,6 +465,24 @@ impl Browser {
             .await;
     }
 
+    /// Navigates like [`Browser::goto`], but returns a failed navigation (an answer
+    /// Chromium will not read, say) as an error instead of panicking.
+    pub async fn try_goto(&self, url: &str) -> Result<(), String> {
+        self.try_cmd(Method::POST, "/url", Some(json!({ "url": url })))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// The browser's name and version, as chromedriver reports them.
+    pub async fn version(&self) -> String {
+        let v = self.cdp("Browser.getVersion", json!({})).await;
+        v.get("product")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string()
+    }
+
     pub async fn current_url(&self) -> String {
         as_string(self.cmd(Method::GET, "/url", None).await)
     }
