@@ -594,15 +594,47 @@ async fn generate_cookie_names_fixture() {
             .unwrap_or_default(),
     )
     .unwrap_or_default();
-    let fixture = json!({
-        "about": "What a real Chromium stores from each Set-Cookie case: per case its `lines` (one response's Set-Cookie field values; with `latin1`, one char per byte, the line not being UTF-8) the cookies `stored` (Network.getAllCookies after loading that response with an empty jar; it reports names and values as UTF-8, dropping bytes that are not), and the `Cookie` field the browser then `sent_back` to the same path, byte for byte (absent: none). `tests/cookies.rs` checks consentry's cookie names against it.",
-        "generated_by": "tests/fixtures/generate-cookie-names.sh (the ignored test in tests/cookie_names_chromium.rs)",
-        "browser": version,
-        "generated": date.trim(),
-        "cases": recorded,
-    });
-    let mut text = serde_json::to_string_pretty(&fixture).expect("serialize");
-    text.push('\n');
+    let chromium = std::env::var_os("CONSENTRY_CHROMIUM")
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "/usr/bin/chromium".into());
+    let chromium_version = std::process::Command::new(&chromium)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    // The header first, in this order, then the cases.
+    let header = [
+        (
+            "about",
+            json!(
+                "What a real Chromium stores from each Set-Cookie case. Per case: its `lines` (one response's Set-Cookie field values; with `latin1`, one char per byte, the line not being UTF-8); the cookies `stored` (Network.getAllCookies after loading that response with an empty jar; it reports names and values as UTF-8, dropping the bytes that are not); and the `Cookie` field the browser then `sent_back` to the same path, byte for byte (absent: none). tests/cookies.rs checks consentry's cookie names against it."
+            ),
+        ),
+        (
+            "generated_by",
+            json!(
+                "tests/fixtures/generate-cookie-names.sh (the ignored test in tests/cookie_names_chromium.rs, where the cases are written)"
+            ),
+        ),
+        (
+            "regenerate",
+            json!(
+                "tests/fixtures/generate-cookie-names.sh, with Debian's chromium and chromium-driver installed; review the diff"
+            ),
+        ),
+        ("browser", json!(version)),
+        ("chromium_version", json!(chromium_version)),
+        ("generated", json!(date.trim())),
+    ];
+    let mut text = String::from("{\n");
+    for (key, value) in header {
+        text.push_str(&format!("  {}: {},\n", json!(key), value));
+    }
+    let cases_text = serde_json::to_string_pretty(&recorded).expect("serialize");
+    text.push_str(&format!(
+        "  \"cases\": {}\n}}\n",
+        cases_text.replace("\n", "\n  ")
+    ));
     std::fs::write(&out, text).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
     eprintln!("wrote {} cases to {}", cases.len(), out.display());
 }
