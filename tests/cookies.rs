@@ -96,6 +96,12 @@ fn chromium_cases() -> Vec<Case> {
         .collect()
 }
 
+/// A note `cargo test` shows: straight to stderr, which the harness does not capture.
+fn note(text: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "note: {text}");
+}
+
 /// The IETF http-state working group's parser cases (`{test, received, sent}`), when
 /// `CONSENTRY_EXTRA_COOKIE_CASES` names a copy: an extra check, never required.
 fn extra_cases() -> Option<Vec<Case>> {
@@ -107,17 +113,17 @@ fn extra_cases() -> Option<Vec<Case>> {
     }
     let Some(path) = std::env::var_os("CONSENTRY_EXTRA_COOKIE_CASES").filter(|p| !p.is_empty())
     else {
-        eprintln!(
-            "note: CONSENTRY_EXTRA_COOKIE_CASES is not set; the extra cookie-parser cases are not run (the project's own cases are)"
+        note(
+            "CONSENTRY_EXTRA_COOKIE_CASES is not set; the extra cookie-parser cases are not run (the project's own cases are)",
         );
         return None;
     };
     let path = std::path::PathBuf::from(path);
     let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!(
-            "note: {} cannot be read; the extra cookie-parser cases are not run",
+        note(&format!(
+            "{} cannot be read; the extra cookie-parser cases are not run",
             path.display()
-        );
+        ));
         return None;
     };
     let cases: Vec<Extra> = serde_json::from_str(&text).unwrap_or_else(|e| {

@@ -140,8 +140,13 @@ fn binary(var: &str, default: &str) -> Result<PathBuf, String> {
     if path.is_file() {
         Ok(path)
     } else {
+        let what = if var == "CONSENTRY_CHROMEDRIVER" {
+            "chromedriver"
+        } else {
+            "chromium"
+        };
         Err(format!(
-            "{} not found (install Debian's `chromium` and `chromium-driver` packages, or set {var})",
+            "{what} not found at {} (install Debian's `chromium` and `chromium-driver`, which .ci/run does, or set {var})",
             path.display()
         ))
     }
@@ -171,6 +176,13 @@ fn is_ci() -> bool {
     std::env::var("CI")
         .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
         .unwrap_or(false)
+}
+
+/// Prints `SKIPPED: <test>: <reason>` where `cargo test` shows it: straight to the
+/// process's stderr, which the test harness does not capture (it captures only
+/// `eprintln!`), so a skipped browser test is seen even though it passes.
+pub fn skipped(test_name: &str, reason: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test_name}: {reason}");
 }
 
 /// Percent-encodes a path segment (attribute names, ids) for a WebDriver URL.
@@ -424,7 +436,7 @@ impl Browser {
                 panic!("{test_name}: browser unavailable under CI: {reason}")
             }
             Err(reason) => {
-                eprintln!("SKIPPED: {test_name}: {reason}");
+                skipped(test_name, &reason);
                 None
             }
         }
