@@ -14,7 +14,9 @@
 //! lines, written byte for byte on the socket (so control characters and bytes that
 //! are not UTF-8 reach the browser exactly); headless Chromium (through chromedriver,
 //! as in `tests/browser.rs`) loads it with an empty jar, and the jar is read with
-//! the DevTools command `Network.getAllCookies`.
+//! the DevTools command `Network.getAllCookies`. The browser then loads
+//! `/case/echo`, and the `Cookie` field it sends is recorded byte for byte: the
+//! DevTools protocol reports names as UTF-8 and drops the bytes that are not.
 
 #[path = "support/browser.rs"]
 mod browser;
