@@ -1101,11 +1101,11 @@ fn cookieconsent_assets(test: &str) -> Option<CcAssets> {
         (Ok(js), Ok(css)) => Some(CcAssets { js, css }),
         (Err(e), _) | (_, Err(e)) => {
             let reason = format!(
-                "vanilla-cookieconsent is not in {} ({e}); run `npm install --no-save vanilla-cookieconsent@3`",
+                "vanilla-cookieconsent is not in {} ({e}); run `npm install --no-save vanilla-cookieconsent@3` in the repository (.ci/run does)",
                 dist.display()
             );
             assert!(!is_ci(), "{test}: {reason}");
-            eprintln!("SKIPPED: {test}: {reason}");
+            browser::skipped(test, &reason);
             None
         }
     }
@@ -1152,7 +1152,7 @@ async fn set_cc_toggle(b: &Browser, category: &str, on: bool) {
 async fn vanilla_cookieconsent_choices_are_enforced() {
     const TEST: &str = "vanilla_cookieconsent_choices_are_enforced";
     if consentry::consent::Format::from_name("cookieconsent").is_none() {
-        eprintln!("SKIPPED: {TEST}: consentry has no `cookieconsent` consent format yet");
+        browser::skipped(TEST, "consentry has no `cookieconsent` consent format yet");
         return;
     }
     let Some(assets) = cookieconsent_assets(TEST) else {

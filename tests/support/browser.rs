@@ -140,8 +140,13 @@ fn binary(var: &str, default: &str) -> Result<PathBuf, String> {
     if path.is_file() {
         Ok(path)
     } else {
+        let what = if var == "CONSENTRY_CHROMEDRIVER" {
+            "chromedriver"
+        } else {
+            "chromium"
+        };
         Err(format!(
-            "{} not found (install Debian's `chromium` and `chromium-driver` packages, or set {var})",
+            "{what} not found at {} (install Debian's `chromium` and `chromium-driver`, which .ci/run does, or set {var})",
             path.display()
         ))
     }
@@ -171,6 +176,13 @@ fn is_ci() -> bool {
     std::env::var("CI")
         .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
         .unwrap_or(false)
+}
+
+/// Prints `SKIPPED: <test>: <reason>` where `cargo test` shows it: straight to the
+/// process's stderr, which the test harness does not capture (it captures only
+/// `eprintln!`), so a skipped browser test is seen even though it passes.
+pub fn skipped(test_name: &str, reason: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test_name}: {reason}");
 }
 
 /// Percent-encodes a path segment (attribute names, ids) for a WebDriver URL.
@@ -435,7 +447,7 @@ impl Browser {
                 panic!("{test_name}: browser unavailable under CI: {reason}")
             }
             Err(reason) => {
-                eprintln!("SKIPPED: {test_name}: {reason}");
+                skipped(test_name, &reason);
                 None
             }
         }
@@ -474,6 +486,24 @@ impl Browser {
     pub async fn goto(&self, url: &str) {
         self.cmd(Method::POST, "/url", Some(json!({ "url": url })))
             .await;
+    }
+
+    /// Navigates like [`Browser::goto`], but returns a failed navigation (an answer
+    /// Chromium will not read, say) as an error instead of panicking.
+    pub async fn try_goto(&self, url: &str) -> Result<(), String> {
+        self.try_cmd(Method::POST, "/url", Some(json!({ "url": url })))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// The browser's name and version, as chromedriver reports them.
+    pub async fn version(&self) -> String {
+        let v = self.cdp("Browser.getVersion", json!({})).await;
+        v.get("product")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string()
     }
 
     pub async fn current_url(&self) -> String {
