@@ -53,7 +53,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_format);
+    // Held to the end of `main`: dropping it writes out the lines still queued.
+    let _flush = logging::init(cli.log_format);
     match cli.command {
         Some(Command::Check) => check(&cli.config),
         Some(Command::Demo { listen }) => runtime().block_on(demo(&cli.config, listen)),

@@ -1089,3 +1089,71 @@ async fn sec_gpc_counts_in_any_field_and_any_item() {
         );
     }
 }
+
+/// The access log goes through a non-blocking writer (no `write` on the request
+/// path); on SIGTERM every queued line is still written before the process exits.
+#[test]
+fn every_access_line_is_written_out_on_sigterm() {
+    use std::io::{Read, Write};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let up = rt.block_on(fixed(200, &[("content-type", "text/plain")], "ok"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let yaml = config_yaml(&up.url(), "", "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let path = std::env::temp_dir().join(format!("consentry-flush-{}.yaml", std::process::id()));
+    std::fs::write(&path, yaml).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(["--config", path.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut stream = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(e) => panic!("the proxy did not listen: {e}"),
+        }
+    };
+    const REQUESTS: usize = 300;
+    let mut answers = Vec::new();
+    for i in 0..REQUESTS {
+        let close = if i + 1 == REQUESTS {
+            "Connection: close\r\n"
+        } else {
+            ""
+        };
+        write!(
+            stream,
+            "GET /flush-check/{i} HTTP/1.1\r\nHost: portal.test\r\n{close}\r\n"
+        )
+        .unwrap();
+    }
+    stream.read_to_end(&mut answers).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&answers)
+            .matches("HTTP/1.1 200")
+            .count(),
+        REQUESTS
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(log.matches("/flush-check/").count(), REQUESTS, "{log}");
+}

@@ -19,15 +19,48 @@ pub enum LogFormat {
     Json,
 }
 
+/// Lines the log writer may hold before it drops new ones (and counts them): about
+/// 25 MB of access lines at their usual size, a bound on memory when the output
+/// (a full disk, a stalled pipe) cannot keep up.
+const BUFFERED_LINES: usize = 100_000;
+
+/// The log writer's count of lines it had to drop, for `/metrics`.
+static DROPPED: std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter> =
+    std::sync::OnceLock::new();
+
+/// Lines the log writer dropped since start (its queue was full).
+pub fn dropped_lines() -> u64 {
+    DROPPED.get().map_or(0, |c| c.dropped_lines() as u64)
+}
+
+/// What keeps the log writer running: dropping it writes out every line still
+/// queued. Held by `main` until the process exits (after the SIGTERM drain).
+pub type Flush = tracing_appender::non_blocking::WorkerGuard;
+
 /// Installs the global subscriber, filtered as `RUST_LOG` says ([`filter_from`]).
-pub fn init(format: LogFormat) {
+///
+/// Events go through a bounded queue to a writer thread that writes them to stderr
+/// through a 64 KiB buffer, flushed whenever the queue runs empty: a request never
+/// waits on a `write` system call for its access line, and under load one write
+/// carries many lines. A full queue drops lines rather than block requests; they are
+/// counted ([`dropped_lines`], `consentry_log_lines_dropped_total`).
+pub fn init(format: LogFormat) -> Option<Flush> {
     let chosen = filter_from(std::env::var_os(EnvFilter::DEFAULT_ENV));
+    let (writer, flush) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(BUFFERED_LINES)
+        .thread_name("consentry-log")
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
+    let _ = DROPPED.set(writer.error_counter());
     // Colour only for a terminal: escape codes in a file or a pipe are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(chosen.filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    let _ = match format {
+        .with_writer(writer);
+    let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
@@ -40,6 +73,7 @@ pub fn init(format: LogFormat) {
             "RUST_LOG names a target, not a level (levels: error, warn, info, debug, trace, off)"
         );
     }
+    installed.ok().map(|()| flush)
 }
 
 /// The filter `RUST_LOG` asks for, and what to tell the operator about it.

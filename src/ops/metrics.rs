@@ -55,6 +55,8 @@ pub struct Metrics {
     request_seconds: Family<SiteLabels, Histogram>,
     upstream_seconds: Family<SiteLabels, Histogram>,
     reloads: Family<OutcomeLabels, Counter>,
+    /// Mirrors the log writer's own count, brought up to date at each scrape.
+    log_lines_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -112,6 +114,12 @@ impl Default for Metrics {
             "Configuration reloads, by outcome",
             reloads.clone(),
         );
+        let log_lines_dropped = Counter::default();
+        registry.register(
+            "log_lines_dropped",
+            "Log lines the non-blocking log writer dropped because its queue was full",
+            log_lines_dropped.clone(),
+        );
         registry.register(
             "tracker_rewrite_gave_up",
             "Responses whose tracker rewrite gave up somewhere (kept inert: cut or dropped)",
@@ -132,6 +140,7 @@ impl Default for Metrics {
             request_seconds,
             upstream_seconds,
             reloads,
+            log_lines_dropped,
         }
     }
 }
@@ -264,6 +273,11 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
+        let dropped = crate::ops::logging::dropped_lines();
+        let known = self.log_lines_dropped.get();
+        if dropped > known {
+            self.log_lines_dropped.inc_by(dropped - known);
+        }
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
