@@ -94,6 +94,10 @@ pub struct TrackerMatcher {
     /// with no undeclared catalogue category) needs no rewrite of tracker elements.
     categories: CategorySet,
     has_undeclared: bool,
+    /// Every literal a tracker's element must contain (hosts, path literals, inline
+    /// signatures), case-insensitive: an element with none of them is no tracker
+    /// (once its URLs are read as written; see `html::tracker_scan`).
+    triggers: Option<AhoCorasick>,
 }
 
 /// A pattern that is not `host[/path]`.
@@ -135,6 +139,23 @@ fn split_pattern(pattern: &str) -> Result<(String, Option<String>), BadUrlPatter
     Ok((host.to_ascii_lowercase(), path))
 }
 
+/// The longest literal run of a URL pattern that an element loading it contains:
+/// its host when literal, else the longest piece between stars of host or path.
+fn url_literal(pattern: &str) -> Option<String> {
+    let (host, path) = split_pattern(pattern).ok()?;
+    if !host.contains('*') {
+        return Some(host);
+    }
+    let pieces = host
+        .split('*')
+        .chain(path.as_deref().into_iter().flat_map(|p| p.split('*')));
+    pieces
+        .map(|p| p.trim_matches(['.', '/']))
+        .filter(|p| p.len() >= 3)
+        .max_by_key(|p| p.len())
+        .map(str::to_owned)
+}
+
 /// Checks a `trackers.rules[].url` value.
 pub fn check_url_pattern(pattern: &str) -> Result<(), BadUrlPattern> {
     split_pattern(pattern).map(|_| ())
@@ -156,6 +177,7 @@ impl TrackerMatcher {
             inline_owner: Vec::new(),
             categories: CategorySet::EMPTY,
             has_undeclared: false,
+            triggers: None,
         };
         let mut signatures: Vec<String> = Vec::new();
         let mut order = 0u32;
@@ -206,6 +228,16 @@ impl TrackerMatcher {
                 order += 1;
             }
         }
+        let mut triggers: Vec<String> = signatures.clone();
+        for tracker in &matcher.trackers {
+            for url in &tracker.urls {
+                triggers.extend(url_literal(url));
+            }
+        }
+        matcher.triggers = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .build(&triggers)
+            .ok();
         if !signatures.is_empty() {
             // Standard semantics, so that every signature in a script is reported and
             // the one of the earliest rule wins, whatever its position in the text.
@@ -240,6 +272,12 @@ impl TrackerMatcher {
                     tracker,
                 });
         }
+    }
+
+    /// Whether `bytes` contain a literal of some tracker (always, should the
+    /// automaton have failed to build: the safe answer).
+    pub fn may_contain_tracker(&self, bytes: &[u8]) -> bool {
+        self.triggers.as_ref().is_none_or(|t| t.is_match(bytes))
     }
 
     pub fn tracker(&self, id: TrackerId) -> &Tracker {
@@ -394,6 +432,14 @@ pub fn url_host_path(url: &str, page_host: &str) -> Option<(String, String)> {
                 authority
             } else {
                 authority.split(':').next().unwrap_or("")
+            };
+            // Browsers percent-decode a host (URL Standard, host parser).
+            let host = if host.contains('%') {
+                percent_encoding::percent_decode_str(host)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            } else {
+                host.to_owned()
             };
             (
                 host.trim_end_matches('.').to_ascii_lowercase(),
@@ -573,6 +619,14 @@ mod tests {
             .map(|id| m.tracker(id));
         assert!(ads.is_some_and(|t| t.category.is_none()));
         assert!(m.any_refused(CategorySet::EMPTY.with(CategoryId(1))));
+    }
+
+    #[test]
+    fn a_percent_encoded_host_is_read_decoded() {
+        assert_eq!(
+            url_host_path("https://www.face%62ook.com/tr?id=1", "p"),
+            Some(("www.facebook.com".to_owned(), "/tr".to_owned()))
+        );
     }
 
     #[test]

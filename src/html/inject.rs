@@ -40,6 +40,7 @@ use tokio_util::io::{ReaderStream, StreamReader};
 use crate::config::Site;
 use crate::consent::Consent;
 use crate::cookies::category::Categories;
+use crate::html::tracker_scan::TrackerStage;
 use crate::html::trackers::{Sink, TrackerPass};
 use crate::net::field_list;
 use crate::{Body, BoxError};
@@ -605,18 +606,7 @@ struct HeadStage {
     fed: usize,
     emitted: usize,
     held: BytesMut,
-    /// Set when tracker elements are made inert: lol_html then reads the whole page
-    /// and never hands over; should it give up (its memory bound), the page is cut
-    /// there rather than let the rest through unread ([`HeadStage::push`]).
-    trackers: Option<Arc<TrackerPass>>,
-    /// The rewriter gave up on a page with trackers to make inert: what follows is
-    /// dropped.
-    cut: bool,
 }
-
-/// lol_html's memory bound when it reads a whole page: one token (a start tag with
-/// its attributes) may take this much.
-const WHOLE_PAGE_MEMORY: usize = 8 * 1024 * 1024;
 
 /// A page with no `<head>` or `<body>` start tag in its first bytes gets no head link.
 const HEAD_BUDGET: usize = 64 * 1024;
@@ -644,7 +634,7 @@ impl HeadStage {
         let (head_count, script_count, body_count) =
             (inserted.clone(), inserted.clone(), inserted.clone());
         let (script_markup, body_markup) = (guard.clone(), guard);
-        let mut handlers = vec![
+        let handlers = vec![
             element!("head", move |el| {
                 if !head_finished.swap(true, Ordering::Relaxed) {
                     let mut markup = link_markup.to_string();
@@ -674,19 +664,11 @@ impl HeadStage {
                 Ok(())
             }),
         ];
-        let whole = plan.trackers.is_some();
-        if let Some(pass) = &plan.trackers {
-            handlers.extend(crate::html::trackers::handlers(pass, &sink));
-        }
         let settings = Settings {
             element_content_handlers: handlers,
             encoding: plan.encoding,
             memory_settings: MemorySettings {
-                max_allowed_memory_usage: if whole {
-                    WHOLE_PAGE_MEMORY
-                } else {
-                    REWRITER_MEMORY
-                },
+                max_allowed_memory_usage: REWRITER_MEMORY,
                 ..MemorySettings::default()
             },
             strict: false,
@@ -701,8 +683,6 @@ impl HeadStage {
             fed: 0,
             emitted: 0,
             held: BytesMut::new(),
-            trackers: plan.trackers.clone(),
-            cut: false,
         }
     }
 
@@ -732,12 +712,6 @@ impl HeadStage {
     /// lol_html in small slices, so that a page arriving whole is not parsed whole.
     /// Returns what lol_html emitted and the part of the chunk it never saw.
     fn push(&mut self, chunk: Bytes) -> (Bytes, Bytes) {
-        if self.cut {
-            return (Bytes::new(), Bytes::new());
-        }
-        if self.trackers.is_some() {
-            return (self.push_whole(chunk), Bytes::new());
-        }
         let mut out = BytesMut::new();
         let mut at = 0;
         while at < chunk.len() {
@@ -763,45 +737,10 @@ impl HeadStage {
         (out.freeze(), chunk.slice(at..))
     }
 
-    /// Feeds a chunk to a rewriter that reads the whole page (trackers to make
-    /// inert). Nothing is handed over: on an error the page is cut here.
-    fn push_whole(&mut self, chunk: Bytes) -> Bytes {
-        let Some(rewriter) = self.rewriter.as_mut() else {
-            return Bytes::new();
-        };
-        match rewriter.write(&chunk) {
-            Ok(()) => self.sink.take(),
-            Err(error) => self.give_up(&error),
-        }
-    }
-
-    /// The rewriter of a page with trackers failed: what it emitted goes out, the
-    /// rest of the page does not, so that no tracker passes unread.
-    fn give_up(&mut self, error: &lol_html::errors::RewritingError) -> Bytes {
-        self.rewriter = None;
-        self.cut = true;
-        if let Some(pass) = &self.trackers {
-            pass.give_up(&format!(
-                "the rewriter stopped ({error}); the page was cut there"
-            ));
-        }
-        self.sink.take()
-    }
-
     fn finish(&mut self) -> Bytes {
         let Some(rewriter) = self.rewriter.take() else {
             return Bytes::new();
         };
-        if let Some(pass) = self.trackers.clone() {
-            return match rewriter.end() {
-                Ok(()) => {
-                    // A script never closed is decided at the end of the page.
-                    self.sink.finish_open_script(&pass);
-                    self.sink.take()
-                }
-                Err(error) => self.give_up(&error),
-            };
-        }
         match rewriter.end() {
             Ok(()) => self.drain(),
             Err(_) => self.hand_over(),
@@ -813,6 +752,8 @@ impl HeadStage {
 struct Rewriting {
     input: ByteStream,
     head: HeadStage,
+    /// Tracker elements made inert, when the visitor refuses some.
+    trackers: Option<TrackerStage>,
     body_end: BodyEnd,
     bom: Bom,
     /// Output ready to be sent, in order.
@@ -843,6 +784,10 @@ impl Rewriting {
     fn new(plan: Plan, input: ByteStream) -> Self {
         Rewriting {
             head: HeadStage::new(&plan),
+            trackers: plan
+                .trackers
+                .clone()
+                .map(|pass| TrackerStage::new(pass, plan.encoding)),
             body_end: BodyEnd::new(plan.body_markup),
             bom: Bom::Undecided(BytesMut::new()),
             input,
@@ -860,10 +805,14 @@ impl Rewriting {
 
     fn rewrite(&mut self, chunk: Bytes) {
         let (parsed, untouched) = self.head.push(chunk);
-        let out = self.body_end.push(parsed);
-        self.queue(out);
-        let out = self.body_end.push(untouched);
-        self.queue(out);
+        for part in [parsed, untouched] {
+            let part = match &mut self.trackers {
+                Some(stage) if !part.is_empty() => stage.push(&part),
+                _ => part,
+            };
+            let out = self.body_end.push(part);
+            self.queue(out);
+        }
     }
 
     /// Decides on the first two bytes, then rewrites (or passes) what came so far.
@@ -899,7 +848,13 @@ impl Rewriting {
             Bom::Undecided(held) => self.rewrite(held.freeze()),
             Bom::Rewrite => {}
         }
-        let out = self.body_end.push(self.head.finish());
+        let mut rest = self.head.finish();
+        if let Some(stage) = &mut self.trackers {
+            let mut tail = BytesMut::from(&stage.push(&rest)[..]);
+            tail.extend_from_slice(&stage.finish());
+            rest = tail.freeze();
+        }
+        let out = self.body_end.push(rest);
         self.queue(out);
         let out = self.body_end.finish();
         self.queue(out);

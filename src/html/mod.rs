@@ -2,4 +2,5 @@
 //! content codings, streamed through lol_html in constant memory.
 
 pub mod inject;
+pub mod tracker_scan;
 pub mod trackers;

@@ -95,6 +95,15 @@ impl TrackerPass {
         self.refused(id)
     }
 
+    /// Whether a URL, read as a browser reads it, loads a tracker the visitor
+    /// refuses; nothing is counted.
+    pub fn names_tracker(&self, url: &str) -> bool {
+        let decoded = decode_references(url);
+        self.matcher()
+            .match_url(&decoded, &self.page_host)
+            .is_some_and(|id| !self.matcher().tracker(id).allowed(self.granted))
+    }
+
     fn refused(&self, id: TrackerId) -> Option<TrackerId> {
         let allowed = self.matcher().tracker(id).allowed(self.granted);
         self.site.trackers.tally.record(id, allowed);

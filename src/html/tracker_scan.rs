@@ -1,0 +1,924 @@
+//! The tracker stage: a page streams through a small HTML tokenizer that finds where
+//! each tag and each raw-text element (`<script>…</script>`, `<noscript>…`,
+//! `<iframe>…`) begins and ends, and only the ones that may hold a tracker go through
+//! lol_html with the [tracker handlers](super::trackers). Parsing every tag of a page
+//! with lol_html cost twenty times the injection (benches/trackers.rs); most pages
+//! hold a handful of trackers among thousands of tags.
+//!
+//! What "may hold a tracker" means, decided per group of bytes (a tag, or a raw-text
+//! element with its start and end tags), cheaply and conservatively:
+//!
+//! - an element the handlers act on (script, iframe, frame, embed, object, img,
+//!   source, input, link, a, area, noscript) whose bytes contain one of the site's
+//!   trigger literals (every tracker host, path literal and inline signature, in one
+//!   case-insensitive Aho-Corasick automaton), or
+//! - such an element with a URL attribute a browser would read differently from its
+//!   bytes (character references, percent-escapes, tabs or newlines, `\`, non-ASCII)
+//!   that names a tracker once read as a browser reads it, or
+//! - a group past [`WINDOW_AFTER`] bytes: it streams through lol_html, in constant
+//!   memory, rather than be held.
+//!
+//! Each such group is handed to a fresh lol_html rewriter, starting where the
+//! tokenizer is in the data state, so lol_html reads it as the browser does. Every
+//! other byte passes as it came. The tokenizer follows the HTML standard's states
+//! that decide where elements end: quoted attribute values, comments, bogus comments,
+//! RCDATA and RAWTEXT elements, `<plaintext>`, and the script data escape states
+//! (`<!--<script>` inside a script).
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use lol_html::send::{HtmlRewriter, Settings};
+use lol_html::{AsciiCompatibleEncoding, MemorySettings};
+use memchr::{memchr, memchr2, memmem};
+
+use crate::html::trackers::{Sink, TrackerPass, handlers};
+
+/// A group longer than this goes through lol_html as it streams rather than be held.
+pub const WINDOW_AFTER: usize = 64 * 1024;
+
+/// lol_html's memory bound in a window.
+const WINDOW_MEMORY: usize = 8 * 1024 * 1024;
+
+/// Where the tokenizer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Text; the held bytes (if any) start with `<`.
+    Data,
+    /// In a start or end tag.
+    Tag { end_tag: bool, attr: Attr },
+    /// A comment; `opened` once its first bytes were checked for `<!-->`/`<!--->`.
+    Comment { opened: bool },
+    /// `<!…>` or `<?…>` that is not a comment: up to the next `>`.
+    Bogus,
+    /// The content of a raw-text element, until its end tag.
+    RawText {
+        element: RawElement,
+        script: ScriptEscape,
+    },
+    /// The end tag of a raw-text element, up to its `>`.
+    RawEnd { attr: Attr },
+    /// `<plaintext>`: the rest of the document is text.
+    Plaintext,
+}
+
+/// Attribute states of the HTML tokenizer, as far as they decide where a tag ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attr {
+    /// The tag's own name.
+    TagName,
+    BeforeName,
+    Name,
+    AfterName,
+    BeforeValue,
+    Double,
+    Single,
+    Unquoted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScriptEscape {
+    Normal,
+    Escaped,
+    DoubleEscaped,
+}
+
+/// Elements whose content is text to the tokenizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RawElement {
+    Script,
+    Style,
+    Textarea,
+    Title,
+    Xmp,
+    Iframe,
+    Noembed,
+    Noframes,
+    Noscript,
+}
+
+impl RawElement {
+    fn from_name(name: &[u8]) -> Option<RawElement> {
+        Some(match name {
+            b"script" => RawElement::Script,
+            b"style" => RawElement::Style,
+            b"textarea" => RawElement::Textarea,
+            b"title" => RawElement::Title,
+            b"xmp" => RawElement::Xmp,
+            b"iframe" => RawElement::Iframe,
+            b"noembed" => RawElement::Noembed,
+            b"noframes" => RawElement::Noframes,
+            b"noscript" => RawElement::Noscript,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static [u8] {
+        match self {
+            RawElement::Script => b"script",
+            RawElement::Style => b"style",
+            RawElement::Textarea => b"textarea",
+            RawElement::Title => b"title",
+            RawElement::Xmp => b"xmp",
+            RawElement::Iframe => b"iframe",
+            RawElement::Noembed => b"noembed",
+            RawElement::Noframes => b"noframes",
+            RawElement::Noscript => b"noscript",
+        }
+    }
+}
+
+/// Whether the handlers act on an element of this (lower-case) name.
+fn handled(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"script"
+            | b"iframe"
+            | b"frame"
+            | b"embed"
+            | b"object"
+            | b"img"
+            | b"source"
+            | b"input"
+            | b"link"
+            | b"a"
+            | b"area"
+            | b"noscript"
+    )
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
+}
+
+/// A group handed to lol_html.
+struct Window {
+    rewriter: HtmlRewriter<'static, Sink>,
+    sink: Sink,
+}
+
+/// The tracker stage of one response.
+pub struct TrackerStage {
+    pass: Arc<TrackerPass>,
+    encoding: AsciiCompatibleEncoding,
+    state: State,
+    /// The current group's bytes not yet passed on or fed to a window; from its `<`
+    /// when it is a tag or element.
+    held: BytesMut,
+    /// Where the tokenizer has read up to in `held`.
+    pos: usize,
+    /// The current group's tag name (lower case; past 16 bytes no name that
+    /// matters).
+    name: [u8; 16],
+    name_len: usize,
+    /// The group's start tag is of an element the handlers act on.
+    group_handled: bool,
+    /// Where the start tag of the current raw-text element ends, in `held`.
+    start_tag_end: usize,
+    window: Option<Window>,
+    /// lol_html gave up (its memory bound): the rest of the page is dropped.
+    cut: bool,
+}
+
+impl TrackerStage {
+    pub fn new(pass: Arc<TrackerPass>, encoding: AsciiCompatibleEncoding) -> TrackerStage {
+        TrackerStage {
+            pass,
+            encoding,
+            state: State::Data,
+            held: BytesMut::new(),
+            pos: 0,
+            name: [0; 16],
+            name_len: 0,
+            group_handled: false,
+            start_tag_end: 0,
+            window: None,
+            cut: false,
+        }
+    }
+
+    /// Takes a chunk; returns what may go on now.
+    pub fn push(&mut self, chunk: &[u8]) -> Bytes {
+        if self.cut {
+            return Bytes::new();
+        }
+        let mut out = BytesMut::new();
+        self.held.extend_from_slice(chunk);
+        self.scan(&mut out);
+        out.freeze()
+    }
+
+    /// The end of the page: whatever is held goes on (through its window, if any).
+    pub fn finish(&mut self) -> Bytes {
+        if self.cut {
+            return Bytes::new();
+        }
+        let mut out = BytesMut::new();
+        let rest = self.held.split().freeze();
+        let needs = self.window.is_some() || self.group_handled && self.needs_window(&rest);
+        if needs {
+            self.feed(&rest, &mut out);
+            self.close_window(&mut out);
+        } else {
+            out.extend_from_slice(&rest);
+        }
+        out.freeze()
+    }
+
+    /// Passes the first `len` held bytes on, as they came.
+    fn pass_on(&mut self, len: usize, out: &mut BytesMut) {
+        let bytes = self.held.split_to(len);
+        if self.window.is_some() {
+            self.feed(&bytes, out);
+        } else {
+            out.extend_from_slice(&bytes);
+        }
+        self.pos -= len.min(self.pos);
+        self.start_tag_end -= len.min(self.start_tag_end);
+    }
+
+    /// The current group ends at `end` (exclusive) in `held`: it goes on, through
+    /// lol_html when it may hold a tracker.
+    fn group_done(&mut self, end: usize, out: &mut BytesMut) {
+        let group = self.held.split_to(end).freeze();
+        if self.window.is_some() || self.group_handled && self.needs_window(&group) {
+            self.feed(&group, out);
+            self.close_window(out);
+        } else {
+            out.extend_from_slice(&group);
+        }
+        self.pos = 0;
+        self.start_tag_end = 0;
+        self.state = State::Data;
+        self.group_handled = false;
+        self.name_len = 0;
+    }
+
+    /// Whether a whole group (of an element the handlers act on) may hold a tracker.
+    fn needs_window(&self, group: &[u8]) -> bool {
+        let matcher = &self.pass.site.trackers.matcher;
+        if matcher.may_contain_tracker(group) {
+            return true;
+        }
+        // A URL a browser reads differently from its bytes: read it so, then ask.
+        let tag_end = if self.start_tag_end > 0 {
+            self.start_tag_end.min(group.len())
+        } else {
+            group.len()
+        };
+        let tag = &group[..tag_end];
+        if !tag
+            .iter()
+            .any(|&b| matches!(b, b'&' | b'%' | b'\\' | b'\t' | b'\n' | b'\r') || b >= 0x80)
+        {
+            return false;
+        }
+        url_values(tag).any(|value| {
+            let value = String::from_utf8_lossy(value);
+            // A `src` whole (a browser drops its tabs and newlines), and each URL of
+            // a `srcset` or `ping` list.
+            self.pass.names_tracker(&value)
+                || value
+                    .split([',', ' ', '\t', '\n', '\r'])
+                    .any(|url| self.pass.names_tracker(url))
+        })
+    }
+
+    fn open_window(&mut self) {
+        let sink = Sink::default();
+        let settings = Settings {
+            element_content_handlers: handlers(&self.pass, &sink),
+            encoding: self.encoding,
+            memory_settings: MemorySettings {
+                max_allowed_memory_usage: WINDOW_MEMORY,
+                ..MemorySettings::default()
+            },
+            strict: false,
+            adjust_charset_on_meta_tag: false,
+            ..Settings::new_send()
+        };
+        self.window = Some(Window {
+            rewriter: HtmlRewriter::new(settings, sink.clone()),
+            sink,
+        });
+    }
+
+    fn feed(&mut self, bytes: &[u8], out: &mut BytesMut) {
+        if self.window.is_none() {
+            self.open_window();
+        }
+        let Some(window) = self.window.as_mut() else {
+            return;
+        };
+        match window.rewriter.write(bytes) {
+            Ok(()) => out.extend_from_slice(&window.sink.take()),
+            Err(error) => self.give_up(&error, out),
+        }
+    }
+
+    fn close_window(&mut self, out: &mut BytesMut) {
+        let Some(window) = self.window.take() else {
+            return;
+        };
+        match window.rewriter.end() {
+            Ok(()) => {
+                window.sink.finish_open_script(&self.pass);
+                out.extend_from_slice(&window.sink.take());
+            }
+            Err(error) => {
+                out.extend_from_slice(&window.sink.take());
+                self.give_up(&error, out);
+            }
+        }
+    }
+
+    /// lol_html stopped (its memory bound): the page is cut here, so that nothing
+    /// passes unread.
+    fn give_up(&mut self, error: &lol_html::errors::RewritingError, out: &mut BytesMut) {
+        if let Some(window) = self.window.take() {
+            out.extend_from_slice(&window.sink.take());
+        }
+        self.cut = true;
+        self.held.clear();
+        self.pass.give_up(&format!(
+            "the rewriter stopped ({error}); the page was cut there"
+        ));
+    }
+
+    /// Reads `held` from `pos` as far as it can.
+    fn scan(&mut self, out: &mut BytesMut) {
+        while !self.cut {
+            // A long group is not held: one of an element the handlers act on
+            // streams through lol_html, any other goes on as it came.
+            if self.state != State::Data && self.held.len() > WINDOW_AFTER {
+                let safe = self.safe_prefix();
+                if safe > 0 {
+                    if self.group_handled && self.window.is_none() {
+                        self.open_window();
+                    }
+                    self.pass_on(safe, out);
+                }
+            }
+            let progressed = match self.state {
+                State::Data => self.scan_data(out),
+                State::Tag { end_tag, attr } => self.scan_tag(end_tag, attr, out),
+                State::Comment { opened } => self.scan_comment(opened, out),
+                State::Bogus => self.scan_bogus(out),
+                State::RawText { element, script } => self.scan_raw(element, script),
+                State::RawEnd { attr } => self.scan_raw_end(attr, out),
+                State::Plaintext => {
+                    let len = self.held.len();
+                    self.pass_on_raw(len, out);
+                    false
+                }
+            };
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    /// Held bytes that can be let go without losing what the tokenizer still needs
+    /// to look at (a possible `</script` or `-->` cut by the chunk end).
+    fn safe_prefix(&self) -> usize {
+        self.pos.saturating_sub(16).min(self.held.len())
+    }
+
+    /// Passes bytes on as they came, outside any window.
+    fn pass_on_raw(&mut self, len: usize, out: &mut BytesMut) {
+        if self.window.is_some() {
+            self.pass_on(len, out);
+            return;
+        }
+        out.extend_from_slice(&self.held.split_to(len));
+        self.pos -= len.min(self.pos);
+        self.start_tag_end -= len.min(self.start_tag_end);
+    }
+
+    fn scan_data(&mut self, out: &mut BytesMut) -> bool {
+        let Some(lt) = memchr(b'<', &self.held[self.pos..]).map(|i| self.pos + i) else {
+            let len = self.held.len();
+            self.pass_on_raw(len, out);
+            return false;
+        };
+        if lt > 0 {
+            self.pass_on_raw(lt, out);
+        }
+        // `held` starts with `<`.
+        let Some(&next) = self.held.get(1) else {
+            self.pos = 0;
+            return false;
+        };
+        match next {
+            b'a'..=b'z' | b'A'..=b'Z' => {
+                self.state = State::Tag {
+                    end_tag: false,
+                    attr: Attr::TagName,
+                };
+                self.pos = 1;
+            }
+            b'/' => {
+                let Some(&after) = self.held.get(2) else {
+                    return false;
+                };
+                if after.is_ascii_alphabetic() {
+                    self.state = State::Tag {
+                        end_tag: true,
+                        attr: Attr::TagName,
+                    };
+                    self.pos = 2;
+                } else if after == b'>' {
+                    self.group_done(3, out);
+                } else {
+                    self.state = State::Bogus;
+                    self.pos = 2;
+                }
+            }
+            b'!' => {
+                let have = self.held.len().min(4);
+                if b"<!--"[..have] == self.held[..have] {
+                    if have < 4 {
+                        return false;
+                    }
+                    self.state = State::Comment { opened: false };
+                    self.pos = 4;
+                } else {
+                    self.state = State::Bogus;
+                    self.pos = 2;
+                }
+            }
+            b'?' => {
+                self.state = State::Bogus;
+                self.pos = 1;
+            }
+            _ => {
+                // A `<` that starts nothing: text.
+                self.pass_on_raw(1, out);
+            }
+        }
+        true
+    }
+
+    fn scan_tag(&mut self, end_tag: bool, mut attr: Attr, out: &mut BytesMut) -> bool {
+        let mut i = self.pos;
+        let len = self.held.len();
+        while i < len {
+            let b = self.held[i];
+            match attr {
+                Attr::TagName => {
+                    if is_space(b) || b == b'/' || b == b'>' {
+                        self.group_handled = !end_tag && handled(&self.name[..self.name_len]);
+                        attr = Attr::BeforeName;
+                        continue;
+                    }
+                    if self.name_len < self.name.len() {
+                        self.name[self.name_len] = b.to_ascii_lowercase();
+                        self.name_len += 1;
+                    } else {
+                        // Longer than any name that matters.
+                        self.name[0] = b'-';
+                    }
+                }
+                Attr::BeforeName => {
+                    if b == b'>' {
+                        return self.tag_done(end_tag, i, out);
+                    }
+                    if !is_space(b) && b != b'/' {
+                        attr = Attr::Name;
+                    }
+                }
+                Attr::Name => {
+                    if b == b'>' {
+                        return self.tag_done(end_tag, i, out);
+                    } else if b == b'=' {
+                        attr = Attr::BeforeValue;
+                    } else if is_space(b) {
+                        attr = Attr::AfterName;
+                    } else if b == b'/' {
+                        attr = Attr::BeforeName;
+                    }
+                }
+                Attr::AfterName => {
+                    if b == b'>' {
+                        return self.tag_done(end_tag, i, out);
+                    } else if b == b'=' {
+                        attr = Attr::BeforeValue;
+                    } else if b == b'/' {
+                        attr = Attr::BeforeName;
+                    } else if !is_space(b) {
+                        attr = Attr::Name;
+                    }
+                }
+                Attr::BeforeValue => {
+                    if b == b'"' {
+                        attr = Attr::Double;
+                    } else if b == b'\'' {
+                        attr = Attr::Single;
+                    } else if b == b'>' {
+                        return self.tag_done(end_tag, i, out);
+                    } else if !is_space(b) {
+                        attr = Attr::Unquoted;
+                    }
+                }
+                Attr::Double | Attr::Single => {
+                    let quote = if attr == Attr::Double { b'"' } else { b'\'' };
+                    match memchr(quote, &self.held[i..len]) {
+                        Some(at) => {
+                            i += at;
+                            attr = Attr::BeforeName;
+                        }
+                        None => {
+                            i = len;
+                            break;
+                        }
+                    }
+                }
+                Attr::Unquoted => {
+                    if b == b'>' {
+                        return self.tag_done(end_tag, i, out);
+                    } else if is_space(b) {
+                        attr = Attr::BeforeName;
+                    }
+                }
+            }
+            i += 1;
+        }
+        self.pos = i;
+        self.state = State::Tag { end_tag, attr };
+        false
+    }
+
+    /// A tag ends at `gt` (its `>`).
+    fn tag_done(&mut self, end_tag: bool, gt: usize, out: &mut BytesMut) -> bool {
+        let name = &self.name[..self.name_len];
+        if !end_tag {
+            if name == b"plaintext" {
+                self.state = State::Plaintext;
+                self.pos = gt + 1;
+                return true;
+            }
+            if let Some(element) = RawElement::from_name(name) {
+                self.state = State::RawText {
+                    element,
+                    script: ScriptEscape::Normal,
+                };
+                self.start_tag_end = gt + 1;
+                self.pos = gt + 1;
+                return true;
+            }
+        }
+        self.group_done(gt + 1, out);
+        true
+    }
+
+    fn scan_comment(&mut self, opened: bool, out: &mut BytesMut) -> bool {
+        if !opened {
+            // `<!-->` and `<!--->` end at once (the held bytes start with `<!--`).
+            match (self.held.get(4), self.held.get(5)) {
+                (Some(b'>'), _) => {
+                    self.group_done(5, out);
+                    return true;
+                }
+                (Some(b'-'), Some(b'>')) => {
+                    self.group_done(6, out);
+                    return true;
+                }
+                (None, _) | (Some(b'-'), None) => return false,
+                _ => {}
+            }
+            self.state = State::Comment { opened: true };
+        }
+        let from = self.pos;
+        let rest = &self.held[from..];
+        let end = [&b"-->"[..], b"--!>"]
+            .iter()
+            .filter_map(|close| memmem::find(rest, close).map(|at| at + close.len()))
+            .min();
+        if let Some(end) = end {
+            self.group_done(from + end, out);
+            return true;
+        }
+        // A comment is never rewritten: what is surely inside it goes on (the last
+        // bytes may begin its end).
+        let keep = self.held.len().saturating_sub(3).max(from);
+        self.pos = keep;
+        if self.window.is_none() {
+            self.pass_on_raw(keep, out);
+        }
+        false
+    }
+
+    fn scan_bogus(&mut self, out: &mut BytesMut) -> bool {
+        match memchr(b'>', &self.held[self.pos..]) {
+            Some(at) => {
+                let end = self.pos + at + 1;
+                self.group_done(end, out);
+                true
+            }
+            None => {
+                // Never rewritten: what came so far goes on.
+                let len = self.held.len();
+                self.pass_on_raw(len, out);
+                false
+            }
+        }
+    }
+
+    /// Looks for the end tag of a raw-text element (through the script escape states
+    /// for a script).
+    fn scan_raw(&mut self, element: RawElement, mut script: ScriptEscape) -> bool {
+        let name = element.name();
+        let len = self.held.len();
+        let mut i = self.pos;
+        loop {
+            let found = if element == RawElement::Script {
+                memchr2(b'<', b'-', &self.held[i..len])
+            } else {
+                memchr(b'<', &self.held[i..len])
+            };
+            let Some(at) = found else {
+                self.pos = len;
+                break;
+            };
+            i += at;
+            let rest = &self.held[i..len];
+            if rest[0] == b'-' {
+                // `-->` leaves the escaped states.
+                if rest.len() < 3 {
+                    self.pos = i;
+                    break;
+                }
+                if rest.starts_with(b"-->") && script != ScriptEscape::Normal {
+                    script = ScriptEscape::Normal;
+                    i += 3;
+                } else {
+                    i += 1;
+                }
+                continue;
+            }
+            // `<`: an end tag, or for scripts `<!--` and `<script`.
+            let needed = name.len() + 3;
+            if rest.len() < needed.max(4) {
+                self.pos = i;
+                break;
+            }
+            if element == RawElement::Script {
+                if rest.starts_with(b"<!--") && script == ScriptEscape::Normal {
+                    script = ScriptEscape::Escaped;
+                    i += 4;
+                    continue;
+                }
+                if rest.len() >= 8
+                    && rest[1..7].eq_ignore_ascii_case(b"script")
+                    && (is_space(rest[7]) || rest[7] == b'/' || rest[7] == b'>')
+                    && script == ScriptEscape::Escaped
+                {
+                    script = ScriptEscape::DoubleEscaped;
+                    i += 7;
+                    continue;
+                }
+            }
+            let closes = rest[1] == b'/' && rest[2..2 + name.len()].eq_ignore_ascii_case(name) && {
+                let after = rest[2 + name.len()];
+                is_space(after) || after == b'/' || after == b'>'
+            };
+            if closes {
+                if script == ScriptEscape::DoubleEscaped {
+                    script = ScriptEscape::Escaped;
+                    i += 2 + name.len();
+                    continue;
+                }
+                self.state = State::RawEnd {
+                    attr: Attr::BeforeName,
+                };
+                self.pos = i + 2 + name.len();
+                return true;
+            }
+            i += 1;
+        }
+        self.state = State::RawText { element, script };
+        false
+    }
+
+    fn scan_raw_end(&mut self, attr: Attr, out: &mut BytesMut) -> bool {
+        // The end tag's attributes are read like a start tag's, to find its `>`.
+        if self.scan_tag(true, attr, out) {
+            return true;
+        }
+        if let State::Tag { attr, .. } = self.state {
+            self.state = State::RawEnd { attr };
+        }
+        false
+    }
+}
+
+/// The values of a start tag's URL attributes (`src`, `href`, `data`, `srcset`,
+/// `ping`), as written.
+fn url_values(tag: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = tag;
+    std::iter::from_fn(move || {
+        loop {
+            // Find `name=` then a value.
+            let eq = memchr(b'=', rest)?;
+            let before = &rest[..eq];
+            let name_start = before
+                .iter()
+                .rposition(|&b| is_space(b) || b == b'/' || b == b'"' || b == b'\'')
+                .map_or(0, |p| p + 1);
+            let name = before[name_start..].trim_ascii();
+            let mut after = &rest[eq + 1..];
+            while let [first, tail @ ..] = after {
+                if is_space(*first) {
+                    after = tail;
+                } else {
+                    break;
+                }
+            }
+            let (value, remaining) = match after.first() {
+                Some(&q @ (b'"' | b'\'')) => match memchr(q, &after[1..]) {
+                    Some(end) => (&after[1..1 + end], &after[2 + end..]),
+                    None => (&after[1..], &after[after.len()..]),
+                },
+                _ => {
+                    let end = after
+                        .iter()
+                        .position(|&b| is_space(b) || b == b'>')
+                        .unwrap_or(after.len());
+                    (&after[..end], &after[end..])
+                }
+            };
+            rest = remaining;
+            let url_attribute = [&b"src"[..], b"href", b"data", b"srcset", b"ping"]
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n));
+            if url_attribute {
+                return Some(value);
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const YAML: &str = "listen: { http: 127.0.0.1:0 }\ncategories:\n  necessary: { required: true }\n  statistics: {}\n  third_party: {}\nsites:\n  - { name: s, hosts: [portal.test], upstream: 'http://127.0.0.1:1' }\n";
+
+    fn pass() -> Arc<TrackerPass> {
+        let config = crate::Config::from_yaml(YAML, "t.yaml", std::path::Path::new(".")).unwrap();
+        Arc::new(TrackerPass::new(
+            config.sites[0].clone(),
+            config.categories.clone(),
+            config.categories.required(),
+            "portal.test".into(),
+            "/".into(),
+        ))
+    }
+
+    /// Through the tracker stage, in chunks of the given sizes (cycled).
+    fn staged(html: &str, sizes: &[usize]) -> String {
+        let mut stage = TrackerStage::new(pass(), AsciiCompatibleEncoding::utf_8());
+        let mut out = Vec::new();
+        let mut rest = html.as_bytes();
+        let mut i = 0;
+        while !rest.is_empty() {
+            let n = sizes
+                .get(i % sizes.len().max(1))
+                .copied()
+                .unwrap_or(7)
+                .max(1)
+                .min(rest.len());
+            out.extend_from_slice(&stage.push(&rest[..n]));
+            rest = &rest[n..];
+            i += 1;
+        }
+        out.extend_from_slice(&stage.finish());
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The reference: lol_html with the same handlers over the whole page.
+    fn whole(html: &str) -> String {
+        let pass = pass();
+        let sink = Sink::default();
+        let settings = Settings {
+            element_content_handlers: handlers(&pass, &sink),
+            ..Settings::new_send()
+        };
+        let mut rewriter = HtmlRewriter::new(settings, sink.clone());
+        rewriter.write(html.as_bytes()).unwrap();
+        rewriter.end().unwrap();
+        sink.finish_open_script(&pass);
+        String::from_utf8(sink.take().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn a_double_escaped_script_is_one_script_as_browsers_read_it() {
+        let page = "<script><!--<script>x</script>fbq('init','1')</script><p>after</p>";
+        let out = staged(page, &[5]);
+        assert_eq!(out, whole(page));
+        assert!(out.starts_with("<script type=\"text/plain\""), "{out}");
+    }
+
+    #[test]
+    fn text_elements_comments_and_plaintext_are_never_rewritten() {
+        for page in [
+            "<textarea><script src=\"https://www.googletagmanager.com/gtag/js\"></script></textarea>",
+            "<!-- <script src=\"https://www.googletagmanager.com/gtag/js\"></script> -->",
+            "<title>fbq('init', '1')</title>",
+            "<plaintext><img src=\"https://www.facebook.com/tr?id=1\">",
+            "<p>We use Google Analytics (google-analytics.com) for statistics.</p>",
+        ] {
+            assert_eq!(staged(page, &[3]), page);
+            assert_eq!(staged(page, &[3]), whole(page), "{page}");
+        }
+    }
+
+    #[test]
+    fn urls_a_browser_reads_differently_are_read_so() {
+        for page in [
+            r#"<img src="https://www&#46;facebook&#x2E;com/tr?id=1">"#,
+            r#"<img src="https://www.face%62ook.com/tr?id=1">"#,
+            "<img src=\"https://www.face\nbook.com/tr?id=1\">",
+        ] {
+            let out = staged(page, &[4]);
+            assert!(out.contains("data-consentry-category"), "{page} → {out}");
+        }
+    }
+
+    #[test]
+    fn a_tracker_at_the_end_of_a_long_tag_or_script_is_caught() {
+        let filler = "a".repeat(3 * WINDOW_AFTER);
+        let tag =
+            format!("<img alt=\"{filler}\" src=\"https://www.facebook.com/tr?id=1\"><p>ok</p>");
+        let out = staged(&tag, &[4096]);
+        assert!(
+            !out.contains(" src=\"https://www.facebook.com"),
+            "the pixel"
+        );
+        assert!(out.ends_with("<p>ok</p>"));
+        let script = format!("<script>var s='{filler}';gtag('config','G-1');</script><p>ok</p>");
+        let out = staged(&script, &[4096]);
+        assert!(
+            out.starts_with("<script type=\"text/plain\""),
+            "held and made inert"
+        );
+        assert!(out.ends_with("</script><p>ok</p>"));
+        let plain = format!("<div title=\"{filler}\"></div><style>{filler}</style><p>ok</p>");
+        assert_eq!(staged(&plain, &[4096]), plain);
+    }
+
+    /// Fragments of pages, the tricky ones included.
+    const FRAGMENTS: &[&str] = &[
+        "<p>text</p>",
+        "<a href=\"/x\" ping=\"https://www.google-analytics.com/p /q\">x</a>",
+        "<a href='/y'>y</a>",
+        "<img src=/a.png alt='a > b'>",
+        "<img src=\"https://www.facebook.com/tr?id=1\" alt=x>",
+        "<script async src=\"https://www.googletagmanager.com/gtag/js?id=G\"></script>",
+        "<script>gtag('config','G');</script>",
+        "<script>if (a < b && c > d) { x = '</scr' + 'ipt>'; }</script>",
+        "<script><!-- fbq('init','1') --></script>",
+        "<script><!--<script>fbq('init','2')</script>x</script>",
+        "<script type=\"application/ld+json\">{\"fbq('init'\":1}</script>",
+        "<!-- <img src=\"https://www.facebook.com/tr\"> -->",
+        "<!--->",
+        "<![CDATA[ x > y ]]>",
+        "<?php echo 1 ?>",
+        "<textarea><img src=\"https://www.facebook.com/tr\"></textarea>",
+        "<title>a</title>",
+        "<style>a > b { color: red }</style>",
+        "<noscript><img src=\"https://www.facebook.com/tr?id=9\"></noscript>",
+        "<iframe src=\"https://www.youtube.com/embed/x\" width=10 height=10>fallback</iframe>",
+        "<div data-x=\"<script>\" class=a>d</div>",
+        "<link rel=preconnect href=\"https://www.googletagmanager.com\">",
+        "a < b > c",
+        "</p >",
+        "</>",
+        "<br/>",
+        "<div a\"b=c>q</div>",
+        "<svg><script>gtag('config','S')</script></svg>",
+        "<img src=\"https://www&#46;facebook&#46;com/tr?id=2\">",
+        "<iframe src=\"https://www.you%74ube.com/embed/y\"></iframe>",
+        "<img\n  src=\"https://www.face\nbook.com/tr?id=3\"\n  alt=\"\">",
+        "<img srcset=\"/a.png 1x,\n https://px.ads.linkedin.com/c 2x\">",
+        "<a href=\"/?q=a&amp;b=%20\">q</a>",
+        "<SCRIPT SRC=\"HTTPS://WWW.GOOGLETAGMANAGER.COM/gtm.js\"></SCRIPT>",
+        "<script>var u = \"<!--\"; fbq('init','4');</script>",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(std::env::var("CONSENTRY_PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256)))]
+
+        /// The stage gives what lol_html gives over the whole page, whatever the
+        /// page and however it is cut into chunks.
+        #[test]
+        fn the_stage_rewrites_as_lol_html_over_the_whole_page(
+            picks in proptest::collection::vec(0usize..FRAGMENTS.len(), 1..20),
+            sizes in proptest::collection::vec(1usize..64, 1..8),
+        ) {
+            let page: String = picks.iter().map(|&i| FRAGMENTS[i]).collect();
+            prop_assert_eq!(staged(&page, &sizes), whole(&page), "page: {}", page);
+        }
+    }
+}
