@@ -125,6 +125,7 @@ SUB_PORT=$(pick_port); PICKED+="$SUB_PORT "
 CS_PORT=$(pick_port); PICKED+="$CS_PORT "
 SINK_PORT=$(pick_port); PICKED+="$SINK_PORT "
 BARE_PORT=$(pick_port); PICKED+="$BARE_PORT "
+INJ_PORT=$(pick_port); PICKED+="$INJ_PORT "
 
 # ---------------------------------------------------------------- content
 WWW=$TMP/www
@@ -147,6 +148,18 @@ printf '%s\n' "$tail_html" >>"$WWW/page.html"
 # The same page marked `Cache-Control: no-transform`: consentry enforces its cookies
 # but does not inject, which is the job plain nginx proxy_pass is compared on.
 cp "$WWW/page.html" "$WWW/page-raw.html"
+# The same page with the five most common trackers in its head, as their vendors'
+# install guides give them: gtag.js and its config, the Tag Manager loader, the Meta
+# pixel (and its noscript image), Hotjar, and a YouTube embed in the body.
+TRACKERS_HEAD='<script async src="https://www.googletagmanager.com/gtag/js?id=G-BENCH1"></script><script>window.dataLayer=window.dataLayer||[];function gtag(){dataLayer.push(arguments);}gtag("js",new Date());gtag("config","G-BENCH1");</script><script>(function(w,d,s,l,i){w[l]=w[l]||[];w[l].push({"gtm.start":new Date().getTime(),event:"gtm.js"});var f=d.getElementsByTagName(s)[0],j=d.createElement(s);j.async=true;j.src="https://www.googletagmanager.com/gtm.js?id="+i;f.parentNode.insertBefore(j,f);})(window,document,"script","dataLayer","GTM-BENCH");</script><script>!function(f,b,e,v,n,t,s){if(f.fbq)return;n=f.fbq=function(){n.callMethod?n.callMethod.apply(n,arguments):n.queue.push(arguments)};if(!f._fbq)f._fbq=n;n.push=n;n.loaded=!0;n.version="2.0";n.queue=[];t=b.createElement(e);t.async=!0;t.src=v;s=b.getElementsByTagName(e)[0];s.parentNode.insertBefore(t,s)}(window,document,"script","https://connect.facebook.net/en_US/fbevents.js");fbq("init","1234567890");fbq("track","PageView");</script><noscript><img height="1" width="1" style="display:none" src="https://www.facebook.com/tr?id=1234567890&ev=PageView&noscript=1"/></noscript><script>(function(h,o,t,j,a,r){h.hj=h.hj||function(){(h.hj.q=h.hj.q||[]).push(arguments)};h._hjSettings={hjid:1234567,hjsv:6};a=o.getElementsByTagName("head")[0];r=o.createElement("script");r.async=1;r.src=t+h._hjSettings.hjid+j+h._hjSettings.hjsv;a.appendChild(r);})(window,document,"https://static.hotjar.com/c/hotjar-",".js?sv=");</script>'
+TRACKERS_BODY='<iframe width="560" height="315" src="https://www.youtube.com/embed/bench" title="Video"></iframe>'
+# (index/substr, not sub(): `&` in a replacement means the match to awk.)
+awk -v head="$TRACKERS_HEAD" -v body="$TRACKERS_BODY" '
+    function after(line, mark, text,   at) {
+        at = index(line, mark)
+        return at ? substr(line, 1, at + length(mark) - 1) text substr(line, at + length(mark)) : line
+    }
+    { print after(after($0, "</title>", head), "<main>", body) }' "$WWW/page.html" >"$WWW/page-trackers.html"
 {
     printf '{"dataset":"street-trees","licence":"ODbL-1.0","total_count":1234,"records":['
     for i in 1 2 3 4 5; do
@@ -222,6 +235,8 @@ $add_headers        }
         location = /page-raw.html {
 $add_headers            add_header Cache-Control no-transform always;
         }
+        location = /page-trackers.html {
+$add_headers        }
     }
 }
 EOF
@@ -282,6 +297,11 @@ sites:
     upstream: http://127.0.0.1:$SINK_PORT
 EOF
 "$CONSENTRY" check --config "$TMP/consentry.yaml" >/dev/null
+# The same with trackers left alone: the injection-only path the tracker rewrite is
+# measured against.
+sed -e "s/127.0.0.1:$CS_PORT/127.0.0.1:$INJ_PORT/" "$TMP/consentry.yaml" >"$TMP/injonly.yaml"
+printf '\ntrackers:\n  block: false\n' >>"$TMP/injonly.yaml"
+"$CONSENTRY" check --config "$TMP/injonly.yaml" >/dev/null
 
 # ---------------------------------------------------------------- start everything
 start() { # name cpu command...
@@ -308,6 +328,7 @@ wait_http upstream "http://127.0.0.1:$UP_PORT/data.json" "$HOST"
 start nginx "$PROXY_CPU" nginx -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx.conf"
 start subfilter "$PROXY_CPU" nginx -p "$TMP/subfilter" -e "$TMP/subfilter/error.log" -c "$TMP/subfilter.conf"
 start consentry "$PROXY_CPU" env RUST_LOG=warn "$CONSENTRY" --config "$TMP/consentry.yaml"
+start injonly "$PROXY_CPU" env RUST_LOG=warn "$CONSENTRY" --config "$TMP/injonly.yaml"
 bare_PID=
 if [[ -x $BARE ]]; then
     start bare "$PROXY_CPU" "$BARE" "127.0.0.1:$BARE_PORT" "127.0.0.1:$UP_PORT"
@@ -366,11 +387,12 @@ start sink "$LOAD_CPU" python3 "$TMP/sink.py" "$SINK_PORT"
 wait_http nginx "http://127.0.0.1:$NGX_PORT/data.json" "$HOST"
 wait_http subfilter "http://127.0.0.1:$SUB_PORT/data.json" "$HOST"
 wait_http consentry "http://127.0.0.1:$CS_PORT/data.json" "$HOST"
+wait_http injonly "http://127.0.0.1:$INJ_PORT/data.json" "$HOST"
 [[ -z $bare_PID ]] || wait_http bare "http://127.0.0.1:$BARE_PORT/data.json" "$HOST"
 wait_http sink "http://127.0.0.1:$SINK_PORT/" "$UPLOAD_HOST"
 
-declare -A PORT=([upstream]=$UP_PORT [nginx]=$NGX_PORT [subfilter]=$SUB_PORT [consentry]=$CS_PORT [bare]=$BARE_PORT)
-declare -A CPU_PID=([upstream]=$upstream_PID [nginx]=$nginx_PID [subfilter]=$subfilter_PID [consentry]=$consentry_PID [bare]=$bare_PID)
+declare -A PORT=([upstream]=$UP_PORT [nginx]=$NGX_PORT [subfilter]=$SUB_PORT [consentry]=$CS_PORT [bare]=$BARE_PORT [injonly]=$INJ_PORT)
+declare -A CPU_PID=([upstream]=$upstream_PID [nginx]=$nginx_PID [subfilter]=$subfilter_PID [consentry]=$consentry_PID [bare]=$bare_PID [injonly]=$injonly_PID)
 
 # ---------------------------------------------------------------- sanity
 echo "== $(date -u +%FT%TZ) $(uname -srm), $NCPU cores, $(nginx -v 2>&1 | sed 's/.*: //'), consentry $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')"
@@ -422,10 +444,12 @@ run_wrk() { # target path duration -> "rps p50us p99us requests errors ticks"
     echo "$rps $p50 $p99 $reqs $errs $((after - before))"
 }
 
-PATHS=(/page.html /page-raw.html /data.json)
+PATHS=(/page.html /page-trackers.html /page-raw.html /data.json)
 targets_for() { # path
     if [[ $1 == /page.html ]]; then
-        echo "upstream nginx subfilter consentry"
+        echo "upstream nginx subfilter consentry injonly"
+    elif [[ $1 == /page-trackers.html ]]; then
+        echo "consentry injonly"
     else
         echo "upstream nginx consentry${bare_PID:+ bare}"
     fi
@@ -506,6 +530,9 @@ ratio_row nginx /page.html
 ratio_row nginx /page-raw.html
 ratio_row nginx /data.json
 ratio_row subfilter /page.html
+# The tracker rewrite against the injection-only path (trackers.block: false).
+ratio_row injonly /page.html
+ratio_row injonly /page-trackers.html
 if [[ -n $bare_PID ]]; then
     # How much of consentry's cost is hyper and tokio themselves.
     ratio_row nginx /page-raw.html bare
