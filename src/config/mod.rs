@@ -9,6 +9,7 @@
 
 pub mod locate;
 pub mod raw;
+pub mod records;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -172,6 +173,8 @@ pub struct Config {
     hosts: crate::FastMap<String, usize>,
     pub limits: Limits,
     pub timeouts: Timeouts,
+    /// `records:`; `None`: nothing is recorded.
+    pub records: Option<records::RecordsConfig>,
 }
 
 impl Config {
@@ -230,6 +233,19 @@ impl Config {
             categories.join(", "),
             rules
         );
+        if let Some(records) = &self.records {
+            out.push_str(&format!(
+                "  consent records: {} (kept {} days{})
+",
+                records.store.redacted(),
+                records.retain.as_secs() / 86_400,
+                if records.client_info {
+                    ", with truncated IP and user agent"
+                } else {
+                    ""
+                }
+            ));
+        }
         for site in &self.sites {
             out.push_str(&format!(
                 "  site {}: {} -> {}://{}{} ({} rules, consent from {})\n",
@@ -670,6 +686,8 @@ pub fn compile(
         }));
     }
 
+    let records = records::compile(p, raw.records.as_ref(), base);
+
     problems.finish()?;
     let categories = categories.ok_or_else(|| ConfigErrors(vec![]))?;
     Ok(Config {
@@ -683,6 +701,7 @@ pub fn compile(
         hosts,
         limits,
         timeouts,
+        records,
     })
 }
 
