@@ -55,6 +55,8 @@ pub struct Metrics {
     request_seconds: Family<SiteLabels, Histogram>,
     upstream_seconds: Family<SiteLabels, Histogram>,
     reloads: Family<OutcomeLabels, Counter>,
+    /// Consent records (`ops::records`).
+    pub records: crate::ops::records::RecordMetrics,
 }
 
 impl Default for Metrics {
@@ -117,8 +119,10 @@ impl Default for Metrics {
         for outcome in ["ok", "failed"] {
             let _ = reloads.get_or_create(&OutcomeLabels { outcome });
         }
+        let records = crate::ops::records::RecordMetrics::register(&mut registry);
         Metrics {
             registry,
+            records,
             requests,
             removed,
             expired,
