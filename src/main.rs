@@ -258,6 +258,17 @@ async fn demo(path: &Path, listen: SocketAddr) -> ExitCode {
         "{}",
         consentry::demo::instructions(running.http_addr.unwrap_or(listen), &policy_path)
     );
+    if let Some(store) = running.proxy.records.store() {
+        println!(
+            "Consent records go to {}: `consentry records --config {}` prints them.\n",
+            store.redacted(),
+            if label.ends_with("(built in)") {
+                "FILE (a copy of the shipped proxy.yaml)"
+            } else {
+                &label
+            }
+        );
+    }
     // Ctrl-C, or SIGTERM from a container runtime or supervisor: both drain.
     let mut terminate =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();

@@ -2,7 +2,8 @@
 //! idempotent (`ON CONFLICT DO NOTHING` on the state's key and the record's ID), so
 //! two replicas that see the same new state write one `observed` record between
 //! them. TLS to the database with rustls (the system's roots) as the URL's
-//! `sslmode` asks (`prefer` by default, `require` to insist, `disable`).
+//! `sslmode` asks (`prefer` by default, `require` to insist, `disable`). A password
+//! not in the URL is taken from `PGPASSWORD`, as libpq does.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -96,6 +97,13 @@ async fn connect(url: &str) -> Result<Client, StoreError> {
         .map_err(|e| StoreError(format!("PostgreSQL URL: {e}")))?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    // As libpq does: a password kept out of the configuration file (a Kubernetes
+    // Secret, say) comes from PGPASSWORD.
+    if config.get_password().is_none() {
+        if let Some(password) = std::env::var_os("PGPASSWORD") {
+            config.password(password.as_encoded_bytes());
+        }
     }
     if config.get_application_name().is_none() {
         config.application_name("consentry");
