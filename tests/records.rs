@@ -663,3 +663,57 @@ async fn the_records_command_prints_jsonl_csv_and_the_policy_shown() {
     assert_eq!(run(&["--consent-id", "nobody"]), "");
     assert_eq!(run(&["--since", "2999-01-01T00:00:00Z"]), "");
 }
+
+#[tokio::test]
+async fn a_reload_can_change_the_store() {
+    let dir = temp_dir("reload");
+    let first = format!("sqlite:{}", dir.join("a.db").display());
+    let second = format!("sqlite:{}", dir.join("b.db").display());
+    let up = fixed(200, &[], "ok").await;
+    let file = dir.join("proxy.yaml");
+    std::fs::write(&file, yaml(&up.url(), "onetrust", &first, "")).unwrap();
+    let config = consentry::Config::load(&file).unwrap();
+    let p = consentry::net::server::start(config, Some(file.clone()))
+        .await
+        .unwrap();
+    let addr = p.http_addr.unwrap();
+    let one = "OptanonConsent=consentId=one&groups=C0001%3A1";
+    get(addr, PORTAL, "/", &[("cookie", one)]).await;
+    assert_eq!(records_when(&first, 1).await.len(), 1);
+
+    std::fs::write(&file, yaml(&up.url(), "onetrust", &second, "")).unwrap();
+    p.reload().unwrap();
+    get(
+        addr,
+        PORTAL,
+        "/",
+        &[("cookie", "OptanonConsent=consentId=two&groups=C0001%3A1")],
+    )
+    .await;
+    let found = records_when(&second, 1).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].consent_id, "two");
+    assert_eq!(
+        records(&first).await.len(),
+        1,
+        "the old store keeps its records"
+    );
+    // A reload that turns records off stops recording.
+    std::fs::write(
+        &file,
+        yaml(&up.url(), "onetrust", &second, "")
+            .replace("records:\n  store:", "# records:\n#  store:"),
+    )
+    .unwrap();
+    p.reload().unwrap();
+    get(
+        addr,
+        PORTAL,
+        "/",
+        &[("cookie", "OptanonConsent=consentId=three&groups=C0001%3A1")],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(records(&second).await.len(), 1);
+    p.shutdown().await;
+}
