@@ -125,11 +125,13 @@ impl Record {
             if i > 0 {
                 out.push(',');
             }
+            // RFC 4180 quoting; outer spaces too, which some readers trim. Values
+            // stay as they are (a consent ID may start with `-` or `=`): open the
+            // file as text, not formulas, in a spreadsheet.
             if field.contains([',', '"', '\n', '\r'])
-                || field.starts_with([' ', '=', '+', '-', '@'])
+                || field.starts_with(' ')
+                || field.ends_with(' ')
             {
-                // Quoted; a leading formula character is also quoted, so that a
-                // spreadsheet does not run it (CSV injection).
                 let _ = write!(out, "\"{}\"", field.replace('"', "\"\""));
             } else {
                 out.push_str(field);
@@ -278,7 +280,7 @@ mod tests {
         };
         assert_eq!(
             record.csv(),
-            "r1,1,1970-01-01T00:00:00.000Z,observed,onetrust,\"-3ZcD==\",\"a,b\",necessary statistics,,2,,,\"/x\"\"y\",,"
+            "r1,1,1970-01-01T00:00:00.000Z,observed,onetrust,-3ZcD==,\"a,b\",necessary statistics,,2,,,\"/x\"\"y\",,"
         );
         assert_eq!(CSV_HEADER.split(',').count(), 15);
     }
