@@ -461,3 +461,98 @@ async fn choices_are_recorded_and_a_database_that_disappears_loses_no_request() 
     assert!(records(&store).await.len() >= 2, "recording resumed");
     p.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_refuses_writes_loses_no_request_and_says_why() {
+    let Some(cluster) = cluster_or_skip("read-only") else {
+        return;
+    };
+    let store = cluster.url();
+    let up = fixed(200, &[], "ok").await;
+    let p = common::proxy(&yaml(
+        &up.url(),
+        "onetrust",
+        &store,
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+    ))
+    .await;
+    let (addr, admin) = (p.http_addr.unwrap(), p.admin_addr.unwrap());
+    get(
+        addr,
+        PORTAL,
+        "/",
+        &[("cookie", "OptanonConsent=consentId=before&groups=C0001%3A1")],
+    )
+    .await;
+    assert_eq!(records_when(&store, 1).await.len(), 1);
+
+    // The database turns read-only, and the proxy's session is cut: every write
+    // from now on is refused.
+    let (db, connection) = tokio_postgres::connect(&store, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    db.batch_execute(
+        "ALTER DATABASE postgres SET default_transaction_read_only = on; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = 'consentry' AND pid <> pg_backend_pid();",
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    for i in 0..10 {
+        let cookie = format!("OptanonConsent=consentId=refused-{i}&groups=C0001%3A1");
+        assert_eq!(
+            get(addr, PORTAL, "/", &[("cookie", &cookie)]).await.status,
+            200
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no request waited"
+    );
+    let waited = Instant::now();
+    while metric(admin, "consentry_records_dropped_total").await < 10
+        && waited.elapsed() < Duration::from_secs(15)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(metric(admin, "consentry_records_dropped_total").await, 10);
+    // The writer opens the store again (at most once a second) for the next record,
+    // and the database says why it refuses.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let cookie = "OptanonConsent=consentId=refused-again&groups=C0001%3A1";
+    get(addr, PORTAL, "/", &[("cookie", cookie)]).await;
+    let waited = Instant::now();
+    while metric(admin, "consentry_records_dropped_total").await < 11
+        && waited.elapsed() < Duration::from_secs(15)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(metric(admin, "consentry_records_dropped_total").await, 11);
+    let ready = get(admin, "admin", "/readyz", &[]).await.text();
+    assert!(
+        ready.contains("DOWN") && ready.contains("read-only"),
+        "{ready}"
+    );
+
+    // Writable again: recording resumes.
+    db.batch_execute("ALTER DATABASE postgres SET default_transaction_read_only = off")
+        .await
+        .unwrap();
+    let waited = Instant::now();
+    loop {
+        let cookie = format!(
+            "OptanonConsent=consentId=after-{}&groups=C0001%3A1",
+            waited.elapsed().as_millis()
+        );
+        get(addr, PORTAL, "/", &[("cookie", &cookie)]).await;
+        if records(&store).await.len() >= 2 || waited.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(records(&store).await.len() >= 2, "recording resumed");
+    p.shutdown().await;
+}
