@@ -18,6 +18,7 @@ mod cookieconsent;
 mod django_cookie_consent;
 mod govuk;
 mod id;
+pub use id::hashed;
 mod json;
 mod klaro;
 mod list;

@@ -275,8 +275,8 @@ impl Records {
             .sites
             .get(site_index)
             .filter(|s| s.banner && source.format.writable());
-        let record = self.build(
-            recorder,
+        let record = build(
+            recorder.config.client_info,
             Event::Observed,
             source.format.name(),
             consent_id,
@@ -318,8 +318,8 @@ impl Records {
         };
         let policy = table.sites.get(site_index).map(|s| s.policy.clone());
         let event = Event::of_choice(choice.had_id, choice.granted, categories.required());
-        let record = self.build(
-            recorder,
+        let record = build(
+            recorder.config.client_info,
             event,
             choice.source,
             choice.consent_id.clone(),
@@ -362,64 +362,6 @@ impl Records {
                 ));
                 false
             }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn build(
-        &self,
-        recorder: &Recorder,
-        event: Event,
-        source: &str,
-        consent_id: String,
-        site: &Site,
-        categories: &Categories,
-        granted: CategorySet,
-        revision: Option<u64>,
-        policy: Option<&Arc<PolicyText>>,
-        path: &str,
-        client: &ClientInfo,
-        headers: &http::HeaderMap,
-    ) -> Item {
-        let time_ms = record::now_ms();
-        let granted = granted.union(categories.required());
-        let client_info = recorder.config.client_info;
-        let record = Record {
-            record_id: record::random_id(),
-            schema_version: record::SCHEMA_VERSION,
-            time: record::format_time(time_ms),
-            event,
-            source: source.to_owned(),
-            consent_id: consent_id.clone(),
-            site: site.name.clone(),
-            granted: record::names(categories, granted),
-            refused: record::names(categories, categories.all().without(granted)),
-            revision,
-            language: policy.map(|_| SHOWN_LANGUAGE.to_owned()),
-            policy_sha256: policy.map(|p| p.sha256.clone()),
-            path: record::path_only(path),
-            client_ip: client_info.then(|| record::truncated_ip(client.addr.ip())),
-            user_agent: client_info
-                .then(|| {
-                    headers.get(http::header::USER_AGENT).map(|ua| {
-                        String::from_utf8_lossy(ua.as_bytes())
-                            .chars()
-                            .take(512)
-                            .collect()
-                    })
-                })
-                .flatten(),
-        };
-        Item {
-            state: State {
-                site: site.name.clone(),
-                consent_id,
-                granted: record.granted.join(" "),
-                revision: revision.and_then(|r| i64::try_from(r).ok()).unwrap_or(-1),
-            },
-            record,
-            time_ms,
-            policy: None,
         }
     }
 
@@ -466,6 +408,63 @@ impl Records {
     }
 }
 
+/// A record of `event` with what was granted, on `path`, built from the request.
+#[allow(clippy::too_many_arguments)]
+fn build(
+    client_info: bool,
+    event: Event,
+    source: &str,
+    consent_id: String,
+    site: &Site,
+    categories: &Categories,
+    granted: CategorySet,
+    revision: Option<u64>,
+    policy: Option<&Arc<PolicyText>>,
+    path: &str,
+    client: &ClientInfo,
+    headers: &http::HeaderMap,
+) -> Item {
+    let time_ms = record::now_ms();
+    let granted = granted.union(categories.required());
+    let record = Record {
+        record_id: record::random_id(),
+        schema_version: record::SCHEMA_VERSION,
+        time: record::format_time(time_ms),
+        event,
+        source: source.to_owned(),
+        consent_id: consent_id.clone(),
+        site: site.name.clone(),
+        granted: record::names(categories, granted),
+        refused: record::names(categories, categories.all().without(granted)),
+        revision,
+        language: policy.map(|_| SHOWN_LANGUAGE.to_owned()),
+        policy_sha256: policy.map(|p| p.sha256.clone()),
+        path: record::path_only(path),
+        client_ip: client_info.then(|| record::truncated_ip(client.addr.ip())),
+        user_agent: client_info
+            .then(|| {
+                headers.get(http::header::USER_AGENT).map(|ua| {
+                    String::from_utf8_lossy(ua.as_bytes())
+                        .chars()
+                        .take(512)
+                        .collect()
+                })
+            })
+            .flatten(),
+    };
+    Item {
+        state: State {
+            site: site.name.clone(),
+            consent_id,
+            granted: record.granted.join(" "),
+            revision: revision.and_then(|r| i64::try_from(r).ok()).unwrap_or(-1),
+        },
+        record,
+        time_ms,
+        policy: None,
+    }
+}
+
 /// Logs `message` at WARN unless one was logged in the last 10 s; counts the others.
 fn warn_limited(warned_at: &AtomicI64, suppressed: &AtomicU64, message: &str) {
     let now = record::now_ms();
@@ -506,5 +505,207 @@ impl Recorder {
             status,
             writer: std::sync::Mutex::new(Some(writer)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::RequestCookies;
+
+    const CATEGORIES: &str = "categories:\n  necessary: { required: true }\n  statistics: {}\n  first_party: {}\n  third_party: { gpc: true }\n";
+
+    fn config(format: &str, banner: bool) -> Config {
+        let yaml = format!(
+            "listen: {{ http: 127.0.0.1:0 }}\nconsent: {{ format: {format}, revision: 2 }}\n{CATEGORIES}policy: {{ banner: {banner} }}\nsites:\n  - {{ name: portal, hosts: [portal.test], upstream: http://127.0.0.1:1 }}\n"
+        );
+        Config::from_yaml(&yaml, "test.yaml", std::path::Path::new(".")).unwrap()
+    }
+
+    /// What `observe` builds for `cookie`, or `None` when it would record nothing.
+    fn observed(config: &Config, cookie: &str, gpc: bool, client_info: bool) -> Option<Record> {
+        let site = &config.sites[0];
+        let categories = &config.categories;
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::COOKIE, cookie.parse().unwrap());
+        headers.insert(http::header::USER_AGENT, "UA/1".parse().unwrap());
+        let cookies = RequestCookies::from_headers(&headers);
+        let consent = Consent::read(&cookies, gpc, &site.consent, categories);
+        let (Some(recorded), ConsentState::Given { source }) =
+            (consent.recorded(), consent.state())
+        else {
+            return None;
+        };
+        let source = &site.consent.sources[source];
+        let value = cookies
+            .items()
+            .find(|i| i.name == source.cookie.as_bytes())?
+            .value;
+        let table = SiteTable::new(config);
+        let shown = Some(&table.sites[0])
+            .filter(|s| s.banner && source.format.writable())
+            .map(|s| &s.policy);
+        let client = ClientInfo::new("198.51.100.23:4000".parse().unwrap(), false);
+        Some(
+            build(
+                client_info,
+                Event::Observed,
+                source.format.name(),
+                source.format.consent_id(value),
+                site,
+                categories,
+                recorded.granted,
+                recorded.revision,
+                shown,
+                "/datasets/trees?q=private",
+                &client,
+                &headers,
+            )
+            .record,
+        )
+    }
+
+    #[test]
+    fn an_observed_record_per_format() {
+        // (format, cookie, consent ID or "" for the value's hash, granted, revision)
+        type Case = (
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static [&'static str],
+            Option<u64>,
+        );
+        let cases: &[Case] = &[
+            (
+                "json",
+                r#"cookies_preferences={"statistics":true,"rev":2,"id":"abc"}"#,
+                "abc",
+                &["necessary", "statistics"],
+                Some(2),
+            ),
+            (
+                "list",
+                "cookies_preferences=first_party,id:xyz",
+                "xyz",
+                &["necessary", "first_party"],
+                None,
+            ),
+            (
+                "cookieconsent",
+                r#"cc_cookie={"categories":["analytics"],"revision":2,"consentId":"cc-1"}"#,
+                "cc-1",
+                &["necessary", "statistics"],
+                Some(2),
+            ),
+            (
+                "cookiebot",
+                "CookieConsent={stamp:'bot-1',necessary:true,preferences:false,statistics:true,marketing:true}",
+                "bot-1",
+                &["necessary", "statistics", "third_party"],
+                None,
+            ),
+            (
+                "onetrust",
+                "OptanonConsent=consentId=ot-1&groups=C0001%3A1%2CC0003%3A1",
+                "ot-1",
+                &["necessary", "first_party"],
+                None,
+            ),
+            (
+                "klaro",
+                r#"klaro={"matomo":true}"#,
+                "",
+                &["necessary", "statistics"],
+                None,
+            ),
+            (
+                "govuk",
+                r#"cookies_policy={"essential":true,"campaigns":true}"#,
+                "",
+                &["necessary", "third_party"],
+                None,
+            ),
+            (
+                "django-cookie-consent",
+                "cookie_consent=social=2024-01-02T10:00:00+00:00",
+                "",
+                &["necessary", "third_party"],
+                None,
+            ),
+        ];
+        for (format, cookie, id, granted, revision) in cases {
+            let config = config(format, false);
+            let r = observed(&config, cookie, false, false).unwrap_or_else(|| panic!("{format}"));
+            assert_eq!(r.event, Event::Observed);
+            assert_eq!(r.source, *format);
+            assert_eq!(r.site, "portal");
+            if id.is_empty() {
+                let value = cookie.split_once('=').unwrap().1;
+                assert_eq!(
+                    r.consent_id,
+                    crate::consent::format::hashed(value.as_bytes()),
+                    "{format}"
+                );
+            } else {
+                assert_eq!(r.consent_id, *id, "{format}");
+            }
+            assert_eq!(r.granted, *granted, "{format}");
+            let all = ["necessary", "statistics", "first_party", "third_party"];
+            let refused: Vec<&str> = all.into_iter().filter(|c| !granted.contains(c)).collect();
+            assert_eq!(r.refused, refused, "{format}");
+            assert_eq!(r.revision, *revision, "{format}");
+            assert_eq!(r.path, "/datasets/trees", "no query");
+            assert!(
+                r.language.is_none() && r.policy_sha256.is_none(),
+                "{format}: nothing shown"
+            );
+            assert!(r.client_ip.is_none() && r.user_agent.is_none());
+            assert_eq!(r.schema_version, 1);
+            assert_eq!(r.record_id.len(), 32);
+            assert!(record::parse_time(&r.time).is_some());
+        }
+    }
+
+    #[test]
+    fn what_is_not_evidence_records_nothing() {
+        let config = config("json", false);
+        for cookie in [
+            "other=1",
+            "cookies_preferences=",
+            "cookies_preferences={broken",
+            r#"cookies_preferences={"statistics":"yes"}"#,
+            r#"cookies_preferences={"statistics":true}; cookies_preferences={"statistics":true}"#,
+            r#"cookies_preferences={"statistics":true,"rev":1}"#,
+        ] {
+            assert!(
+                observed(&config, cookie, false, false).is_none(),
+                "{cookie}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_cookie_is_recorded_before_gpc_and_client_info_only_when_asked() {
+        let config = config("json", true);
+        let cookie = r#"cookies_preferences={"third_party":true,"rev":2}"#;
+        let r = observed(&config, cookie, true, true).unwrap();
+        assert_eq!(
+            r.granted,
+            ["necessary", "third_party"],
+            "what the cookie says"
+        );
+        assert_eq!(r.client_ip.as_deref(), Some("198.51.100.0/24"));
+        assert_eq!(r.user_agent.as_deref(), Some("UA/1"));
+        // consentry's banner asks for this cookie: its text and language were shown.
+        assert_eq!(r.language.as_deref(), Some(SHOWN_LANGUAGE));
+        let table = SiteTable::new(&config);
+        assert_eq!(
+            r.policy_sha256.as_deref(),
+            Some(table.sites[0].policy.sha256.as_str())
+        );
+        assert_eq!(
+            table.sites[0].policy.sha256,
+            sha256_hex(table.sites[0].policy.text.as_bytes())
+        );
     }
 }
