@@ -211,8 +211,9 @@ impl Proxy {
             if consent.recorded().is_some() {
                 let categories = &config.categories;
                 let records = &loaded.records;
-                (self.records).observe(
-                    records, index, site, categories, &consent, &cookies, &req, &client,
+                let (index, req, client) = (index, &req, &client);
+                self.records.observe(
+                    records, index, site, categories, &consent, &cookies, req, client,
                 );
             }
 
@@ -222,7 +223,11 @@ impl Proxy {
                 let mut report = Report::default();
                 let response = Box::pin(async {
                     let mut choice = None;
-                    let headers = req.headers().clone();
+                    // The endpoint's record may keep the user agent (`client_info`).
+                    let headers = match what {
+                        local::Local::ConsentForm => req.headers().clone(),
+                        _ => http::HeaderMap::new(),
+                    };
                     let response = local::respond(
                         what,
                         req,
@@ -237,7 +242,7 @@ impl Proxy {
                     // Recorded before the endpoint answers (waiting a bounded time).
                     if let Some(choice) = choice {
                         let categories = &config.categories;
-                        (self.records)
+                        self.records
                             .record_choice(
                                 &loaded.records,
                                 index,
