@@ -5,12 +5,18 @@
 #   docker run --rm -p 8080:8080 -p 8443:8443 --stop-timeout 35 \
 #       -v "$PWD/proxy.yaml:/etc/consentry/proxy.yaml:ro" \
 #       -v "$PWD/certs:/etc/consentry/certs:ro" \
+#       -v consentry-records:/var/lib/consentry \
 #       consentry
 #
 # The image runs `consentry --config /etc/consentry/proxy.yaml --log-format json` as
 # uid 10001. Mount your own proxy.yaml over the shipped one, and certs/ when the
 # configuration has a `tls` section (paths in proxy.yaml are relative to its
 # directory, so `certs/localhost.crt` means /etc/consentry/certs/localhost.crt).
+# Consent records go to /var/lib/consentry/records.db (the shipped proxy.yaml's
+# `records.store`, made absolute here): a named volume keeps them across containers;
+# set `records.store: /var/lib/consentry/records.db` in your own proxy.yaml too, or
+# postgres://… when several replicas run (docs/records.md). Read them with
+# `docker run --rm -v consentry-records:/var/lib/consentry consentry records`.
 # Other commands: `docker run --rm consentry check`, `docker run --rm -p 8080:8080
 # consentry demo --listen 0.0.0.0:8080`. See deploy/README.md.
 
@@ -46,18 +52,26 @@ COPY --from=build /usr/local/bin/consentry /usr/local/bin/consentry
 
 WORKDIR /etc/consentry
 COPY proxy.yaml /etc/consentry/proxy.yaml
-# Configuration and certificates are read-only for the proxy; it never writes files.
-RUN mkdir -p /etc/consentry/certs \
+# Configuration and certificates are read-only for the proxy; the only file it
+# writes is the consent records' SQLite database, in /var/lib/consentry.
+RUN mkdir -p /etc/consentry/certs /var/lib/consentry \
+    && sed -i 's|^  store: sqlite:records.db$|  store: sqlite:/var/lib/consentry/records.db|' \
+        /etc/consentry/proxy.yaml \
+    && grep -q 'store: sqlite:/var/lib/consentry/records.db' /etc/consentry/proxy.yaml \
+    && chown 10001:10001 /var/lib/consentry \
+    && chmod 0700 /var/lib/consentry \
     && chmod 0755 /etc/consentry /etc/consentry/certs \
     && chmod 0644 /etc/consentry/proxy.yaml
-# No VOLUME: proxy.yaml and certs/ are meant to be bind-mounted read-only (or mounted
-# from a ConfigMap/Secret), which needs no declared volume, and a VOLUME would leave
-# an anonymous volume behind on every `docker run`.
+# proxy.yaml and certs/ are meant to be bind-mounted read-only (or mounted from a
+# ConfigMap/Secret), which needs no declared volume. The records are data that must
+# outlive the container: a declared volume, so that even a plain `docker run` keeps
+# them out of the container's layer (name it with -v to find it again).
+VOLUME ["/var/lib/consentry"]
 
 USER 10001:10001
 
 # 8080: plain HTTP (and h2c), 8443: HTTPS (HTTP/1.1 and HTTP/2 by ALPN),
-# 9901: admin (/healthz, /readyz, /metrics, /cookies). The shipped proxy.yaml binds
+# 9901: admin (/healthz, /readyz, /metrics, /cookies, /records). The shipped proxy.yaml binds
 # the admin listener to 127.0.0.1, which is enough for the HEALTHCHECK below; bind it
 # to 0.0.0.0:9901 in your proxy.yaml only if something outside must reach it, and
 # never publish it to the internet.

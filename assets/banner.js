@@ -2,8 +2,11 @@
 // `script-src 'self'` Content-Security-Policy allows it; no inline script anywhere.
 //
 // Without JavaScript the banner is a plain form that posts to /.consentry/consent.
-// With it, the choice is written here, in the configured format, and the page reloads
-// so that the next response is already enforced by the proxy.
+// With it, the choice is posted there too, in the background (`via=banner`), so that
+// the proxy records it (proof of consent) and sets the cookie; the page then reloads
+// so that the next response is already enforced by the proxy. Should that post fail
+// (a Content-Security-Policy without connect-src 'self', a network error), the
+// choice is written here, in the configured format, as before.
 (function () {
   "use strict";
 
@@ -50,6 +53,29 @@
     }
   }
 
+  // Posts the choice to the consent endpoint; resolves true once it answered with
+  // its redirect (the cookie is then set), false otherwise.
+  function post(form, choice, granted) {
+    if (!window.fetch || !window.URLSearchParams || !window.Promise) {
+      return { then: function (done) { done(false); } };
+    }
+    var body = new URLSearchParams();
+    body.append("choice", choice === "accept_all" || choice === "refuse_all" ? choice : "save");
+    Object.keys(granted).forEach(function (k) { if (granted[k]) { body.append("category", k); } });
+    var back = form.querySelector('input[name="return"]');
+    body.append("return", back ? back.value : location.pathname + location.search);
+    body.append("via", "banner");
+    return fetch(form.action, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      redirect: "manual",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" }
+    }).then(function (response) {
+      return response.type === "opaqueredirect" || response.status === 303;
+    }, function () { return false; });
+  }
+
   // Focus a visitor can see the browser marking: the keyboard's, not a mouse press.
   // Scrolling on a press would move the target from under the pointer, and the
   // click would land elsewhere.
@@ -89,8 +115,11 @@
       var button = event.submitter || document.activeElement;
       var choice = button && button.name === "choice" ? button.value : "save";
       event.preventDefault();
-      write(banner, chosen(form, choice));
-      location.reload();
+      var granted = chosen(form, choice);
+      post(form, choice, granted).then(function (recorded) {
+        if (!recorded) { write(banner, granted); }
+        location.reload();
+      });
     });
     // The banner does not take the focus: it is not modal, and taking it on every
     // page would pull keyboard and screen-reader users away from the page each time.

@@ -4,6 +4,7 @@
 # request carrying a JSON preferences cookie.
 #
 #   bench/records_load.sh            # DURATION=10s ROUNDS=3
+#   TARGETS="off seen" ROUNDS=6 bench/records_load.sh
 #
 # Targets, in alternating rounds (PITFALLS.md: compare ratios within one run):
 #   off        no `records` key
@@ -19,6 +20,7 @@ cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
+TARGETS=${TARGETS:-off seen new_state}
 CONNS=${CONNS:-32}
 PROXY_CPU=${PROXY_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
@@ -81,7 +83,7 @@ cookie='cookies_preferences=%7B%22statistics%22%3Atrue%2C%22id%22%3A%220f1e2d3c4
 
 printf '%-6s %-10s %10s %9s %11s %9s\n' round target req/s p99_ms cpu_us/req dropped
 for round in $(seq 1 "$ROUNDS"); do
-  for target in off seen new_state; do
+  for target in $TARGETS; do
     rm -f "$tmp/records.db"*
     case $target in
       off) records="" ;;

@@ -1,5 +1,5 @@
-//! The `consentry` command: run the proxy, check a configuration, run the demo, or
-//! print the cookie audit of a running instance.
+//! The `consentry` command: run the proxy, check a configuration, run the demo,
+//! print the cookie audit of a running instance or the consent records of a store.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -49,6 +49,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the consent records of the configured store, oldest first.
+    Records {
+        /// Only the records of this consent ID.
+        #[arg(long)]
+        consent_id: Option<String>,
+        /// Only records at or after this time (RFC 3339, e.g. 2026-01-31T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, value_enum, default_value_t = RecordsFormat::Jsonl)]
+        format: RecordsFormat,
+        /// Add to each JSON line the policy text the visitor was shown (`policy_text`).
+        #[arg(long)]
+        with_policy: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RecordsFormat {
+    Jsonl,
+    Csv,
 }
 
 fn main() -> ExitCode {
@@ -64,7 +84,79 @@ fn main() -> ExitCode {
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9901)));
             runtime().block_on(audit(admin, json))
         }
+        Some(Command::Records {
+            consent_id,
+            since,
+            format,
+            with_policy,
+        }) => runtime().block_on(records(&cli.config, consent_id, since, format, with_policy)),
         None => runtime().block_on(run(&cli.config)),
+    }
+}
+
+async fn records(
+    path: &Path,
+    consent_id: Option<String>,
+    since: Option<String>,
+    format: RecordsFormat,
+    with_policy: bool,
+) -> ExitCode {
+    use consentry::ops::records::read::{Output, print_all};
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(records) = config.records else {
+        eprintln!(
+            "consentry: {} sets no `records`: consent records are off",
+            path.display()
+        );
+        return ExitCode::FAILURE;
+    };
+    let since_ms = match since
+        .as_deref()
+        .map(consentry::ops::records::record::parse_time)
+    {
+        None => None,
+        Some(Some(ms)) => Some(ms),
+        Some(None) => {
+            eprintln!("consentry: --since is not an RFC 3339 time (e.g. 2026-01-31T00:00:00Z)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let output = match format {
+        RecordsFormat::Jsonl => Output::Jsonl,
+        RecordsFormat::Csv if with_policy => {
+            eprintln!("consentry: --with-policy adds a field to JSON lines: use --format jsonl");
+            return ExitCode::FAILURE;
+        }
+        RecordsFormat::Csv => Output::Csv,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let printed = print_all(
+        &records.store,
+        consent_id,
+        since_ms,
+        output,
+        with_policy,
+        &mut out,
+    )
+    .await;
+    let flushed = std::io::Write::flush(&mut out);
+    match (printed, flushed) {
+        (Ok(_), Ok(())) => ExitCode::SUCCESS,
+        (Err(e), _) => {
+            eprintln!("consentry: {}: {e}", records.store.redacted());
+            ExitCode::FAILURE
+        }
+        (_, Err(e)) => {
+            eprintln!("consentry: cannot write the output: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -167,6 +259,17 @@ async fn demo(path: &Path, listen: SocketAddr) -> ExitCode {
         "{}",
         consentry::demo::instructions(running.http_addr.unwrap_or(listen), &policy_path)
     );
+    if let Some(store) = running.proxy.records.store() {
+        println!(
+            "Consent records go to {}: `consentry records --config {}` prints them.\n",
+            store.redacted(),
+            if label.ends_with("(built in)") {
+                "FILE (a copy of the shipped proxy.yaml)"
+            } else {
+                &label
+            }
+        );
+    }
     // Ctrl-C, or SIGTERM from a container runtime or supervisor: both drain.
     let mut terminate =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();

@@ -38,6 +38,8 @@ pub struct Loaded {
     site_metrics: Vec<SiteMetrics>,
     /// For requests no site took (421, 400).
     unrouted_metrics: SiteMetrics,
+    /// What consent records need of each site (policy text and its hash).
+    records: crate::ops::records::SiteTable,
 }
 
 /// The proxy: the current configuration, swapped whole on reload so that a request
@@ -46,16 +48,19 @@ pub struct Proxy {
     state: ArcSwap<Loaded>,
     pub metrics: Metrics,
     pub audit: crate::ops::audit::Audit,
+    pub records: crate::ops::records::Records,
 }
 
 impl Proxy {
     pub fn new(config: Config) -> Result<Proxy, ClientError> {
         let metrics = Metrics::default();
         let loaded = Self::load(config, &metrics)?;
+        let records = crate::ops::records::Records::new(metrics.records.clone());
         Ok(Proxy {
             state: ArcSwap::from_pointee(loaded),
             metrics,
             audit: crate::ops::audit::Audit::default(),
+            records,
         })
     }
 
@@ -67,11 +72,13 @@ impl Proxy {
             .map(|site| metrics.site(&site.name, &config.categories))
             .collect();
         let unrouted_metrics = metrics.site("-", &config.categories);
+        let records = crate::ops::records::SiteTable::new(&config);
         Ok(Loaded {
             config: Arc::new(config),
             clients,
             site_metrics,
             unrouted_metrics,
+            records,
         })
     }
 
@@ -84,6 +91,9 @@ impl Proxy {
     /// that starts from now on. On error the running configuration stays.
     pub fn replace(&self, config: Config) -> Result<(), ClientError> {
         let loaded = Self::load(config, &self.metrics)?;
+        if self.records.started() {
+            self.records.apply(loaded.config.records.as_ref());
+        }
         self.state.store(Arc::new(loaded));
         Ok(())
     }
@@ -204,20 +214,55 @@ impl Proxy {
                 .any(|item| item == b"1");
             let consent = Consent::read(&cookies, gpc, &site.consent, &config.categories);
             let granted = consent.granted();
+            // A new consent state is recorded; a repeated one costs a table lookup.
+            if consent.recorded().is_some() {
+                let categories = &config.categories;
+                let records = &loaded.records;
+                let (index, req, client) = (index, &req, &client);
+                self.records.observe(
+                    records, index, site, categories, &consent, &cookies, req, client,
+                );
+            }
 
             // Consentry's own pages: the policy, banner assets, the consent endpoint.
             if let Some(what) = local::route(&req, site) {
                 // Boxed: a rare path whose future would otherwise enlarge every request's.
                 let mut report = Report::default();
-                let response = Box::pin(local::respond(
-                    what,
-                    req,
-                    site,
-                    &config.categories,
-                    &consent,
-                    client.tls,
-                    &mut report,
-                ))
+                let response = Box::pin(async {
+                    let mut choice = None;
+                    // The endpoint's record may keep the user agent (`client_info`).
+                    let headers = match what {
+                        local::Local::ConsentForm => req.headers().clone(),
+                        _ => http::HeaderMap::new(),
+                    };
+                    let response = local::respond(
+                        what,
+                        req,
+                        site,
+                        &config.categories,
+                        &consent,
+                        client.tls,
+                        &mut report,
+                        &mut choice,
+                    )
+                    .await;
+                    // Recorded before the endpoint answers (waiting a bounded time).
+                    if let Some(choice) = choice {
+                        let categories = &config.categories;
+                        self.records
+                            .record_choice(
+                                &loaded.records,
+                                index,
+                                site,
+                                categories,
+                                &choice,
+                                &headers,
+                                &client,
+                            )
+                            .await;
+                    }
+                    response
+                })
                 .await;
                 return ex.finish(&self, None, &report, response);
             }

@@ -1219,3 +1219,44 @@ async fn vanilla_cookieconsent_choices_are_enforced() {
     assert_necessary_in(&jar, "after cookieconsent withdrew analytics");
     b.quit().await;
 }
+
+/// A choice made in consentry's banner (its script posts it in the background) is
+/// recorded as the banner's, under the consent ID its cookie then carries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_choice_in_the_banner_is_recorded_with_the_cookies_consent_id() {
+    let Some(b) =
+        Browser::for_test("a_choice_in_the_banner_is_recorded_with_the_cookies_consent_id").await
+    else {
+        return;
+    };
+    let dir =
+        std::env::temp_dir().join(format!("consentry-browser-records-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = format!("sqlite:{}", dir.join("records.db").display());
+    let records_yaml = format!("{WITH_BANNER}\nrecords:\n  store: \"{store}\"");
+    let portal = portal(Pages::default(), JSON_CONSENT, &records_yaml).await;
+    b.goto(&format!("{}/", portal.base)).await;
+    save_statistics_in_banner(&b).await;
+    let jar = jar_until(&b, |j| has(j, "_ga")).await;
+    let chosen = preferences(&jar);
+    assert_eq!(chosen["statistics"], true, "{chosen}");
+    let url =
+        consentry::config::records::StoreUrl::parse(&store, std::path::Path::new(".")).unwrap();
+    let query = consentry::ops::records::store::Query {
+        limit: 100,
+        ..Default::default()
+    };
+    let found = consentry::ops::records::store::query(&url, &query)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let record = &found[0].1;
+    assert_eq!(record.source, "banner");
+    assert_eq!(record.event, consentry::ops::records::record::Event::Given);
+    assert_eq!(record.granted, ["necessary", "statistics"]);
+    assert_eq!(chosen["id"], record.consent_id.as_str(), "{chosen}");
+    assert_eq!(record.path, "/");
+    b.quit().await;
+    drop(portal);
+    let _ = std::fs::remove_dir_all(&dir);
+}

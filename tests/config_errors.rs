@@ -382,3 +382,66 @@ fn tracker_settings_are_checked_with_their_location() {
         "FILE:15:39: sites[0].trackers.rules[0].category: unknown category `nope`",
     );
 }
+
+#[test]
+fn bad_records_settings_are_located() {
+    assert_error(
+        &format!("records:\n  store: mysql://db/consent\n{BASE}"),
+        "FILE:2:10: records.store: unknown store `mysql`: write sqlite:PATH or postgres://USER@HOST/DATABASE",
+    );
+    assert_error(
+        &format!("records:\n  store: \"sqlite:\"\n{BASE}"),
+        "FILE:2:10: records.store: `sqlite:` names no file",
+    );
+    assert_error(
+        &format!("records:\n  store: postgres://u@db/c?sslmode=sometimes\n{BASE}"),
+        "FILE:2:10: records.store: `postgres://u@db/c?sslmode=sometimes` is not a PostgreSQL URL",
+    );
+    assert_error(
+        &format!("records:\n  store: postgres://app:hunter2@db:port/c\n{BASE}"),
+        "app:***@db",
+    );
+    let (_, _, stderr) = check(&format!(
+        "records:\n  store: postgres://app:hunter2@db:port/c\n{BASE}"
+    ));
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert_error(
+        &format!("records:\n  retain: forever\n{BASE}"),
+        "FILE:2:11:",
+    );
+    assert_error(
+        &format!("records:\n  retain: 0d\n{BASE}"),
+        "FILE:2:11: records.retain: must be longer than zero",
+    );
+    assert_error(
+        &format!("records:\n  stor: sqlite:x.db\n{BASE}"),
+        "unknown field `stor`",
+    );
+}
+
+#[test]
+fn a_records_section_is_summarised() {
+    let dir = std::env::temp_dir().join(format!("consentry-check-records-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("proxy.yaml");
+    std::fs::write(
+        &file,
+        format!("records:\n  store: sqlite:r.db\n  retain: 30d\n{BASE}"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(["check", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        stdout.contains(&format!(
+            "consent records: sqlite:{} (kept 30 days)",
+            dir.join("r.db").display()
+        )),
+        "relative to the file's directory: {stdout}"
+    );
+}

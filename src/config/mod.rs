@@ -9,6 +9,7 @@
 
 pub mod locate;
 pub mod raw;
+pub mod records;
 pub mod trackers;
 
 use std::collections::HashMap;
@@ -174,6 +175,8 @@ pub struct Config {
     hosts: crate::FastMap<String, usize>,
     pub limits: Limits,
     pub timeouts: Timeouts,
+    /// `records:`; `None`: nothing is recorded.
+    pub records: Option<records::RecordsConfig>,
 }
 
 impl Config {
@@ -232,6 +235,19 @@ impl Config {
             categories.join(", "),
             rules
         );
+        if let Some(records) = &self.records {
+            out.push_str(&format!(
+                "  consent records: {} (kept {} days{})
+",
+                records.store.redacted(),
+                records.retain.as_secs() / 86_400,
+                if records.client_info {
+                    ", with truncated IP and user agent"
+                } else {
+                    ""
+                }
+            ));
+        }
         for site in &self.sites {
             out.push_str(&format!(
                 "  site {}: {} -> {}://{}{} ({} rules, consent from {})\n",
@@ -693,6 +709,8 @@ pub fn compile(
         }));
     }
 
+    let records = records::compile(p, raw.records.as_ref(), base);
+
     problems.finish()?;
     let categories = categories.ok_or_else(|| ConfigErrors(vec![]))?;
     Ok(Config {
@@ -706,6 +724,7 @@ pub fn compile(
         hosts,
         limits,
         timeouts,
+        records,
     })
 }
 

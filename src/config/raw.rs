@@ -32,6 +32,17 @@ pub struct RawConfig {
     pub timeouts: RawTimeouts,
     #[serde(default)]
     pub trackers: RawTrackers,
+    pub records: Option<RawRecords>,
+}
+
+/// `records:` (see `super::records`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecords {
+    pub store: Option<String>,
+    pub retain: Option<Dur>,
+    pub client_info: Option<bool>,
+    pub queue: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -207,7 +218,7 @@ impl<'de> Deserialize<'de> for Dur {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Dur, E> {
                 parse_duration(v).map(Dur).ok_or_else(|| {
                     E::custom(format!(
-                        "`{v}` is not a duration (write 10s, 250ms, 2m, 1h or seconds)"
+                        "`{v}` is not a duration (write 10s, 250ms, 2m, 1h, 395d or seconds)"
                     ))
                 })
             }
@@ -226,6 +237,7 @@ fn parse_duration(text: &str) -> Option<Duration> {
         "s" => number,
         "m" => number * 60.0,
         "h" => number * 3600.0,
+        "d" => number * 86_400.0,
         _ => return None,
     };
     Duration::try_from_secs_f64(seconds).ok()
@@ -279,6 +291,10 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            parse_duration("395d"),
+            Some(Duration::from_secs(395 * 86_400))
+        );
         assert_eq!(parse_duration("10 parsecs"), None);
         assert_eq!(parse_duration("s"), None);
     }

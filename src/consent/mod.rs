@@ -53,6 +53,10 @@ pub struct Consent {
     /// What `Sec-GPC: 1` refused, whatever the cookie says: shown as refused in the
     /// banner and on the policy page, where no choice can change it.
     refused_by_gpc: CategorySet,
+    /// What the one consent cookie read says, required categories added and before
+    /// `Sec-GPC`: the state a consent record keeps. `None` without a readable cookie,
+    /// or when several copies were read together.
+    recorded: Option<Recorded>,
 }
 
 impl Consent {
@@ -62,15 +66,26 @@ impl Consent {
             granted: categories.required(),
             state,
             refused_by_gpc: CategorySet::EMPTY,
+            recorded: None,
         }
     }
 
-    fn given(categories: &Categories, granted: CategorySet, source: usize) -> Self {
+    fn given(categories: &Categories, recorded: Recorded, single: bool, source: usize) -> Self {
+        let granted = recorded.granted.union(categories.required());
         Consent {
-            granted: granted.union(categories.required()),
+            granted,
             state: ConsentState::Given { source },
             refused_by_gpc: CategorySet::EMPTY,
+            recorded: single.then_some(Recorded {
+                granted,
+                revision: recorded.revision,
+            }),
         }
+    }
+
+    /// The consent state of the one cookie read (see the field), for consent records.
+    pub fn recorded(&self) -> Option<Recorded> {
+        self.recorded
     }
 
     /// Refuses what `Sec-GPC: 1` refuses ([`Categories::gpc`], which holds no
@@ -127,26 +142,28 @@ fn read_sources(
         let Some(first) = copies.next() else {
             continue;
         };
-        let mut granted = match read_one(first.value, source, policy) {
-            Ok(granted) => granted,
+        let mut recorded = match read_one(first.value, source, policy) {
+            Ok(recorded) => recorded,
             Err(reason) => {
                 return Consent::required_only(categories, ConsentState::FailedClosed(reason));
             }
         };
+        let mut single = true;
         for copy in copies {
+            single = false;
             // Two copies of consentry's own cookie cannot be told apart: refuse both.
             // A banner's cookie may exist once per path or domain: the stricter wins.
             if source.format.writable() {
                 return Consent::required_only(categories, ConsentState::FailedClosed("duplicate"));
             }
             match read_one(copy.value, source, policy) {
-                Ok(other) => granted = granted.intersection(other),
+                Ok(other) => recorded.granted = recorded.granted.intersection(other.granted),
                 Err(reason) => {
                     return Consent::required_only(categories, ConsentState::FailedClosed(reason));
                 }
             }
         }
-        return Consent::given(categories, granted, i);
+        return Consent::given(categories, recorded, single, i);
     }
     Consent::required_only(categories, ConsentState::Absent)
 }
@@ -155,7 +172,7 @@ fn read_one(
     value: &[u8],
     source: &Source,
     policy: &ConsentPolicy,
-) -> Result<CategorySet, &'static str> {
+) -> Result<Recorded, &'static str> {
     if value.is_empty() {
         return Err("empty");
     }
@@ -168,7 +185,7 @@ fn read_one(
             return Err("outdated revision");
         }
     }
-    Ok(recorded.granted)
+    Ok(recorded)
 }
 
 /// The request's `Cookie` header fields, kept so they can be read after the request

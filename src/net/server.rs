@@ -81,9 +81,15 @@ impl Running {
         let grace = self.proxy.current().config.timeouts.shutdown_grace;
         let _ = self.stop.send(true);
         self.shared.tracker.close();
-        tokio::time::timeout(grace, self.shared.tracker.wait())
+        let drained = tokio::time::timeout(grace, self.shared.tracker.wait())
             .await
-            .is_ok()
+            .is_ok();
+        // Then the records still queued are written (a few seconds at most).
+        self.proxy
+            .records
+            .shutdown(grace.min(std::time::Duration::from_secs(5)))
+            .await;
+        drained
     }
 
     /// Re-reads the configuration file (and certificates) and swaps them in; on any
@@ -117,7 +123,10 @@ pub async fn start(config: Config, config_path: Option<PathBuf>) -> Result<Runni
         None => None,
     };
     let max_connections = config.limits.max_connections;
+    let records = config.records.clone();
     let proxy = Arc::new(Proxy::new(config)?);
+    // Opened in the background: a store that is down does not stop the proxy.
+    proxy.records.apply(records.as_ref());
     let (stop, shutdown) = watch::channel(false);
     let shared = Arc::new(Shared {
         proxy: proxy.clone(),

@@ -1,5 +1,6 @@
 //! The admin listener (`admin.listen`, never a public port): `/healthz`, `/readyz`,
-//! `/metrics` (Prometheus text) and `/cookies` (the cookie audit, JSON).
+//! `/metrics` (Prometheus text), `/cookies` (the cookie audit, JSON) and `/records`
+//! (consent records, JSON pages).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -65,11 +66,26 @@ async fn route(req: &Request<Incoming>, proxy: &Proxy, ready: &ReadyCheck) -> Re
             if !ready() {
                 return reply::text(StatusCode::SERVICE_UNAVAILABLE, "listeners not bound yet");
             }
+            // The records store is reported, not required: recording never holds
+            // up a proxied request, so a store that is down does not make the
+            // proxy unready.
+            let records = match proxy.records.status() {
+                None => String::new(),
+                Some((store, Ok(()))) => format!("; consent records: {store} up"),
+                Some((store, Err(e))) => {
+                    format!(
+                        "; consent records: {store} DOWN ({e}), records are dropped and counted"
+                    )
+                }
+            };
             match reachable_upstreams(proxy).await {
-                0 => reply::text(StatusCode::SERVICE_UNAVAILABLE, "no upstream is reachable"),
+                0 => reply::text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("no upstream is reachable{records}"),
+                ),
                 n => reply::text(
                     StatusCode::OK,
-                    &format!("ready: configuration loaded, {n} upstream(s) reachable"),
+                    &format!("ready: configuration loaded, {n} upstream(s) reachable{records}"),
                 ),
             }
         }
@@ -81,9 +97,29 @@ async fn route(req: &Request<Incoming>, proxy: &Proxy, ready: &ReadyCheck) -> Re
             proxy.audit.to_json(&proxy.current().config),
             "application/json",
         ),
+        "/records" => records(req, proxy).await,
         _ => reply::text(
             StatusCode::NOT_FOUND,
-            "Try /healthz, /readyz, /metrics or /cookies.",
+            "Try /healthz, /readyz, /metrics, /cookies or /records.",
+        ),
+    }
+}
+
+/// `GET /records?consent_id=ID`: consent records, a page at a time.
+async fn records(req: &Request<Incoming>, proxy: &Proxy) -> Response<Body> {
+    use crate::ops::records::read::{ReadError, admin_page};
+    let Some(store) = proxy.records.store() else {
+        return reply::text(
+            StatusCode::NOT_FOUND,
+            "Consent records are off: set `records` in the configuration.",
+        );
+    };
+    match admin_page(&store, req.uri().query()).await {
+        Ok(json) => typed(json, "application/json"),
+        Err(ReadError::BadRequest(why)) => reply::text(StatusCode::BAD_REQUEST, &why),
+        Err(ReadError::Store(e)) => reply::text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("The records store cannot be read: {e}"),
         ),
     }
 }

@@ -57,6 +57,8 @@ pub struct Metrics {
     reloads: Family<OutcomeLabels, Counter>,
     /// Mirrors the log writer's own count, brought up to date at each scrape.
     log_lines_dropped: Counter,
+    /// Consent records (`ops::records`).
+    pub records: crate::ops::records::RecordMetrics,
 }
 
 impl Default for Metrics {
@@ -130,8 +132,10 @@ impl Default for Metrics {
         for outcome in ["ok", "failed"] {
             let _ = reloads.get_or_create(&OutcomeLabels { outcome });
         }
+        let records = crate::ops::records::RecordMetrics::register(&mut registry);
         Metrics {
             registry,
+            records,
             requests,
             removed,
             expired,

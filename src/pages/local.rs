@@ -26,6 +26,24 @@ const MAX_FORM_BYTES: usize = 8 * 1024;
 /// ones, where a page's script stores it; a bound on the response's header lines.
 const MAX_EXPIRED_DIRS: usize = 8;
 
+/// A choice made through consentry (its banner's script or the consent form), as
+/// the endpoint decided it: what `ops::records` records before the endpoint answers.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub consent_id: String,
+    /// The visitor's cookie already carried consentry's ID: an `updated` choice.
+    pub had_id: bool,
+    /// Required categories included, `Sec-GPC` refusals excluded: what the cookie says.
+    pub granted: CategorySet,
+    pub revision: Option<u64>,
+    /// The page the choice was made on (the form's return path), without its query.
+    pub path: String,
+    /// `banner` (its script posted) or `endpoint` (the form itself).
+    pub source: &'static str,
+    /// The cookie value written, as the browser sends it back.
+    pub cookie_value: String,
+}
+
 /// A request for something consentry serves itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Local {
@@ -53,7 +71,9 @@ pub fn route<B>(req: &Request<B>, site: &Site) -> Option<Local> {
     (site.policy.serve && path == site.policy.path).then_some(Local::PolicyPage)
 }
 
-/// Answers a local request.
+/// Answers a local request; a choice made at the consent endpoint is left in
+/// `chosen`, for the caller to record.
+#[allow(clippy::too_many_arguments)]
 pub async fn respond<B>(
     what: Local,
     req: Request<B>,
@@ -62,6 +82,7 @@ pub async fn respond<B>(
     consent: &Consent,
     tls: bool,
     report: &mut crate::cookies::enforce::Report,
+    chosen: &mut Option<Choice>,
 ) -> Response<Body>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
@@ -123,7 +144,7 @@ where
         }
         Local::ConsentForm => {
             let refused_by_gpc = consent.refused_by_gpc();
-            record_choice(req, site, categories, refused_by_gpc, tls, report).await
+            record_choice(req, site, categories, refused_by_gpc, tls, report, chosen).await
         }
     }
 }
@@ -151,6 +172,7 @@ async fn record_choice<B>(
     refused_by_gpc: CategorySet,
     tls: bool,
     report: &mut crate::cookies::enforce::Report,
+    chosen: &mut Option<Choice>,
 ) -> Response<Body>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
@@ -266,9 +288,25 @@ where
     // The form showed these refused, whatever the button: "Accept all" accepts what
     // was offered. (The banner script records the same.)
     let granted = granted.without(refused_by_gpc);
+    // The consent ID: kept from the visitor's one copy of consentry's cookie, else new.
+    let mut copies = cookies
+        .items()
+        .filter(|item| item.name == source.cookie.as_bytes());
+    let kept = match (copies.next(), copies.next()) {
+        (Some(only), None) if source.format.has_own_id(only.value) => {
+            Some(source.format.consent_id(only.value))
+        }
+        _ => None,
+    };
+    let had_id = kept.is_some();
+    let consent_id = kept.unwrap_or_else(new_consent_id);
+    let revision = site
+        .consent
+        .revision
+        .filter(|_| source.format.records_revision());
     let value = source
         .format
-        .write(granted, &source.vocab, site.consent.revision);
+        .write_with_id(granted, &source.vocab, revision, Some(&consent_id));
     // Encoded as the banner script encodes it, so a JSON value starts `%7B` and every
     // reader takes it as percent-encoded.
     let encoded = crate::consent::format::encode_uri_component(&value);
@@ -295,6 +333,16 @@ where
         })
         .filter(|p| is_local_path(p))
         .unwrap_or_else(|| "/".to_owned());
+    let via_banner = form.iter().any(|(k, v)| k == "via" && v == "banner");
+    *chosen = Some(Choice {
+        consent_id,
+        had_id,
+        granted: granted.union(categories.required()),
+        revision,
+        path: return_to.split(['?', '#']).next().unwrap_or("/").to_owned(),
+        source: if via_banner { "banner" } else { "endpoint" },
+        cookie_value: encoded.clone(),
+    });
     let mut response = Response::new(reply::empty());
     *response.status_mut() = StatusCode::SEE_OTHER;
     let headers = response.headers_mut();
@@ -335,6 +383,21 @@ where
         );
     }
     response
+}
+
+/// A new consent ID for consentry's own cookie: 128 random bits in hex.
+fn new_consent_id() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        // No system randomness: the time still tells visitors apart well enough
+        // for a record, and the choice itself does not depend on it.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes = now.to_be_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The directories above a local path's last segment, deepest first, `/` left out:

@@ -84,6 +84,27 @@ pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreada
     })
 }
 
+/// The `stamp` of a Cookiebot object (its consent ID), when the value is one and
+/// the stamp a plain quoted string; for consent records only, never for granting.
+pub(super) fn stamp(value: &[u8]) -> Option<String> {
+    let text = percent_decoded(unquoted(utf8(value).ok()?)).ok()?;
+    let mut p = Tokens { text: &text, at: 0 };
+    p.require(b'{').ok()?;
+    loop {
+        if p.eat(b'}') {
+            return None;
+        }
+        let key = p.key().ok()?;
+        p.require(b':').ok()?;
+        if let (true, Literal::Str(stamp)) = (key == "stamp", p.value().ok()?) {
+            return Some(stamp.to_owned());
+        }
+        if !p.eat(b',') {
+            return None;
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Literal<'t> {
     Bool(bool),

@@ -53,7 +53,12 @@ pub(super) fn read_object(
     }
 }
 
-pub(super) fn write(granted: CategorySet, vocab: &Vocabulary, revision: Option<u64>) -> String {
+pub(super) fn write(
+    granted: CategorySet,
+    vocab: &Vocabulary,
+    revision: Option<u64>,
+    id: Option<&str>,
+) -> String {
     let mut fields: Vec<String> = vocab
         .all
         .ids()
@@ -62,6 +67,10 @@ pub(super) fn write(granted: CategorySet, vocab: &Vocabulary, revision: Option<u
         .collect();
     if let Some(rev) = revision {
         fields.push(format!("\"rev\":{rev}"));
+    }
+    // A deployment with a category named `id` keeps its key for the category.
+    if let Some(id) = id.filter(|_| vocab.category("id").is_none()) {
+        fields.push(format!("\"id\":{}", serde_json::Value::from(id)));
     }
     format!("{{{}}}", fields.join(","))
 }
@@ -220,7 +229,7 @@ mod tests {
     #[test]
     fn writes_what_it_reads() {
         let v = vocab();
-        let value = write(set(&[0, 3]), &v, Some(2));
+        let value = write(set(&[0, 3]), &v, Some(2), Some("abc"));
         let r = read(value.as_bytes(), &v).unwrap();
         assert_eq!(r.granted, set(&[0, 3]));
         assert_eq!(r.revision, Some(2));

@@ -17,12 +17,16 @@ pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreada
     })
 }
 
-pub(super) fn write(granted: CategorySet, vocab: &Vocabulary) -> String {
-    granted
+pub(super) fn write(granted: CategorySet, vocab: &Vocabulary, id: Option<&str>) -> String {
+    let mut items: Vec<String> = granted
         .ids()
         .filter_map(|id| vocab.word(id))
-        .collect::<Vec<_>>()
-        .join(",")
+        .map(str::to_owned)
+        .collect();
+    if let Some(id) = id {
+        items.push(format!("{}{id}", super::id::LIST_ID_PREFIX));
+    }
+    items.join(",")
 }
 
 #[cfg(test)]
@@ -54,7 +58,7 @@ mod tests {
     fn writes_what_it_reads() {
         let v = vocab();
         assert_eq!(
-            read(write(set(&[1, 3]), &v).as_bytes(), &v)
+            read(write(set(&[1, 3]), &v, Some("abc")).as_bytes(), &v)
                 .unwrap()
                 .granted,
             set(&[1, 3])

@@ -17,6 +17,8 @@ mod cookiebot;
 mod cookieconsent;
 mod django_cookie_consent;
 mod govuk;
+mod id;
+pub use id::hashed;
 mod json;
 mod klaro;
 mod list;
@@ -156,9 +158,21 @@ impl Format {
 
     /// Writes a value that [`Format::read`] reads back as `granted` (for the banner).
     pub fn write(self, granted: CategorySet, vocab: &Vocabulary, revision: Option<u64>) -> String {
+        self.write_with_id(granted, vocab, revision, None)
+    }
+
+    /// [`Format::write`], with consentry's consent ID (`id` key, `id:` item) when
+    /// given: readers ignore it, [`Format::consent_id`] finds it.
+    pub fn write_with_id(
+        self,
+        granted: CategorySet,
+        vocab: &Vocabulary,
+        revision: Option<u64>,
+        id: Option<&str>,
+    ) -> String {
         match self {
-            Format::List => list::write(granted, vocab),
-            _ => json::write(granted, vocab, revision),
+            Format::List => list::write(granted, vocab, id),
+            _ => json::write(granted, vocab, revision, id),
         }
     }
 }
