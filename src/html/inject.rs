@@ -212,6 +212,10 @@ pub struct Plan {
     charset_from_header: bool,
     /// Goes just before `</body>`, or at the end.
     body_markup: Bytes,
+    /// When `Content-Language` did not decide the page's language and the site has
+    /// several: `body_markup` in each of them, the one `<html lang>` picks going in
+    /// instead (see [`PageLanguage`]).
+    by_html_lang: Option<PageLanguage>,
     /// Goes first in `<head>`.
     head_markup: Arc<str>,
     /// The guard script's tag: first in `<head>` after the head link, or before the
@@ -219,6 +223,27 @@ pub struct Plan {
     guard_markup: Option<Arc<str>>,
     /// Tracker elements to make inert: the whole page is then parsed.
     trackers: Option<Arc<TrackerPass>>,
+}
+
+/// The injected markup's language when only `<html lang>` can tell it: the head
+/// stage reads the attribute (the `<html>` start tag comes before any of the body,
+/// so before the body-end stage emits anything) and the markup follows.
+#[derive(Debug, Clone)]
+pub struct PageLanguage {
+    languages: Arc<crate::pages::languages::SiteLanguages>,
+    /// The body markup per language of `languages`.
+    markups: Arc<[Bytes]>,
+    /// The language `<html lang>` matched (`usize::MAX` until then).
+    chosen: Arc<AtomicUsize>,
+}
+
+impl PageLanguage {
+    /// The markup for the language chosen so far, if `<html lang>` chose one.
+    fn markup(&self) -> Option<Bytes> {
+        self.markups
+            .get(self.chosen.load(Ordering::Relaxed))
+            .cloned()
+    }
 }
 
 /// How much of a response a [`Plan`] changes.
@@ -300,16 +325,36 @@ pub fn plan(
     let rewritten = matches!(scope, Scope::Body | Scope::Headers);
     let banner_possible = scope != Scope::Vary && banner_possible(req, site.policy.banner);
     let show_banner = rewritten && banner_possible && !consent.has_choice();
-    let body_markup = if rewritten {
+    // The page's language (DESIGN.md, "Languages"): its `Content-Language`, else its
+    // `<html lang>` (read by the head stage), else the site's default.
+    let languages = &site.policy.languages;
+    let from_header = languages.from_content_language(
+        headers
+            .get_all(http::header::CONTENT_LANGUAGE)
+            .iter()
+            .map(HeaderValue::as_bytes),
+    );
+    let markup_in = |language: usize| {
         crate::pages::policy::body_markup(
             site,
+            language,
             show_banner,
             !consent.refused_by_gpc().is_empty(),
             req.uri.path_and_query().map_or("/", |pq| pq.as_str()),
         )
+    };
+    let language = from_header.unwrap_or(0);
+    let body_markup = if rewritten {
+        markup_in(language)
     } else {
         Bytes::new()
     };
+    let by_html_lang = (scope == Scope::Body && from_header.is_none() && languages.all().len() > 1)
+        .then(|| PageLanguage {
+            languages: languages.clone(),
+            markups: (0..languages.all().len()).map(markup_in).collect(),
+            chosen: Arc::new(AtomicUsize::new(usize::MAX)),
+        });
     // Trackers (DESIGN.md, response step 5): the guard in every rewritten document,
     // and the whole page parsed when the visitor refuses a category trackers belong to.
     let blocking = site.trackers.block;
@@ -317,7 +362,7 @@ pub fn plan(
     let guard_markup = (rewritten && blocking).then(|| Arc::from(site.trackers.guard.tag(granted)));
     let trackers = (scope == Scope::Body && blocking && site.trackers.matcher.any_refused(granted))
         .then(|| {
-            Arc::new(TrackerPass::new(
+            let pass = TrackerPass::new(
                 site.clone(),
                 categories.clone(),
                 granted,
@@ -326,7 +371,9 @@ pub fn plan(
                     .path_and_query()
                     .map_or("/", |pq| pq.as_str())
                     .to_owned(),
-            ))
+            );
+            pass.language.store(language, Ordering::Relaxed);
+            Arc::new(pass)
         });
     Some(Plan {
         scope,
@@ -337,6 +384,7 @@ pub fn plan(
         encoding,
         charset_from_header,
         body_markup,
+        by_html_lang,
         head_markup: site.policy.head_markup.clone(),
         guard_markup,
         trackers,
@@ -674,6 +722,21 @@ impl HeadStage {
                 Ok(())
             }),
         ];
+        if let Some(page) = &plan.by_html_lang {
+            let page = page.clone();
+            let pass = plan.trackers.clone();
+            handlers.push(element!("html", move |el| {
+                if page.chosen.load(Ordering::Relaxed) == usize::MAX {
+                    let lang = el.get_attribute("lang");
+                    let found = page.languages.for_page(std::iter::empty(), lang.as_deref());
+                    page.chosen.store(found, Ordering::Relaxed);
+                    if let Some(pass) = &pass {
+                        pass.language.store(found, Ordering::Relaxed);
+                    }
+                }
+                Ok(())
+            }));
+        }
         let whole = plan.trackers.is_some();
         if let Some(pass) = &plan.trackers {
             handlers.extend(crate::html::trackers::handlers(pass, &sink));
@@ -814,6 +877,8 @@ struct Rewriting {
     input: ByteStream,
     head: HeadStage,
     body_end: BodyEnd,
+    /// Until `<html lang>` has been read: the markup in each language.
+    by_html_lang: Option<PageLanguage>,
     bom: Bom,
     /// Output ready to be sent, in order.
     ready: VecDeque<Bytes>,
@@ -844,6 +909,7 @@ impl Rewriting {
         Rewriting {
             head: HeadStage::new(&plan),
             body_end: BodyEnd::new(plan.body_markup),
+            by_html_lang: plan.by_html_lang,
             bom: Bom::Undecided(BytesMut::new()),
             input,
             ready: VecDeque::new(),
@@ -860,6 +926,10 @@ impl Rewriting {
 
     fn rewrite(&mut self, chunk: Bytes) {
         let (parsed, untouched) = self.head.push(chunk);
+        if let Some(markup) = self.by_html_lang.as_ref().and_then(PageLanguage::markup) {
+            self.body_end.set_markup(markup);
+            self.by_html_lang = None;
+        }
         let out = self.body_end.push(parsed);
         self.queue(out);
         let out = self.body_end.push(untouched);
