@@ -26,6 +26,9 @@ categories:
   statistics:
     title: {{ en: Statistical cookies, fr: Cookies statistiques }}
     description: Audience measurement.
+  third_party:
+    title: {{ en: Third-party cookies, fr: Cookies tiers }}
+    gpc: true
 cookies:
   - name: sessionid
     category: necessary
@@ -304,6 +307,34 @@ async fn injected_markup_follows_content_language_then_html_lang_then_default() 
 }
 
 #[tokio::test]
+async fn embed_placeholders_follow_the_page_language() {
+    const FRAME: &str =
+        r#"<iframe width="560" height="315" src="https://www.youtube.com/embed/x"></iframe>"#;
+    let page: &'static str =
+        Box::leak(format!("<html lang=\"fr\"><body>{FRAME}</body></html>").into_boxed_str());
+    let html = injected("[en, fr]", &[], page).await;
+    assert!(
+        html.contains("data-consentry-placeholder=\"third_party\" lang=\"fr\" dir=\"ltr\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("Ce contenu de YouTube est bloqu&#xE9;"),
+        "{html}"
+    );
+    let page: &'static str =
+        Box::leak(format!("<html><body>{FRAME}</body></html>").into_boxed_str());
+    let html = injected("[en, fr]", &[("content-language", "en-US")], page).await;
+    assert!(
+        html.contains("lang=\"en\" dir=\"ltr\" role=\"region\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("This content from YouTube is blocked"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
 async fn a_right_to_left_language_renders_right_to_left() {
     let html = injected(
         "[en, fr, ar]",
@@ -374,7 +405,7 @@ fn configured_languages_and_texts_are_checked_with_their_place() {
     // An unknown tag in `policy.languages`.
     let e = errors(&base.replace("languages: [en, fr]", "languages: [en, english]"));
     assert!(
-        e.contains("test.yaml:22:") && e.contains("`english`"),
+        e.contains("test.yaml:25:") && e.contains("`english`"),
         "{e}"
     );
     let e = errors(&base.replace("languages: [en, fr]", "languages: [en, xx]"));
@@ -404,7 +435,7 @@ fn configured_languages_and_texts_are_checked_with_their_place() {
         "purpose: { fr: Se souvenir de l'utilisateur }",
     ));
     assert!(
-        e.contains("test.yaml:16:")
+        e.contains("test.yaml:19:")
             && e.contains("no text in `en`, the default language of site `portal`"),
         "{e}"
     );

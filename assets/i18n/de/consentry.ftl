@@ -13,9 +13,9 @@ save-choices = Auswahl speichern
 
 ## Platzhalter für eingebettete Inhalte
 placeholder-label = { $provider }: blockierter Inhalt
-placeholder-text = Dieser Inhalt von { $provider } ist blockiert, bis Sie { $category } erlauben.
-placeholder-allow = { $category } erlauben
-undeclared-category = eine nicht deklarierte Kategorie
+placeholder-text = Dieser Inhalt von { $provider } ist blockiert, bis Sie die Kategorie „{ $category }“ erlauben.
+placeholder-allow = Erlauben: { $category }
+undeclared-category = nicht deklariert
 
 ## Die Cookie-Richtlinie
 policy-intro-form = Diese Seite listet nach Kategorien die Cookies auf, die diese Website in Ihrem Browser speichern kann. Einwilligungspflichtige Cookies werden erst gesetzt, wenn Sie eingewilligt haben, und Sie können Ihre Auswahl unten jederzeit ändern.

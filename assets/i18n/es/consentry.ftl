@@ -13,9 +13,9 @@ save-choices = Guardar mis preferencias
 
 ## Contenido incrustado bloqueado
 placeholder-label = { $provider }: contenido bloqueado
-placeholder-text = Este contenido de { $provider } está bloqueado hasta que permita { $category }.
-placeholder-allow = Permitir { $category }
-undeclared-category = una categoría no declarada
+placeholder-text = Este contenido de { $provider } está bloqueado hasta que permita la categoría «{ $category }».
+placeholder-allow = Permitir: { $category }
+undeclared-category = no declarada
 
 ## La política de cookies
 policy-intro-form = Esta página enumera, por categoría, las cookies que este sitio puede almacenar en su navegador. Las cookies que requieren consentimiento solo se instalan una vez que usted lo ha dado, y puede cambiar su elección más abajo en cualquier momento.

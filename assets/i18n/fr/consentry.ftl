@@ -13,9 +13,9 @@ save-choices = Enregistrer mes choix
 
 ## Contenus intégrés bloqués
 placeholder-label = { $provider } : contenu bloqué
-placeholder-text = Ce contenu de { $provider } est bloqué tant que vous n'autorisez pas les { $category }.
-placeholder-allow = Autoriser les { $category }
-undeclared-category = une catégorie non déclarée
+placeholder-text = Ce contenu de { $provider } est bloqué tant que vous n'autorisez pas la catégorie « { $category } ».
+placeholder-allow = Autoriser : { $category }
+undeclared-category = non déclarée
 
 ## La page de politique
 policy-intro-form = Cette page liste, par catégorie, les cookies que ce site peut déposer dans votre navigateur. Les cookies soumis à consentement ne sont déposés qu'une fois celui-ci donné, et vous pouvez modifier votre choix ci-dessous à tout moment.

@@ -13,9 +13,9 @@ save-choices = Salva le mie scelte
 
 ## Contenuti incorporati bloccati
 placeholder-label = { $provider }: contenuto bloccato
-placeholder-text = Questo contenuto di { $provider } è bloccato finché non consenti { $category }.
-placeholder-allow = Consenti { $category }
-undeclared-category = una categoria non dichiarata
+placeholder-text = Questo contenuto di { $provider } è bloccato finché non consenti la categoria «{ $category }».
+placeholder-allow = Consenti: { $category }
+undeclared-category = non dichiarata
 
 ## La cookie policy
 policy-intro-form = Questa pagina elenca, per categoria, i cookie che questo sito può memorizzare nel tuo browser. I cookie che richiedono il consenso vengono installati solo dopo che lo hai dato, e puoi modificare la tua scelta qui sotto in qualsiasi momento.

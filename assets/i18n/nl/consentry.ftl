@@ -13,9 +13,9 @@ save-choices = Mijn keuzes opslaan
 
 ## Geblokkeerde ingesloten inhoud
 placeholder-label = { $provider }: geblokkeerde inhoud
-placeholder-text = Deze inhoud van { $provider } is geblokkeerd totdat u { $category } toestaat.
-placeholder-allow = { $category } toestaan
-undeclared-category = een niet-opgegeven categorie
+placeholder-text = Deze inhoud van { $provider } is geblokkeerd totdat u de categorie ‘{ $category }’ toestaat.
+placeholder-allow = Toestaan: { $category }
+undeclared-category = niet opgegeven
 
 ## Het cookiebeleid
 policy-intro-form = Deze pagina toont per categorie de cookies die deze website in uw browser kan opslaan. Cookies waarvoor toestemming nodig is, worden pas geplaatst nadat u die hebt gegeven, en u kunt uw keuze hieronder altijd wijzigen.

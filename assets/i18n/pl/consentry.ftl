@@ -13,9 +13,9 @@ save-choices = Zapisz moje wybory
 
 ## Zablokowane treści osadzone
 placeholder-label = { $provider }: zablokowana treść
-placeholder-text = Ta treść od { $provider } jest zablokowana, dopóki nie zezwolisz na kategorię: { $category }.
+placeholder-text = Ta treść od { $provider } jest zablokowana, dopóki nie zezwolisz na kategorię „{ $category }”.
 placeholder-allow = Zezwól: { $category }
-undeclared-category = niezadeklarowana kategoria
+undeclared-category = niezadeklarowana
 
 ## Polityka plików cookie
 policy-intro-form = Ta strona wymienia, według kategorii, pliki cookie, które ten serwis może zapisać w Twojej przeglądarce. Pliki cookie wymagające zgody są zapisywane dopiero po jej wyrażeniu, a swój wybór możesz w każdej chwili zmienić poniżej.

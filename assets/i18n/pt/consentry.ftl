@@ -13,9 +13,9 @@ save-choices = Guardar as minhas escolhas
 
 ## Conteúdo incorporado bloqueado
 placeholder-label = { $provider }: conteúdo bloqueado
-placeholder-text = Este conteúdo de { $provider } está bloqueado até que autorize { $category }.
-placeholder-allow = Autorizar { $category }
-undeclared-category = uma categoria não declarada
+placeholder-text = Este conteúdo de { $provider } está bloqueado até que autorize a categoria «{ $category }».
+placeholder-allow = Autorizar: { $category }
+undeclared-category = não declarada
 
 ## A política de cookies
 policy-intro-form = Esta página lista, por categoria, os cookies que este site pode guardar no seu navegador. Os cookies que precisam de consentimento só são instalados depois de o ter dado, e pode alterar a sua escolha abaixo a qualquer momento.

@@ -60,7 +60,7 @@ fn arguments_are_filled_in_without_isolation_marks() {
     assert_eq!(fr.get("accept-all"), "Tout accepter");
     assert_eq!(
         fr.with("placeholder-allow", &[("category", "cookies tiers")]),
-        "Autoriser les cookies tiers"
+        "Autoriser : cookies tiers"
     );
     assert_eq!(texts_for(&parse_tag("pt-BR").unwrap()).tag, "pt");
     assert_eq!(texts_for(&parse_tag("ar").unwrap()).tag, "en");
