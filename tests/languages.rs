@@ -392,6 +392,15 @@ async fn the_consent_endpoint_answers_in_the_visitors_language() {
     assert!(got.text().contains("Rien n'est servi ici."));
 }
 
+/// `test.yaml:LINE:` of the first line of `yaml` holding `needle`.
+fn at_line(yaml: &str, needle: &str) -> String {
+    let line = yaml
+        .lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle} not in the configuration"));
+    format!("test.yaml:{}:", line + 1)
+}
+
 fn errors(yaml: &str) -> String {
     match consentry::Config::from_yaml(yaml, "test.yaml", Path::new(".")) {
         Ok(_) => panic!("accepted:\n{yaml}"),
@@ -405,7 +414,7 @@ fn configured_languages_and_texts_are_checked_with_their_place() {
     // An unknown tag in `policy.languages`.
     let e = errors(&base.replace("languages: [en, fr]", "languages: [en, english]"));
     assert!(
-        e.contains("test.yaml:25:") && e.contains("`english`"),
+        e.contains(&at_line(&base, "languages: [en, fr]")) && e.contains("`english`"),
         "{e}"
     );
     let e = errors(&base.replace("languages: [en, fr]", "languages: [en, xx]"));
@@ -418,7 +427,7 @@ fn configured_languages_and_texts_are_checked_with_their_place() {
         "title: { en: Statistical cookies, de: Statistik }",
     ));
     assert!(
-        e.contains("test.yaml:9:")
+        e.contains(&at_line(&base, "Statistical cookies, fr"))
             && e.contains("categories.statistics.title.de")
             && e.contains("not a language of any site"),
         "{e}"
@@ -435,7 +444,7 @@ fn configured_languages_and_texts_are_checked_with_their_place() {
         "purpose: { fr: Se souvenir de l'utilisateur }",
     ));
     assert!(
-        e.contains("test.yaml:19:")
+        e.contains(&at_line(&base, "purpose: { en: To remember"))
             && e.contains("no text in `en`, the default language of site `portal`"),
         "{e}"
     );
