@@ -289,21 +289,49 @@ async fn injected_markup_follows_content_language_then_html_lang_then_default() 
         ),
         (&[], "<html lang=\"en-GB\"><body>x</body></html>", en),
         (&[], "<html lang=\"de\"><body>x</body></html>", en),
+        (
+            &[("content-language", "de")],
+            "<html><body>x</body></html>",
+            en,
+        ),
     ];
     for (headers, page, want) in cases {
         let html = injected("[en, fr]", headers, page).await;
         assert!(html.contains(want), "{headers:?} {page}: {html}");
-        // The policy link's text is in the same language.
+        // The policy link's text is in the same language; it carries `lang` and `dir`
+        // only when the page declares a language that is none of the site's.
         let link = if *want == fr {
             "Politique des cookies"
         } else {
             "Cookies policy"
         };
+        let declared_other = page.contains("lang=\"de\"")
+            || headers.iter().any(|(_, v)| *v == "de") && !page.contains("lang=");
+        let attributes = if declared_other {
+            " lang=\"en\" dir=\"ltr\""
+        } else {
+            ""
+        };
         assert!(
-            html.contains(&format!("class=\"consentry-policy-link\">{link}</a>")),
+            html.contains(&format!(
+                "class=\"consentry-policy-link\"{attributes}>{link}</a>"
+            )),
             "{headers:?} {page}: {html}"
         );
     }
+    // The same on a site of one language.
+    let up = fixed(
+        200,
+        &[("content-type", "text/html")],
+        "<html lang=\"de\"><body>x</body></html>",
+    )
+    .await;
+    let p = proxy(&common::config_yaml(&up.url(), "", "")).await;
+    let html = get(p.http_addr.unwrap(), HOST, "/", &[]).await.text();
+    assert!(
+        html.contains("class=\"consentry-policy-link\" lang=\"en\" dir=\"ltr\">"),
+        "{html}"
+    );
 }
 
 #[tokio::test]

@@ -645,7 +645,7 @@ pub fn compile(
         policy.link_markup = speakers
             .clone()
             .map(|speak| {
-                crate::pages::policy::link_markup(&policy, speak)
+                crate::pages::policy::link_markup(&policy, speak, false)
                     .into_bytes()
                     .into()
             })

@@ -212,9 +212,8 @@ pub struct Plan {
     charset_from_header: bool,
     /// Goes just before `</body>`, or at the end.
     body_markup: Bytes,
-    /// When `Content-Language` did not decide the page's language and the site has
-    /// several: `body_markup` in each of them, the one `<html lang>` picks going in
-    /// instead (see [`PageLanguage`]).
+    /// When `Content-Language` did not decide the page's language: what `<html lang>`
+    /// may change in `body_markup` (see [`PageLanguage`]).
     by_html_lang: Option<PageLanguage>,
     /// Goes first in `<head>`.
     head_markup: Arc<str>,
@@ -227,22 +226,66 @@ pub struct Plan {
 
 /// The injected markup's language when only `<html lang>` can tell it: the head
 /// stage reads the attribute (the `<html>` start tag comes before any of the body,
-/// so before the body-end stage emits anything) and the markup follows.
+/// so before the body-end stage emits anything), and the body markup is rendered
+/// again only when that changes it: another site language, or the default marked
+/// with `lang`/`dir` because the page's declared language is none of the site's.
 #[derive(Debug, Clone)]
 pub struct PageLanguage {
-    languages: Arc<crate::pages::languages::SiteLanguages>,
-    /// The body markup per language of `languages`.
-    markups: Arc<[Bytes]>,
-    /// The language `<html lang>` matched (`usize::MAX` until then).
+    site: Arc<Site>,
+    show_banner: bool,
+    refused_by_gpc: bool,
+    path_and_query: Arc<str>,
+    /// The body markup as planned is the default language, marked (the response's
+    /// `Content-Language` named languages, none of the site's).
+    marked: bool,
+    /// What `<html lang>` decided: [`UNDECIDED`], [`KEEP`], a site language's
+    /// index, or the number of site languages for "the default, marked".
     chosen: Arc<AtomicUsize>,
 }
 
+/// `<html lang>` has not been read.
+const UNDECIDED: usize = usize::MAX;
+/// `<html lang>` left the planned markup as it is.
+const KEEP: usize = usize::MAX - 1;
+
 impl PageLanguage {
-    /// The markup for the language chosen so far, if `<html lang>` chose one.
+    /// Reads `<html lang>`: returns the site language it matched, if any.
+    fn read(&self, lang: Option<&str>) -> Option<usize> {
+        let languages = &self.site.policy.languages;
+        let lang = lang.map(str::trim).filter(|l| !l.is_empty());
+        let (choice, matched) = match lang.map(|l| languages.match_tag(l)) {
+            Some(Some(i)) => (i, Some(i)),
+            Some(None) => (languages.all().len(), None),
+            None => (KEEP, None),
+        };
+        let same = choice == KEEP
+            || (choice == 0 && !self.marked)
+            || (choice == languages.all().len() && self.marked);
+        self.chosen
+            .store(if same { KEEP } else { choice }, Ordering::Relaxed);
+        matched
+    }
+
+    /// The body markup `<html lang>` asks for, when it differs from the planned one.
     fn markup(&self) -> Option<Bytes> {
-        self.markups
-            .get(self.chosen.load(Ordering::Relaxed))
-            .cloned()
+        let chosen = self.chosen.load(Ordering::Relaxed);
+        if chosen == UNDECIDED || chosen == KEEP {
+            return None;
+        }
+        let count = self.site.policy.languages.all().len();
+        let (language, marked) = if chosen < count {
+            (chosen, false)
+        } else {
+            (0, true)
+        };
+        Some(crate::pages::policy::body_markup(
+            &self.site,
+            language,
+            marked,
+            self.show_banner,
+            self.refused_by_gpc,
+            &self.path_and_query,
+        ))
     }
 }
 
@@ -328,33 +371,38 @@ pub fn plan(
     // The page's language (DESIGN.md, "Languages"): its `Content-Language`, else its
     // `<html lang>` (read by the head stage), else the site's default.
     let languages = &site.policy.languages;
-    let from_header = languages.from_content_language(
-        headers
-            .get_all(http::header::CONTENT_LANGUAGE)
+    let content_language = headers.get_all(http::header::CONTENT_LANGUAGE);
+    let from_header =
+        languages.from_content_language(content_language.iter().map(HeaderValue::as_bytes));
+    // The link carries `lang` and `dir` when the page declares a language that is
+    // none of the site's (the banner and placeholders always carry them).
+    let marked = from_header.is_none()
+        && content_language
             .iter()
-            .map(HeaderValue::as_bytes),
-    );
-    let markup_in = |language: usize| {
+            .any(|v| !v.as_bytes().trim_ascii().is_empty());
+    let language = from_header.unwrap_or(0);
+    let path_and_query = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let refused_by_gpc = !consent.refused_by_gpc().is_empty();
+    let body_markup = if rewritten {
         crate::pages::policy::body_markup(
             site,
             language,
+            marked,
             show_banner,
-            !consent.refused_by_gpc().is_empty(),
-            req.uri.path_and_query().map_or("/", |pq| pq.as_str()),
+            refused_by_gpc,
+            path_and_query,
         )
-    };
-    let language = from_header.unwrap_or(0);
-    let body_markup = if rewritten {
-        markup_in(language)
     } else {
         Bytes::new()
     };
-    let by_html_lang = (scope == Scope::Body && from_header.is_none() && languages.all().len() > 1)
-        .then(|| PageLanguage {
-            languages: languages.clone(),
-            markups: (0..languages.all().len()).map(markup_in).collect(),
-            chosen: Arc::new(AtomicUsize::new(usize::MAX)),
-        });
+    let by_html_lang = (scope == Scope::Body && from_header.is_none()).then(|| PageLanguage {
+        site: site.clone(),
+        show_banner,
+        refused_by_gpc,
+        path_and_query: Arc::from(path_and_query),
+        marked,
+        chosen: Arc::new(AtomicUsize::new(UNDECIDED)),
+    });
     // Trackers (DESIGN.md, response step 5): the guard in every rewritten document,
     // and the whole page parsed when the visitor refuses a category trackers belong to.
     let blocking = site.trackers.block;
@@ -726,11 +774,9 @@ impl HeadStage {
             let page = page.clone();
             let pass = plan.trackers.clone();
             handlers.push(element!("html", move |el| {
-                if page.chosen.load(Ordering::Relaxed) == usize::MAX {
-                    let lang = el.get_attribute("lang");
-                    let found = page.languages.for_page(std::iter::empty(), lang.as_deref());
-                    page.chosen.store(found, Ordering::Relaxed);
-                    if let Some(pass) = &pass {
+                if page.chosen.load(Ordering::Relaxed) == UNDECIDED {
+                    let found = page.read(el.get_attribute("lang").as_deref());
+                    if let (Some(pass), Some(found)) = (&pass, found) {
                         pass.language.store(found, Ordering::Relaxed);
                     }
                 }

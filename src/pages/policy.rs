@@ -86,26 +86,45 @@ pub fn head_markup(policy: &Policy) -> String {
 }
 
 /// The policy link inserted at the end of `<body>`.
-pub fn link_markup(policy: &Policy, speak: Speak) -> String {
+/// `marked`: with `lang` and `dir`, for a page whose declared language differs.
+pub fn link_markup(policy: &Policy, speak: Speak, marked: bool) -> String {
     format!(
-        "<a href=\"{}\" class=\"consentry-policy-link\">{}</a>",
+        "<a href=\"{}\" class=\"consentry-policy-link\"{}>{}</a>",
         escape(&policy.path),
+        if marked {
+            speak.attributes()
+        } else {
+            String::new()
+        },
         escape(speak.text(&policy.link_text))
     )
 }
 
 /// What goes before `</body>`: the link, and the banner when the visitor has not
 /// chosen. Without the banner it is the link rendered at load, shared, not copied.
+/// `marked`: the link carries `lang` and `dir` (the page declares another language).
 pub fn body_markup(
     site: &Site,
     language: usize,
+    marked: bool,
     show_banner: bool,
     refused_by_gpc: bool,
     path_and_query: &str,
 ) -> Bytes {
     let language = language.min(site.policy.link_markup.len().saturating_sub(1));
-    let Some(link) = site.policy.link_markup.get(language) else {
+    let Some(stored) = site.policy.link_markup.get(language) else {
         return Bytes::new();
+    };
+    let marked_link;
+    let link = if marked {
+        marked_link = Bytes::from(link_markup(
+            &site.policy,
+            Speak::at(&site.policy.languages, language),
+            true,
+        ));
+        &marked_link
+    } else {
+        stored
     };
     if !show_banner {
         return link.clone();
