@@ -96,6 +96,24 @@
     }
     pad();
     window.addEventListener("resize", pad);
+    // Escape inside the banner closes it for this page, without a choice (it comes
+    // back on the next page until one is made), and the focus returns to where it
+    // was before the banner: the keyboard's way out of a dialog.
+    var before = null;
+    document.addEventListener("focusin", function (event) {
+      if (event.target && !banner.contains(event.target)) { before = event.target; }
+    });
+    banner.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape" || banner.hidden) { return; }
+      event.preventDefault();
+      banner.hidden = true;
+      pad();
+      if (before && before.isConnected && before.focus) {
+        before.focus();
+      } else if (document.activeElement && document.activeElement.blur) {
+        document.activeElement.blur();
+      }
+    });
     document.addEventListener("focusin", function (event) {
       var target = event.target;
       if (!target || !target.getBoundingClientRect || banner.contains(target) ||

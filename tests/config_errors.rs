@@ -420,6 +420,20 @@ fn bad_records_settings_are_located() {
 }
 
 #[test]
+fn a_site_language_must_be_a_registered_tag() {
+    let yaml = format!("{BASE}policy:\n  languages: [en, english]\n");
+    assert_error(
+        &yaml,
+        "FILE:14:19: policy.languages[1]: `english`: `english` is not a registered language",
+    );
+    let yaml = format!("{BASE}policy:\n  languages: []\n");
+    assert_error(
+        &yaml,
+        "FILE:14:3: policy.languages: list at least one language",
+    );
+}
+
+#[test]
 fn a_records_section_is_summarised() {
     let dir = std::env::temp_dir().join(format!("consentry-check-records-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -443,5 +457,25 @@ fn a_records_section_is_summarised() {
             dir.join("r.db").display()
         )),
         "relative to the file's directory: {stdout}"
+    );
+}
+
+#[test]
+fn a_text_map_names_only_the_sites_languages_and_gives_their_default() {
+    let yaml = BASE.replace(
+        "statistics: {}",
+        "statistics: { title: { en: Statistics, de: Statistik } }",
+    ) + "policy:\n  languages: [en, fr]\n";
+    assert_error(
+        &yaml,
+        "FILE:5:46: categories.statistics.title.de: `de` is not a language of any site this text applies to",
+    );
+    let yaml = BASE.replace(
+        "statistics: {}",
+        "statistics: { title: { fr: Statistiques } }",
+    ) + "policy:\n  languages: [en, fr]\n";
+    assert_error(
+        &yaml,
+        "categories.statistics.title: no text in `en`, the default language of site `a`",
     );
 }

@@ -319,7 +319,7 @@ async fn serves_the_generated_policy_page_with_head_and_cache_control() {
     assert!(html.starts_with("<!DOCTYPE html>"));
     for needle in [
         "<h2 id=\"cat-statistics\">Statistical cookies</h2>",
-        "<th scope=\"col\">Service provider's name</th>",
+        "<th scope=\"col\">Service provider&#39;s name</th>",
         "<th scope=\"col\">Function and location</th>",
         "<th scope=\"col\">Cookie name(s)</th>",
         "<th scope=\"col\">Purposes</th>",

@@ -25,8 +25,10 @@ use crate::consent::{ConsentPolicy, Format, Source, Vocabulary};
 use crate::cookies::catalogue::Catalogue;
 use crate::cookies::category::{Categories, Category, CategoryId, MAX_CATEGORIES};
 use crate::cookies::classify::{Classifier, Rule, Unclassified};
+use crate::cookies::text::Text;
+use crate::pages::languages::{self, Language, SiteLanguages};
 use locate::{Locations, Seg, display_path};
-use raw::{RawConfig, RawConsent, RawPolicy, RawRule, RawSite, RawSource};
+use raw::{RawConfig, RawConsent, RawPolicy, RawRule, RawSite, RawSource, RawText};
 
 /// The configuration shipped with consentry (the five portals), built into the binary
 /// for `consentry demo` when no `proxy.yaml` is at hand.
@@ -135,16 +137,18 @@ impl Upstream {
 pub struct Policy {
     pub path: String,
     pub serve: bool,
-    pub link_text: String,
+    pub link_text: Text,
     pub banner: bool,
+    /// `policy.languages`: the site's languages, its default first.
+    pub languages: Arc<SiteLanguages>,
     /// `<path>; rel="privacy-policy"`, rendered once.
     pub link_header: HeaderValue,
     /// `<link rel="privacy-policy">` for `<head>`.
     pub head_markup: Arc<str>,
-    /// The link inserted before `</body>`.
-    pub link_markup: bytes::Bytes,
-    /// The banner, rendered at load.
-    pub banner_markup: Arc<crate::pages::policy::BannerMarkup>,
+    /// The link inserted before `</body>`, one per language of `languages`.
+    pub link_markup: Vec<bytes::Bytes>,
+    /// The banner, rendered at load, one per language of `languages`.
+    pub banner_markup: Arc<Vec<crate::pages::policy::BannerMarkup>>,
 }
 
 /// One portal behind the proxy, with every setting it needs merged and compiled.
@@ -550,6 +554,8 @@ pub fn compile(
     let mut sites = Vec::new();
     let mut hosts: crate::FastMap<String, usize> = crate::FastMap::default();
     let mut names: HashMap<&str, usize> = HashMap::new();
+    // (index in `sites:`, language tags) of each site compiled, for the texts' check.
+    let mut site_languages: Vec<(usize, Vec<String>)> = Vec::new();
     for (i, site) in raw.sites.iter().enumerate() {
         let here = [key("sites"), Seg::Index(i)];
         if site.name.trim().is_empty() {
@@ -616,6 +622,17 @@ pub fn compile(
             vec![key("policy")]
         };
         let policy = compile_policy(p, &policy_raw, &policy_path);
+        if let Some(policy) = &policy {
+            site_languages.push((
+                i,
+                policy
+                    .languages
+                    .all()
+                    .iter()
+                    .map(|l| l.tag.clone())
+                    .collect(),
+            ));
+        }
         let unclassified = match consent_raw.unclassified.as_deref().unwrap_or("block") {
             "block" => Unclassified::Block,
             "allow" => Unclassified::Allow,
@@ -639,24 +656,37 @@ pub fn compile(
             continue;
         };
         policy.head_markup = crate::pages::policy::head_markup(&policy).into();
-        policy.link_markup = crate::pages::policy::link_markup(&policy)
-            .into_bytes()
-            .into();
+        let speakers = (0..policy.languages.all().len())
+            .map(|l| crate::pages::policy::Speak::at(&policy.languages, l));
+        policy.link_markup = speakers
+            .clone()
+            .map(|speak| {
+                crate::pages::policy::link_markup(&policy, speak, false)
+                    .into_bytes()
+                    .into()
+            })
+            .collect();
         let first = &consent.sources[0];
         let gpc_refusable = if consent.honor_gpc {
             categories.gpc()
         } else {
             crate::cookies::category::CategorySet::EMPTY
         };
-        policy.banner_markup = Arc::new(crate::pages::policy::banner_markup(
-            &policy,
-            categories,
-            gpc_refusable,
-            &first.cookie,
-            first.format.name(),
-            consent.max_age,
-            consent.revision,
-        ));
+        let banners = speakers
+            .map(|speak| {
+                crate::pages::policy::banner_markup(
+                    &policy,
+                    speak,
+                    categories,
+                    gpc_refusable,
+                    &first.cookie,
+                    first.format.name(),
+                    consent.max_age,
+                    consent.revision,
+                )
+            })
+            .collect();
+        policy.banner_markup = Arc::new(banners);
         if policy.banner && !consent.sources[0].format.writable() {
             p.add(
                 &at(&policy_path, &[key("banner")]),
@@ -710,6 +740,7 @@ pub fn compile(
     }
 
     let records = records::compile(p, raw.records.as_ref(), base);
+    check_texts(p, &raw, &site_languages);
 
     problems.finish()?;
     let categories = categories.ok_or_else(|| ConfigErrors(vec![]))?;
@@ -751,8 +782,8 @@ fn compile_categories(p: &mut Problems, raw: &RawConfig) -> Option<Arc<Categorie
         }
         list.push(Category {
             name: name.clone(),
-            title: c.title.clone().unwrap_or_else(|| name.clone()),
-            description: c.description.clone().unwrap_or_default(),
+            title: c.title.as_ref().map_or_else(|| Text::plain(name), text),
+            description: c.description.as_ref().map(text).unwrap_or_default(),
             required: c.required,
             gpc: c.gpc,
         });
@@ -823,9 +854,9 @@ fn compile_rules(
         rules.push(Rule {
             pattern: r.name.trim().to_owned(),
             category,
-            provider: r.provider.clone(),
-            function: r.function.clone(),
-            purpose: r.purpose.clone(),
+            provider: r.provider.as_ref().map(text),
+            function: r.function.as_ref().map(text),
+            purpose: r.purpose.as_ref().map(text),
             path: r.path.clone(),
             domain: r.domain.clone(),
         });
@@ -934,6 +965,7 @@ fn merge_policy(global: &RawPolicy, site: Option<&RawPolicy>) -> RawPolicy {
         serve: site.serve.or(global.serve),
         link_text: site.link_text.clone().or_else(|| global.link_text.clone()),
         banner: site.banner.or(global.banner),
+        languages: site.languages.clone().or_else(|| global.languages.clone()),
     }
 }
 
@@ -1137,19 +1169,194 @@ fn compile_policy(p: &mut Problems, raw: &RawPolicy, path: &[Seg]) -> Option<Pol
     }
     let link_header =
         HeaderValue::from_str(&format!("<{policy_path}>; rel=\"privacy-policy\"")).ok()?;
+    let languages = compile_languages(p, raw.languages.as_deref(), path)?;
     Some(Policy {
         path: policy_path,
         serve: raw.serve.unwrap_or(true),
         link_text: raw
             .link_text
-            .clone()
-            .unwrap_or_else(|| "Cookies policy".into()),
+            .as_ref()
+            .map_or_else(|| Text::plain("Cookies policy"), text),
         banner: raw.banner.unwrap_or(false),
+        languages: Arc::new(languages),
         link_header,
         head_markup: Arc::from(""),
-        link_markup: bytes::Bytes::new(),
+        link_markup: Vec::new(),
         banner_markup: Arc::default(),
     })
+}
+
+/// A configured text as the runtime holds it.
+fn text(raw: &RawText) -> Text {
+    match raw {
+        RawText::One(text) => Text::plain(text.clone()),
+        RawText::ByLanguage(map) => Text::by_language(map.0.clone()),
+    }
+}
+
+/// `policy.languages`: registered BCP 47 tags, no repeats, at least one.
+fn compile_languages(
+    p: &mut Problems,
+    raw: Option<&[String]>,
+    path: &[Seg],
+) -> Option<SiteLanguages> {
+    let Some(raw) = raw else {
+        return Some(SiteLanguages::default());
+    };
+    let here = at(path, &[key("languages")]);
+    if raw.is_empty() {
+        p.add(
+            &here,
+            "list at least one language (the first is the default)",
+        );
+        return None;
+    }
+    let mut list: Vec<Language> = Vec::new();
+    let mut ok = true;
+    for (i, tag) in raw.iter().enumerate() {
+        match languages::parse_tag(tag) {
+            Ok(id) => {
+                if list.iter().any(|l| l.tag.eq_ignore_ascii_case(tag)) {
+                    p.add(
+                        &at(&here, &[Seg::Index(i)]),
+                        format!("`{tag}` is listed twice"),
+                    );
+                    ok = false;
+                }
+                list.push(Language::new(id, tag));
+            }
+            Err(why) => {
+                p.add(&at(&here, &[Seg::Index(i)]), why);
+                ok = false;
+            }
+        }
+    }
+    ok.then(|| SiteLanguages::new(list))
+}
+
+/// Every text given as a map (DESIGN.md, "Languages"): its keys are registered
+/// language tags that some site it applies to lists, and it gives the default
+/// language of each of those sites. `sites` holds, per site compiled, its index in
+/// `sites:` and its language tags.
+fn check_texts(p: &mut Problems, raw: &RawConfig, sites: &[(usize, Vec<String>)]) {
+    if sites.len() != raw.sites.len() {
+        // A site's languages (or policy) are in error already: checking texts against
+        // the others would only repeat it.
+        return;
+    }
+    let all: Vec<&(usize, Vec<String>)> = sites.iter().collect();
+    let only = |i: usize| -> Vec<&(usize, Vec<String>)> {
+        sites.iter().filter(|(site, _)| *site == i).collect()
+    };
+    for (name, c) in &raw.categories.0 {
+        for (field, value) in [("title", &c.title), ("description", &c.description)] {
+            check_text(
+                p,
+                value.as_ref(),
+                &[key("categories"), key(name), key(field)],
+                raw,
+                &all,
+            );
+        }
+    }
+    let rule_texts =
+        |p: &mut Problems, rules: &[RawRule], path: &[Seg], applies: &[&(usize, Vec<String>)]| {
+            for (i, r) in rules.iter().enumerate() {
+                for (field, value) in [
+                    ("provider", &r.provider),
+                    ("function", &r.function),
+                    ("purpose", &r.purpose),
+                ] {
+                    check_text(
+                        p,
+                        value.as_ref(),
+                        &at(path, &[Seg::Index(i), key(field)]),
+                        raw,
+                        applies,
+                    );
+                }
+            }
+        };
+    rule_texts(p, &raw.cookies, &[key("cookies")], &all);
+    let inheriting: Vec<&(usize, Vec<String>)> = sites
+        .iter()
+        .filter(|(i, _)| {
+            raw.sites[*i]
+                .policy
+                .as_ref()
+                .is_none_or(|policy| policy.link_text.is_none())
+        })
+        .collect();
+    check_text(
+        p,
+        raw.policy.link_text.as_ref(),
+        &[key("policy"), key("link_text")],
+        raw,
+        &inheriting,
+    );
+    for (i, site) in raw.sites.iter().enumerate() {
+        let here = [key("sites"), Seg::Index(i)];
+        rule_texts(p, &site.cookies, &at(&here, &[key("cookies")]), &only(i));
+        if let Some(policy) = &site.policy {
+            check_text(
+                p,
+                policy.link_text.as_ref(),
+                &at(&here, &[key("policy"), key("link_text")]),
+                raw,
+                &only(i),
+            );
+        }
+    }
+}
+
+fn check_text(
+    p: &mut Problems,
+    value: Option<&RawText>,
+    path: &[Seg],
+    raw: &RawConfig,
+    applies: &[&(usize, Vec<String>)],
+) {
+    let Some(RawText::ByLanguage(map)) = value else {
+        return;
+    };
+    if map.0.is_empty() {
+        p.add(path, "an empty map: give a text, or a text per language");
+        return;
+    }
+    for (tag, _) in &map.0 {
+        let here = at(path, &[key(tag)]);
+        if let Err(why) = languages::parse_tag(tag) {
+            p.add(&here, why);
+            continue;
+        }
+        if !applies
+            .iter()
+            .any(|(_, tags)| tags.iter().any(|t| t.eq_ignore_ascii_case(tag)))
+        {
+            p.add(
+                &here,
+                format!("`{tag}` is not a language of any site this text applies to (add it to `policy.languages`)"),
+            );
+        }
+    }
+    for (i, tags) in applies {
+        let Some(default) = tags.first() else {
+            continue;
+        };
+        if !map
+            .0
+            .iter()
+            .any(|(tag, _)| tag.eq_ignore_ascii_case(default))
+        {
+            p.add(
+                path,
+                format!(
+                    "no text in `{default}`, the default language of site `{}`",
+                    raw.sites[*i].name
+                ),
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -105,8 +105,8 @@ pub struct RawSource {
 pub struct RawCategory {
     #[serde(default)]
     pub required: bool,
-    pub title: Option<String>,
-    pub description: Option<String>,
+    pub title: Option<RawText>,
+    pub description: Option<RawText>,
     #[serde(default)]
     pub gpc: bool,
 }
@@ -116,9 +116,9 @@ pub struct RawCategory {
 pub struct RawRule {
     pub name: String,
     pub category: String,
-    pub provider: Option<String>,
-    pub function: Option<String>,
-    pub purpose: Option<String>,
+    pub provider: Option<RawText>,
+    pub function: Option<RawText>,
+    pub purpose: Option<RawText>,
     pub path: Option<String>,
     pub domain: Option<String>,
 }
@@ -128,8 +128,44 @@ pub struct RawRule {
 pub struct RawPolicy {
     pub path: Option<String>,
     pub serve: Option<bool>,
-    pub link_text: Option<String>,
+    pub link_text: Option<RawText>,
     pub banner: Option<bool>,
+    /// The site's languages, its default first (`[en, fr]`).
+    pub languages: Option<Vec<String>>,
+}
+
+/// A configured text: one string for every language, or a map from language tag to
+/// text (DESIGN.md, "Languages").
+#[derive(Debug, Clone)]
+pub enum RawText {
+    One(String),
+    ByLanguage(Ordered<String>),
+}
+
+impl From<&str> for RawText {
+    fn from(text: &str) -> RawText {
+        RawText::One(text.to_owned())
+    }
+}
+
+impl<'de> Deserialize<'de> for RawText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawText;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a text, or a mapping from language to text (en: …, fr: …)")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawText, E> {
+                Ok(RawText::One(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawText, A::Error> {
+                Ordered::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawText::ByLanguage)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -225,7 +225,7 @@ mod tests {
         let c = |name: &str, required, gpc| Category {
             name: name.into(),
             title: name.into(),
-            description: String::new(),
+            description: Default::default(),
             required,
             gpc,
         };

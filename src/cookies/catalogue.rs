@@ -687,7 +687,7 @@ mod tests {
         let cat = |name: &str, required: bool| Category {
             name: name.into(),
             title: name.into(),
-            description: String::new(),
+            description: Default::default(),
             required,
             gpc: false,
         };
@@ -820,8 +820,8 @@ mod tests {
     fn undeclared_categories_are_skipped() {
         let cats = Categories::new(vec![Category {
             name: NEC.into(),
-            title: String::new(),
-            description: String::new(),
+            title: Default::default(),
+            description: Default::default(),
             required: true,
             gpc: false,
         }]);

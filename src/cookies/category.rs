@@ -73,8 +73,8 @@ impl fmt::Debug for CategorySet {
 #[derive(Debug, Clone)]
 pub struct Category {
     pub name: String,
-    pub title: String,
-    pub description: String,
+    pub title: crate::cookies::text::Text,
+    pub description: crate::cookies::text::Text,
     /// Always granted; the visitor cannot refuse it.
     pub required: bool,
     /// Refused when the request carries `Sec-GPC: 1` and `honor_gpc` is on.
@@ -165,7 +165,7 @@ mod tests {
         Category {
             name: name.into(),
             title: name.into(),
-            description: String::new(),
+            description: Default::default(),
             required,
             gpc,
         }

@@ -202,9 +202,9 @@ pub enum Unclassified {
 pub struct Rule {
     pub pattern: String,
     pub category: CategoryId,
-    pub provider: Option<String>,
-    pub function: Option<String>,
-    pub purpose: Option<String>,
+    pub provider: Option<crate::cookies::text::Text>,
+    pub function: Option<crate::cookies::text::Text>,
+    pub purpose: Option<crate::cookies::text::Text>,
     /// Used when expiring a revoked cookie.
     pub path: Option<String>,
     pub domain: Option<String>,

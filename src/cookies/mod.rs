@@ -8,5 +8,6 @@ pub mod category;
 pub mod classify;
 pub mod enforce;
 pub mod name;
+pub mod text;
 pub mod tracker_catalogue;
 pub mod trackers;

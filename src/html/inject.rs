@@ -213,6 +213,9 @@ pub struct Plan {
     charset_from_header: bool,
     /// Goes just before `</body>`, or at the end.
     body_markup: Bytes,
+    /// When `Content-Language` did not decide the page's language: what `<html lang>`
+    /// may change in `body_markup` (see [`PageLanguage`]).
+    by_html_lang: Option<PageLanguage>,
     /// Goes first in `<head>`.
     head_markup: Arc<str>,
     /// The guard script's tag: first in `<head>` after the head link, or before the
@@ -220,6 +223,71 @@ pub struct Plan {
     guard_markup: Option<Arc<str>>,
     /// Tracker elements to make inert: the whole page is then parsed.
     trackers: Option<Arc<TrackerPass>>,
+}
+
+/// The injected markup's language when only `<html lang>` can tell it: the head
+/// stage reads the attribute (the `<html>` start tag comes before any of the body,
+/// so before the body-end stage emits anything), and the body markup is rendered
+/// again only when that changes it: another site language, or the default marked
+/// with `lang`/`dir` because the page's declared language is none of the site's.
+#[derive(Debug, Clone)]
+pub struct PageLanguage {
+    site: Arc<Site>,
+    show_banner: bool,
+    refused_by_gpc: bool,
+    path_and_query: Arc<str>,
+    /// The body markup as planned is the default language, marked (the response's
+    /// `Content-Language` named languages, none of the site's).
+    marked: bool,
+    /// What `<html lang>` decided: [`UNDECIDED`], [`KEEP`], a site language's
+    /// index, or the number of site languages for "the default, marked".
+    chosen: Arc<AtomicUsize>,
+}
+
+/// `<html lang>` has not been read.
+const UNDECIDED: usize = usize::MAX;
+/// `<html lang>` left the planned markup as it is.
+const KEEP: usize = usize::MAX - 1;
+
+impl PageLanguage {
+    /// Reads `<html lang>`: returns the site language it matched, if any.
+    fn read(&self, lang: Option<&str>) -> Option<usize> {
+        let languages = &self.site.policy.languages;
+        let lang = lang.map(str::trim).filter(|l| !l.is_empty());
+        let (choice, matched) = match lang.map(|l| languages.match_tag(l)) {
+            Some(Some(i)) => (i, Some(i)),
+            Some(None) => (languages.all().len(), None),
+            None => (KEEP, None),
+        };
+        let same = choice == KEEP
+            || (choice == 0 && !self.marked)
+            || (choice == languages.all().len() && self.marked);
+        self.chosen
+            .store(if same { KEEP } else { choice }, Ordering::Relaxed);
+        matched
+    }
+
+    /// The body markup `<html lang>` asks for, when it differs from the planned one.
+    fn markup(&self) -> Option<Bytes> {
+        let chosen = self.chosen.load(Ordering::Relaxed);
+        if chosen == UNDECIDED || chosen == KEEP {
+            return None;
+        }
+        let count = self.site.policy.languages.all().len();
+        let (language, marked) = if chosen < count {
+            (chosen, false)
+        } else {
+            (0, true)
+        };
+        Some(crate::pages::policy::body_markup(
+            &self.site,
+            language,
+            marked,
+            self.show_banner,
+            self.refused_by_gpc,
+            &self.path_and_query,
+        ))
+    }
 }
 
 /// How much of a response a [`Plan`] changes.
@@ -301,16 +369,41 @@ pub fn plan(
     let rewritten = matches!(scope, Scope::Body | Scope::Headers);
     let banner_possible = scope != Scope::Vary && banner_possible(req, site.policy.banner);
     let show_banner = rewritten && banner_possible && !consent.has_choice();
+    // The page's language (DESIGN.md, "Languages"): its `Content-Language`, else its
+    // `<html lang>` (read by the head stage), else the site's default.
+    let languages = &site.policy.languages;
+    let content_language = headers.get_all(http::header::CONTENT_LANGUAGE);
+    let from_header =
+        languages.from_content_language(content_language.iter().map(HeaderValue::as_bytes));
+    // The link carries `lang` and `dir` when the page declares a language that is
+    // none of the site's (the banner and placeholders always carry them).
+    let marked = from_header.is_none()
+        && content_language
+            .iter()
+            .any(|v| !v.as_bytes().trim_ascii().is_empty());
+    let language = from_header.unwrap_or(0);
+    let path_and_query = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let refused_by_gpc = !consent.refused_by_gpc().is_empty();
     let body_markup = if rewritten {
         crate::pages::policy::body_markup(
             site,
+            language,
+            marked,
             show_banner,
-            !consent.refused_by_gpc().is_empty(),
-            req.uri.path_and_query().map_or("/", |pq| pq.as_str()),
+            refused_by_gpc,
+            path_and_query,
         )
     } else {
         Bytes::new()
     };
+    let by_html_lang = (scope == Scope::Body && from_header.is_none()).then(|| PageLanguage {
+        site: site.clone(),
+        show_banner,
+        refused_by_gpc,
+        path_and_query: Arc::from(path_and_query),
+        marked,
+        chosen: Arc::new(AtomicUsize::new(UNDECIDED)),
+    });
     // Trackers (DESIGN.md, response step 5): the guard in every rewritten document,
     // and the whole page parsed when the visitor refuses a category trackers belong to.
     let blocking = site.trackers.block;
@@ -318,7 +411,7 @@ pub fn plan(
     let guard_markup = (rewritten && blocking).then(|| Arc::from(site.trackers.guard.tag(granted)));
     let trackers = (scope == Scope::Body && blocking && site.trackers.matcher.any_refused(granted))
         .then(|| {
-            Arc::new(TrackerPass::new(
+            let pass = TrackerPass::new(
                 site.clone(),
                 categories.clone(),
                 granted,
@@ -327,7 +420,9 @@ pub fn plan(
                     .path_and_query()
                     .map_or("/", |pq| pq.as_str())
                     .to_owned(),
-            ))
+            );
+            pass.language.store(language, Ordering::Relaxed);
+            Arc::new(pass)
         });
     Some(Plan {
         scope,
@@ -338,6 +433,7 @@ pub fn plan(
         encoding,
         charset_from_header,
         body_markup,
+        by_html_lang,
         head_markup: site.policy.head_markup.clone(),
         guard_markup,
         trackers,
@@ -634,7 +730,7 @@ impl HeadStage {
         let (head_count, script_count, body_count) =
             (inserted.clone(), inserted.clone(), inserted.clone());
         let (script_markup, body_markup) = (guard.clone(), guard);
-        let handlers = vec![
+        let mut handlers = vec![
             element!("head", move |el| {
                 if !head_finished.swap(true, Ordering::Relaxed) {
                     let mut markup = link_markup.to_string();
@@ -664,6 +760,19 @@ impl HeadStage {
                 Ok(())
             }),
         ];
+        if let Some(page) = &plan.by_html_lang {
+            let page = page.clone();
+            let pass = plan.trackers.clone();
+            handlers.push(element!("html", move |el| {
+                if page.chosen.load(Ordering::Relaxed) == UNDECIDED {
+                    let found = page.read(el.get_attribute("lang").as_deref());
+                    if let (Some(pass), Some(found)) = (&pass, found) {
+                        pass.language.store(found, Ordering::Relaxed);
+                    }
+                }
+                Ok(())
+            }));
+        }
         let settings = Settings {
             element_content_handlers: handlers,
             encoding: plan.encoding,
@@ -755,6 +864,8 @@ struct Rewriting {
     /// Tracker elements made inert, when the visitor refuses some.
     trackers: Option<TrackerStage>,
     body_end: BodyEnd,
+    /// Until `<html lang>` has been read: the markup in each language.
+    by_html_lang: Option<PageLanguage>,
     bom: Bom,
     /// Output ready to be sent, in order.
     ready: VecDeque<Bytes>,
@@ -789,6 +900,7 @@ impl Rewriting {
                 .clone()
                 .map(|pass| TrackerStage::new(pass, plan.encoding)),
             body_end: BodyEnd::new(plan.body_markup),
+            by_html_lang: plan.by_html_lang,
             bom: Bom::Undecided(BytesMut::new()),
             input,
             ready: VecDeque::new(),
@@ -805,6 +917,10 @@ impl Rewriting {
 
     fn rewrite(&mut self, chunk: Bytes) {
         let (parsed, untouched) = self.head.push(chunk);
+        if let Some(markup) = self.by_html_lang.as_ref().and_then(PageLanguage::markup) {
+            self.body_end.set_markup(markup);
+            self.by_html_lang = None;
+        }
         for part in [parsed, untouched] {
             let part = match &mut self.trackers {
                 Some(stage) if !part.is_empty() => stage.push(&part),

@@ -64,6 +64,10 @@ pub struct TrackerPass {
     pub return_to: String,
     /// Logged once per response.
     gave_up: AtomicBool,
+    /// The page's language, an index into the site's `policy.languages`: from
+    /// `Content-Language` when the plan is made, or from `<html lang>` when the
+    /// parser meets it (before any element of the body).
+    pub language: std::sync::atomic::AtomicUsize,
 }
 
 impl TrackerPass {
@@ -81,6 +85,7 @@ impl TrackerPass {
             page_host,
             return_to,
             gave_up: AtomicBool::new(false),
+            language: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -130,7 +135,12 @@ impl TrackerPass {
     fn placeholder(&self, id: TrackerId, width: Option<String>, height: Option<String>) -> String {
         let tracker = self.matcher().tracker(id);
         let category = tracker.category.map(|c| self.categories.get(c));
-        let title = category.map_or("undeclared", |c| c.title.as_str());
+        let speak = crate::pages::policy::Speak::at(
+            &self.site.policy.languages,
+            self.language.load(Ordering::Relaxed),
+        );
+        let undeclared = speak.language.texts.get("undeclared-category");
+        let title = category.map_or(undeclared.as_str(), |c| speak.text(&c.title));
         let size = |v: Option<String>, default: &str| {
             v.map(|v| v.trim().to_owned())
                 .filter(|v| {
@@ -148,15 +158,18 @@ impl TrackerPass {
                 .unwrap_or_else(|| default.to_owned())
         };
         let mut out = format!(
-            "<div class=\"consentry-placeholder\" data-consentry-placeholder=\"{}\" role=\"region\" \
+            "<div class=\"consentry-placeholder\" data-consentry-placeholder=\"{}\"{} role=\"region\" \
              aria-label=\"{}\" style=\"box-sizing:border-box;width:{};height:{};max-width:100%;overflow:auto\">\
-             <p>This content from <strong>{}</strong> is blocked until you allow {}.</p>",
+             <p>{}</p>",
             escape(self.category_name(id)),
-            escape(&format!("{}: blocked content", tracker.provider)),
+            speak.attributes(),
+            speak.msg_with("placeholder-label", &[("provider", &tracker.provider)]),
             escape(&size(width, "100%")),
             escape(&size(height, "auto")),
-            escape(&tracker.provider),
-            escape(title),
+            speak.msg_with(
+                "placeholder-text",
+                &[("provider", &tracker.provider), ("category", title)]
+            ),
         );
         // A form posting to the consent endpoint works with and without JavaScript,
         // where consentry writes the site's consent cookie (json or list).
@@ -179,14 +192,14 @@ impl TrackerPass {
                 }
             }
             out.push_str(&format!(
-                "<button type=\"submit\">Allow {}</button></form>",
-                escape(title)
+                "<button type=\"submit\">{}</button></form>",
+                speak.msg_with("placeholder-allow", &[("category", title)])
             ));
         }
         out.push_str(&format!(
             "<p><a href=\"{}\">{}</a></p></div>",
             escape(&self.site.policy.path),
-            escape(&self.site.policy.link_text)
+            escape(speak.text(&self.site.policy.link_text))
         ));
         out
     }

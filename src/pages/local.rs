@@ -13,7 +13,8 @@ use crate::config::Site;
 use crate::consent::Consent;
 use crate::cookies::category::{Categories, CategorySet};
 use crate::net::reply;
-use crate::pages::policy;
+use crate::pages::languages;
+use crate::pages::policy::{self, Speak};
 use crate::{Body, BoxError, RESERVED_PREFIX};
 
 const BANNER_JS: &str = include_str!("../../assets/banner.js");
@@ -90,7 +91,10 @@ where
 {
     let head = req.method() == Method::HEAD;
     match what {
-        Local::NotFound => reply::text(StatusCode::NOT_FOUND, "Nothing is served here."),
+        Local::NotFound => {
+            let speak = visitor_language(&req, site);
+            say(speak, StatusCode::NOT_FOUND, "not-found")
+        }
         Local::Asset(text, content_type) => {
             if !matches!(*req.method(), Method::GET | Method::HEAD) {
                 return reply::method_not_allowed("GET, HEAD");
@@ -129,17 +133,19 @@ where
             if !matches!(*req.method(), Method::GET | Method::HEAD) {
                 return reply::method_not_allowed("GET, HEAD");
             }
+            let speak = visitor_language(&req, site);
             let html = policy::policy_page(
                 site,
                 categories,
                 consent.granted(),
                 consent.refused_by_gpc(),
+                speak,
             );
             let mut response = static_response(html.as_bytes(), "text/html; charset=utf-8", head);
             let headers = response.headers_mut();
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
-            headers.insert(VARY, HeaderValue::from_static("Cookie"));
             headers.insert(http::header::LINK, site.policy.link_header.clone());
+            spoken(&mut response, speak);
             response
         }
         Local::ConsentForm => {
@@ -147,6 +153,40 @@ where
             record_choice(req, site, categories, refused_by_gpc, tls, report, chosen).await
         }
     }
+}
+
+/// The language of a page consentry answers itself (DESIGN.md, "Languages"):
+/// `?lang=`, then the `django_language` cookie, then `Accept-Language`, then the
+/// site's default; what cannot be read is skipped.
+fn visitor_language<'a, B>(req: &Request<B>, site: &'a Site) -> Speak<'a> {
+    let query = languages::query_lang(req.uri().query());
+    let cookie = languages::cookie_lang(req.headers());
+    let accept = req
+        .headers()
+        .get(http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let (index, _) = site
+        .policy
+        .languages
+        .for_visitor(query.as_deref(), cookie.as_deref(), accept);
+    Speak::at(&site.policy.languages, index)
+}
+
+/// Marks a response as written in `speak`'s language, chosen from the request's
+/// `Accept-Language` and `Cookie` (the query is in the URL already).
+fn spoken(response: &mut Response<Body>, speak: Speak) {
+    let headers = response.headers_mut();
+    if let Ok(tag) = HeaderValue::from_str(&speak.language.tag) {
+        headers.insert(http::header::CONTENT_LANGUAGE, tag);
+    }
+    headers.insert(VARY, HeaderValue::from_static("Accept-Language, Cookie"));
+}
+
+/// A plain-text answer in the visitor's language.
+fn say(speak: Speak, status: StatusCode, id: &str) -> Response<Body> {
+    let mut response = reply::text(status, &speak.language.texts.get(id));
+    spoken(&mut response, speak);
+    response
 }
 
 fn static_response(bytes: &[u8], content_type: &'static str, head: bool) -> Response<Body> {
@@ -181,14 +221,12 @@ where
     if req.method() != Method::POST {
         return reply::method_not_allowed("POST");
     }
+    let speak = visitor_language(&req, site);
     let source = &site.consent.sources[0];
     if !source.format.writable() {
         // Another banner records consent here; a value of ours beside its own would
         // read as two copies, no choice at all, until it expired.
-        return reply::text(
-            StatusCode::NOT_FOUND,
-            "This site records consent with its own cookie banner, not with this form.",
-        );
+        return say(speak, StatusCode::NOT_FOUND, "endpoint-other-banner");
     }
     let host = req
         .headers()
@@ -201,7 +239,7 @@ where
                 .map(|a| a.as_str().to_ascii_lowercase())
         });
     let Some(host) = host else {
-        return reply::text(StatusCode::BAD_REQUEST, "The request names no host.");
+        return say(speak, StatusCode::BAD_REQUEST, "endpoint-no-host");
     };
     // Cross-site posts could force a choice on a visitor: only this site may post here.
     // Over TLS that means an https page: a plain-http page of the same host is another
@@ -228,10 +266,7 @@ where
         (None, None) => false,
     };
     if !same_site {
-        return reply::text(
-            StatusCode::FORBIDDEN,
-            "Consent can only be recorded from this site's own pages.",
-        );
+        return say(speak, StatusCode::FORBIDDEN, "endpoint-cross-site");
     }
     let is_form = req
         .headers()
@@ -244,9 +279,10 @@ where
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
     if !is_form {
-        return reply::text(
+        return say(
+            speak,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "The consent form is sent as application/x-www-form-urlencoded.",
+            "endpoint-form-type",
         );
     }
     let cookies = crate::consent::RequestCookies::from_headers(req.headers());
@@ -256,10 +292,7 @@ where
     {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
-            return reply::text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "The consent form is too large.",
-            );
+            return say(speak, StatusCode::PAYLOAD_TOO_LARGE, "endpoint-too-large");
         }
     };
     let form = parse_form(&body);
@@ -279,10 +312,7 @@ where
             .filter_map(|(_, v)| categories.id(v))
             .fold(categories.required(), CategorySet::with),
         _ => {
-            return reply::text(
-                StatusCode::BAD_REQUEST,
-                "The consent form names no choice (accept_all, refuse_all or save).",
-            );
+            return say(speak, StatusCode::BAD_REQUEST, "endpoint-no-choice");
         }
     };
     // The form showed these refused, whatever the button: "Accept all" accepts what

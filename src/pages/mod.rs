@@ -2,5 +2,6 @@
 //! prefix: the policy page, the banner's assets and the consent endpoint.
 
 pub mod guard;
+pub mod languages;
 pub mod local;
 pub mod policy;

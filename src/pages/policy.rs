@@ -12,6 +12,51 @@ use crate::RESERVED_PREFIX;
 use crate::config::{Policy, Site};
 use crate::cookies::category::{Categories, CategoryId, CategorySet};
 use crate::cookies::classify::Rule;
+use crate::cookies::text::Text;
+use crate::pages::languages::{Language, SiteLanguages};
+
+/// The language markup is written in: consentry's own texts in it, and the
+/// configured texts in it or, where a map does not give it, in the site's default.
+#[derive(Debug, Clone, Copy)]
+pub struct Speak<'a> {
+    pub language: &'a Language,
+    /// The site's default language's tag.
+    pub default: &'a str,
+}
+
+impl<'a> Speak<'a> {
+    /// The language at `index` of a site's languages.
+    pub fn at(languages: &'a SiteLanguages, index: usize) -> Speak<'a> {
+        Speak {
+            language: languages.get(index),
+            default: &languages.default_language().tag,
+        }
+    }
+
+    /// A configured text in this language.
+    pub fn text(&self, text: &'a Text) -> &'a str {
+        text.get(&self.language.tag, self.default)
+    }
+
+    /// One of consentry's messages, escaped.
+    pub fn msg(&self, id: &str) -> String {
+        escape(&self.language.texts.get(id))
+    }
+
+    /// One of consentry's messages with its arguments (given unescaped), escaped.
+    pub fn msg_with(&self, id: &str, args: &[(&'static str, &str)]) -> String {
+        escape(&self.language.texts.with(id, args))
+    }
+
+    /// ` lang="…" dir="…"` for an element.
+    pub fn attributes(&self) -> String {
+        format!(
+            " lang=\"{}\" dir=\"{}\"",
+            escape(&self.language.tag),
+            self.language.dir()
+        )
+    }
+}
 
 /// HTML-escapes text for element content and double-quoted attributes.
 pub fn escape(text: &str) -> String {
@@ -41,27 +86,53 @@ pub fn head_markup(policy: &Policy) -> String {
 }
 
 /// The policy link inserted at the end of `<body>`.
-pub fn link_markup(policy: &Policy) -> String {
+/// `marked`: with `lang` and `dir`, for a page whose declared language differs.
+pub fn link_markup(policy: &Policy, speak: Speak, marked: bool) -> String {
     format!(
-        "<a href=\"{}\" class=\"consentry-policy-link\">{}</a>",
+        "<a href=\"{}\" class=\"consentry-policy-link\"{}>{}</a>",
         escape(&policy.path),
-        escape(&policy.link_text)
+        if marked {
+            speak.attributes()
+        } else {
+            String::new()
+        },
+        escape(speak.text(&policy.link_text))
     )
 }
 
 /// What goes before `</body>`: the link, and the banner when the visitor has not
 /// chosen. Without the banner it is the link rendered at load, shared, not copied.
+/// `marked`: the link carries `lang` and `dir` (the page declares another language).
 pub fn body_markup(
     site: &Site,
+    language: usize,
+    marked: bool,
     show_banner: bool,
     refused_by_gpc: bool,
     path_and_query: &str,
 ) -> Bytes {
-    let link = &site.policy.link_markup;
+    let language = language.min(site.policy.link_markup.len().saturating_sub(1));
+    let Some(stored) = site.policy.link_markup.get(language) else {
+        return Bytes::new();
+    };
+    let marked_link;
+    let link = if marked {
+        marked_link = Bytes::from(link_markup(
+            &site.policy,
+            Speak::at(&site.policy.languages, language),
+            true,
+        ));
+        &marked_link
+    } else {
+        stored
+    };
     if !show_banner {
         return link.clone();
     }
-    let (before, after) = site.policy.banner_markup.for_visitor(refused_by_gpc);
+    let Some(banner) = site.policy.banner_markup.get(language) else {
+        return link.clone();
+    };
+    let (before, after) = banner.for_visitor(refused_by_gpc);
     let mut out = String::with_capacity(link.len() + before.len() + after.len() + 64);
     out.push_str(&String::from_utf8_lossy(link));
     out.push_str(before);
@@ -77,6 +148,7 @@ pub fn body_markup(
 /// would change them. Posts to the consent endpoint, so it works without
 /// JavaScript; the banner script enhances it.
 fn choice_form(
+    speak: Speak,
     categories: &Categories,
     checked: CategorySet,
     refused_by_gpc: CategorySet,
@@ -88,17 +160,17 @@ fn choice_form(
         out,
         "<form class=\"consentry-form\" method=\"post\" action=\"{RESERVED_PREFIX}consent\">\
          <input type=\"hidden\" name=\"return\" value=\"{return_to}\">\
-         <fieldset class=\"consentry-categories\"><legend>Choose per category</legend>"
+         <fieldset class=\"consentry-categories\"><legend>{}</legend>",
+        speak.msg("choose-per-category")
     );
+    let always_on = format!(" ({})", speak.msg("always-on"));
+    let gpc_refused = format!(" ({})", speak.msg("gpc-refused"));
     for (cat_id, c) in categories.iter() {
         let input_id = format!("{id}-{}", escape(&c.name));
         let (state, note) = if c.required {
-            (" checked disabled", " (always on)")
+            (" checked disabled", always_on.as_str())
         } else if refused_by_gpc.contains(cat_id) {
-            (
-                " disabled data-gpc",
-                " (refused: your browser sends Global Privacy Control)",
-            )
+            (" disabled data-gpc", gpc_refused.as_str())
         } else if checked.contains(cat_id) {
             (" checked", "")
         } else {
@@ -109,15 +181,19 @@ fn choice_form(
             "<div class=\"consentry-category\"><input type=\"checkbox\" id=\"{input_id}\" name=\"category\" value=\"{}\"{state}>\
              <label for=\"{input_id}\">{}{note}</label></div>",
             escape(&c.name),
-            escape(&c.title)
+            escape(speak.text(&c.title))
         );
     }
-    out.push_str(
+    let _ = write!(
+        out,
         "</fieldset><div class=\"consentry-actions\">\
-         <button type=\"submit\" name=\"choice\" value=\"accept_all\">Accept all</button>\
-         <button type=\"submit\" name=\"choice\" value=\"refuse_all\">Refuse all</button>\
-         <button type=\"submit\" name=\"choice\" value=\"save\">Save my choices</button>\
+         <button type=\"submit\" name=\"choice\" value=\"accept_all\">{}</button>\
+         <button type=\"submit\" name=\"choice\" value=\"refuse_all\">{}</button>\
+         <button type=\"submit\" name=\"choice\" value=\"save\">{}</button>\
          </div></form>",
+        speak.msg("accept-all"),
+        speak.msg("refuse-all"),
+        speak.msg("save-choices"),
     );
     out
 }
@@ -149,8 +225,10 @@ impl BannerMarkup {
 /// whose target is `policy.path` stays the injected one (DESIGN.md: exactly once).
 /// `gpc_refusable` is what `Sec-GPC: 1` refuses on this site (empty when it is not
 /// honoured).
+#[allow(clippy::too_many_arguments)]
 pub fn banner_markup(
     site_policy: &Policy,
+    speak: Speak,
     categories: &Categories,
     gpc_refusable: CategorySet,
     cookie: &str,
@@ -161,6 +239,7 @@ pub fn banner_markup(
     let render = |refused_by_gpc: CategorySet| {
         const MARK: &str = "\u{0}RETURN\u{0}";
         let form = choice_form(
+            speak,
             categories,
             CategorySet::EMPTY,
             refused_by_gpc,
@@ -171,21 +250,32 @@ pub fn banner_markup(
         let _ = write!(
             out,
             "<link rel=\"stylesheet\" href=\"{RESERVED_PREFIX}banner.css\">\
-             <section id=\"consentry-banner\" class=\"consentry-banner\" lang=\"en\" dir=\"ltr\" role=\"dialog\" aria-modal=\"false\" \
+             <section id=\"consentry-banner\" class=\"consentry-banner\"{} role=\"dialog\" aria-modal=\"false\" \
              aria-labelledby=\"consentry-banner-title\" aria-describedby=\"consentry-banner-text\" \
              data-cookie=\"{}\" data-format=\"{}\" data-max-age=\"{max_age}\"{}>\
-             <h2 id=\"consentry-banner-title\" tabindex=\"-1\">Cookies on this site</h2>\
-             <p id=\"consentry-banner-text\">This site uses cookies that need your consent: for audience \
-             statistics, for its own features and for other parties. Necessary cookies are always on. \
-             Read the <a href=\"{}#consentry-policy\">{}</a>.</p>{form}</section>\
+             <h2 id=\"consentry-banner-title\" tabindex=\"-1\">{}</h2>\
+             <p id=\"consentry-banner-text\">{} {}</p>{form}</section>\
              <script src=\"{RESERVED_PREFIX}banner.js\" defer></script>",
+            speak.attributes(),
             escape(cookie),
             escape(format),
             revision
                 .map(|r| format!(" data-revision=\"{r}\""))
                 .unwrap_or_default(),
-            escape(&site_policy.path),
-            escape(&site_policy.link_text),
+            speak.msg("banner-title"),
+            speak.msg("banner-text"),
+            // The link goes where the message puts `$policy`: split around a mark.
+            speak
+                .msg_with("banner-policy", &[("policy", "\u{1}")])
+                .replacen(
+                    "\u{1}",
+                    &format!(
+                        "<a href=\"{}#consentry-policy\">{}</a>",
+                        escape(&site_policy.path),
+                        escape(speak.text(&site_policy.link_text))
+                    ),
+                    1
+                ),
         );
         match out.split_once(MARK) {
             Some((before, after)) => (before.to_owned(), after.to_owned()),
@@ -212,6 +302,7 @@ pub fn policy_page(
     categories: &Categories,
     granted: CategorySet,
     refused_by_gpc: CategorySet,
+    speak: Speak,
 ) -> String {
     let mut out = String::new();
     // The form writes the first consent source's cookie. A site whose consent another
@@ -220,31 +311,31 @@ pub fn policy_page(
     let writable = site.consent.sources[0].format.writable();
     // Visitors know the site by its address, not by the name in proxy.yaml.
     let site_label = site.hosts.first().unwrap_or(&site.name);
-    let title = format!("{} — {}", site.policy.link_text, site_label);
+    let link_text = speak.text(&site.policy.link_text);
+    let title = format!("{link_text} — {site_label}");
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!DOCTYPE html>\n<html{}><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{}</title><link rel=\"stylesheet\" href=\"{RESERVED_PREFIX}banner.css\"></head>\
          <body class=\"consentry-policy\"><main><h1 id=\"consentry-policy\">{}</h1>\
-         <p>This page lists the cookies this site may store in your browser, by category. \
-         Cookies that need consent are only set once you have given it, and you can change \
-         your choice {} at any time.</p>",
+         <p>{}</p>",
+        speak.attributes(),
         escape(&title),
-        escape(&site.policy.link_text),
-        if writable {
-            "below"
+        escape(link_text),
+        speak.msg(if writable {
+            "policy-intro-form"
         } else {
-            "in this site's cookie banner"
-        }
+            "policy-intro-banner"
+        })
     );
     for (cat_id, category) in categories.iter() {
         let _ = write!(
             out,
             "<section aria-labelledby=\"cat-{0}\"><h2 id=\"cat-{0}\">{1}</h2><p>{2}</p>",
             escape(&category.name),
-            escape(&category.title),
-            escape(&category.description)
+            escape(speak.text(&category.title)),
+            escape(speak.text(&category.description))
         );
         let rules: Vec<&Rule> = site
             .classifier
@@ -252,18 +343,18 @@ pub fn policy_page(
             .iter()
             .filter(|r| r.category == cat_id)
             .collect();
-        let trackers = trackers_table(site, cat_id, &category.title);
+        let trackers = trackers_table(site, cat_id, speak.text(&category.title), speak);
         if rules.is_empty() {
-            out.push_str("<p>No cookies of this category are used.</p>");
+            let _ = write!(out, "<p>{}</p>", speak.msg("no-cookies"));
             out.push_str(&trackers);
             out.push_str("</section>");
             continue;
         }
         let mut rows: Vec<Row> = Vec::new();
         for rule in rules {
-            let provider = rule.provider.as_deref().unwrap_or("");
-            let function = rule.function.as_deref().unwrap_or("");
-            let purpose = rule.purpose.as_deref().unwrap_or("");
+            let provider = rule.provider.as_ref().map_or("", |t| speak.text(t));
+            let function = rule.function.as_ref().map_or("", |t| speak.text(t));
+            let purpose = rule.purpose.as_ref().map_or("", |t| speak.text(t));
             match rows
                 .iter_mut()
                 .find(|r| r.provider == provider && r.function == function && r.purpose == purpose)
@@ -283,10 +374,14 @@ pub fn policy_page(
         }
         let _ = write!(
             out,
-            "<div class=\"consentry-table\"><table><caption>{}</caption><thead><tr><th scope=\"col\">Service provider's name</th>\
-             <th scope=\"col\">Function and location</th><th scope=\"col\">Cookie name(s)</th>\
-             <th scope=\"col\">Purposes</th></tr></thead><tbody>",
-            escape(&category.title)
+            "<div class=\"consentry-table\"><table><caption>{}</caption><thead><tr><th scope=\"col\">{}</th>\
+             <th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+             <th scope=\"col\">{}</th></tr></thead><tbody>",
+            escape(speak.text(&category.title)),
+            speak.msg("column-provider"),
+            speak.msg("column-function"),
+            speak.msg("column-names"),
+            speak.msg("column-purposes"),
         );
         for row in rows {
             let names: Vec<String> = row
@@ -310,25 +405,32 @@ pub fn policy_page(
     if writable {
         let _ = writeln!(
             out,
-            "<section aria-labelledby=\"consentry-choice\" class=\"consentry-choice\"><h2 id=\"consentry-choice\">Your choice</h2>{}</section>\
-             <p><a href=\"/\">Back to the site</a></p>\
+            "<section aria-labelledby=\"consentry-choice\" class=\"consentry-choice\"><h2 id=\"consentry-choice\">{}</h2>{}</section>\
+             <p><a href=\"/\">{}</a></p>\
              </main><script src=\"{RESERVED_PREFIX}banner.js\" defer></script></body></html>",
+            speak.msg("your-choice"),
             choice_form(
+                speak,
                 categories,
                 granted,
                 refused_by_gpc,
                 &escape(&site.policy.path),
                 "consentry-policy"
-            )
+            ),
+            speak.msg("back-to-site"),
         );
     } else {
         let _ = writeln!(
             out,
-            "<section aria-labelledby=\"consentry-choice\" class=\"consentry-choice\"><h2 id=\"consentry-choice\">Your choice</h2>\
-             <p>This site records your choice with its own cookie banner; change it there. \
-             The categories it grants now: {}.</p></section>\
-             <p><a href=\"/\">Back to the site</a></p></main></body></html>",
-            granted_titles(categories, granted)
+            "<section aria-labelledby=\"consentry-choice\" class=\"consentry-choice\"><h2 id=\"consentry-choice\">{}</h2>\
+             <p>{}</p></section>\
+             <p><a href=\"/\">{}</a></p></main></body></html>",
+            speak.msg("your-choice"),
+            speak.msg_with(
+                "other-banner",
+                &[("granted", &granted_titles(categories, granted, speak))]
+            ),
+            speak.msg("back-to-site"),
         );
     }
     out
@@ -337,7 +439,7 @@ pub fn policy_page(
 /// The trackers of one category: the site's tracker rules, and the catalogue's
 /// trackers seen in the site's pages since the configuration loaded. Empty when there
 /// are none.
-fn trackers_table(site: &Site, category: CategoryId, title: &str) -> String {
+fn trackers_table(site: &Site, category: CategoryId, title: &str, speak: Speak) -> String {
     use crate::cookies::trackers::TrackerOrigin;
     let matcher = &site.trackers.matcher;
     let seen: Vec<crate::cookies::trackers::TrackerId> = site
@@ -372,7 +474,7 @@ fn trackers_table(site: &Site, category: CategoryId, title: &str) -> String {
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&tracker.provider),
             if hosts.is_empty() {
-                "Inline script".to_owned()
+                speak.msg("inline-script")
             } else {
                 hosts.join(", ")
             },
@@ -383,22 +485,25 @@ fn trackers_table(site: &Site, category: CategoryId, title: &str) -> String {
         return String::new();
     }
     format!(
-        "<div class=\"consentry-table\"><table><caption>Trackers: {}</caption><thead><tr>\
-         <th scope=\"col\">Service provider's name</th><th scope=\"col\">Loaded from</th>\
-         <th scope=\"col\">Cookies it stores</th></tr></thead><tbody>{rows}</tbody></table></div>",
-        escape(title)
+        "<div class=\"consentry-table\"><table><caption>{}</caption><thead><tr>\
+         <th scope=\"col\">{}</th><th scope=\"col\">{}</th>\
+         <th scope=\"col\">{}</th></tr></thead><tbody>{rows}</tbody></table></div>",
+        speak.msg_with("trackers-caption", &[("category", title)]),
+        speak.msg("column-provider"),
+        speak.msg("column-loaded-from"),
+        speak.msg("column-cookies-stored"),
     )
 }
 
-/// The titles of the granted categories, for a sentence.
-fn granted_titles(categories: &Categories, granted: CategorySet) -> String {
+/// The titles of the granted categories, for a sentence (unescaped).
+fn granted_titles(categories: &Categories, granted: CategorySet, speak: Speak) -> String {
     let titles: Vec<String> = categories
         .iter()
         .filter(|(id, _)| granted.contains(*id))
-        .map(|(_, c)| escape(&c.title))
+        .map(|(_, c)| speak.text(&c.title).to_owned())
         .collect();
     if titles.is_empty() {
-        "none".to_owned()
+        speak.language.texts.get("granted-none")
     } else {
         titles.join(", ")
     }
@@ -427,7 +532,7 @@ mod tests {
         let c = |name: &str, required| Category {
             name: name.into(),
             title: name.into(),
-            description: String::new(),
+            description: Default::default(),
             required,
             gpc: name == "ads",
         };
@@ -439,7 +544,9 @@ mod tests {
         let mut granted = categories.required();
         granted.insert(CategoryId(1));
         granted.insert(CategoryId(2));
-        let form = choice_form(&categories, granted, categories.gpc(), "/", "f");
+        let languages = SiteLanguages::default();
+        let speak = Speak::at(&languages, 0);
+        let form = choice_form(speak, &categories, granted, categories.gpc(), "/", "f");
         assert!(
             form.contains(r#"value="necessary" checked disabled>"#),
             "{form}"
@@ -448,7 +555,7 @@ mod tests {
         // Unchecked even though granted by the cookie: GPC refuses it on this request.
         assert!(form.contains(r#"value="ads" disabled data-gpc>"#), "{form}");
         assert!(form.contains("ads (refused: your browser sends Global Privacy Control)"));
-        let open = choice_form(&categories, granted, CategorySet::EMPTY, "/", "f");
+        let open = choice_form(speak, &categories, granted, CategorySet::EMPTY, "/", "f");
         assert!(open.contains(r#"value="ads" checked>"#), "{open}");
         assert!(!open.contains("data-gpc"));
     }

@@ -154,6 +154,13 @@ impl BodyEnd {
         }
     }
 
+    /// Replaces the markup, if it has not gone out yet.
+    pub fn set_markup(&mut self, markup: Bytes) {
+        if !self.done {
+            self.markup = markup;
+        }
+    }
+
     /// Takes the next chunk; returns what can be emitted now (possibly nothing).
     pub fn push(&mut self, chunk: Bytes) -> Bytes {
         if self.done {

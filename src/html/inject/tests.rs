@@ -11,6 +11,7 @@ fn plan(body_markup: &str) -> Plan {
         encoding: AsciiCompatibleEncoding::utf_8(),
         charset_from_header: false,
         body_markup: Bytes::copy_from_slice(body_markup.as_bytes()),
+        by_html_lang: None,
         head_markup: Arc::from("<link rel=\"privacy-policy\" href=\"/p\">"),
         guard_markup: None,
         trackers: None,

@@ -43,9 +43,13 @@ pub use metrics::{Dropped, RecordMetrics};
 use record::{Event, Record};
 use store::{Item, PolicyText, State};
 
-/// What consentry's banner, endpoint pages and policy page are written in. (One
-/// language for now; when there are several, the one shown goes here.)
-pub const SHOWN_LANGUAGE: &str = "en";
+/// The language a record says the visitor was shown: the site's default language,
+/// whose banner and policy page texts are the recorded policy text. (A visitor shown
+/// another of the site's languages is recorded under the default's text; see
+/// docs/records.md.)
+fn shown_language(site: &Site) -> String {
+    site.policy.languages.default_language().tag.clone()
+}
 
 /// How long the consent endpoint waits for its record before answering anyway.
 pub const CHOICE_WAIT: Duration = Duration::from_secs(2);
@@ -72,12 +76,17 @@ impl SiteTable {
             .iter()
             .map(|site| {
                 let categories = &config.categories;
-                let (before, after) = site.policy.banner_markup.for_visitor(false);
+                let (before, after) = site
+                    .policy
+                    .banner_markup
+                    .first()
+                    .map_or(("", ""), |b| b.for_visitor(false));
                 let page = crate::pages::policy::policy_page(
                     site,
                     categories,
                     categories.required(),
                     CategorySet::EMPTY,
+                    crate::pages::policy::Speak::at(&site.policy.languages, 0),
                 );
                 let text = format!("{before}{after}\n{page}");
                 SiteRecords {
@@ -437,7 +446,7 @@ fn build(
         granted: record::names(categories, granted),
         refused: record::names(categories, categories.all().without(granted)),
         revision,
-        language: policy.map(|_| SHOWN_LANGUAGE.to_owned()),
+        language: policy.map(|_| shown_language(site)),
         policy_sha256: policy.map(|p| p.sha256.clone()),
         path: record::path_only(path),
         client_ip: client_info.then(|| record::truncated_ip(client.addr.ip())),
@@ -697,7 +706,7 @@ mod tests {
         assert_eq!(r.client_ip.as_deref(), Some("198.51.100.0/24"));
         assert_eq!(r.user_agent.as_deref(), Some("UA/1"));
         // consentry's banner asks for this cookie: its text and language were shown.
-        assert_eq!(r.language.as_deref(), Some(SHOWN_LANGUAGE));
+        assert_eq!(r.language.as_deref(), Some("en"));
         let table = SiteTable::new(&config);
         assert_eq!(
             r.policy_sha256.as_deref(),
