@@ -200,41 +200,42 @@ pub fn table(json: &str) -> Result<String, serde_json::Error> {
         trackers: std::collections::BTreeMap<String, Vec<TrackerRow>>,
     }
     let doc: Doc = serde_json::from_str(json)?;
-    let mut out = format!(
-        "{:<16} {:<32} {:<14} {:<12} {:>9} {:>9}\n",
-        "SITE", "COOKIE", "CATEGORY", "SOURCE", "ALLOWED", "REMOVED"
-    );
+    // One line of the table: site, name, category, source and two counts.
+    let line = |cells: [&str; 6]| {
+        format!(
+            "{:<16} {:<32} {:<14} {:<12} {:>9} {:>9}\n",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5]
+        )
+    };
+    let mut out = line(["SITE", "COOKIE", "CATEGORY", "SOURCE", "ALLOWED", "REMOVED"]);
     for (site, rows) in &doc.sites {
         for r in rows {
-            out.push_str(&format!(
-                "{:<16} {:<32} {:<14} {:<12} {:>9} {:>9}\n",
-                site,
-                r.name,
-                r.category.as_deref().unwrap_or("-"),
-                r.source,
-                r.allowed,
-                r.removed
-            ));
+            let (allowed, removed) = (r.allowed.to_string(), r.removed.to_string());
+            let category = r.category.as_deref().unwrap_or("-");
+            out.push_str(&line([
+                site, &r.name, category, &r.source, &allowed, &removed,
+            ]));
         }
     }
     if doc.sites.is_empty() {
         out.push_str("(no Set-Cookie seen yet)\n");
     }
-    out.push_str(&format!(
-        "\n{:<16} {:<32} {:<14} {:<12} {:>9} {:>9}\n",
-        "SITE", "TRACKER", "CATEGORY", "SOURCE", "ALLOWED", "BLOCKED"
-    ));
+    out.push('\n');
+    out.push_str(&line([
+        "SITE", "TRACKER", "CATEGORY", "SOURCE", "ALLOWED", "BLOCKED",
+    ]));
     for (site, rows) in &doc.trackers {
         for r in rows {
-            out.push_str(&format!(
-                "{:<16} {:<32} {:<14} {:<12} {:>9} {:>9}\n",
+            let (allowed, blocked) = (r.allowed.to_string(), r.blocked.to_string());
+            let category = r.category.as_deref().unwrap_or("-");
+            out.push_str(&line([
                 site,
-                r.provider,
-                r.category.as_deref().unwrap_or("-"),
-                r.source,
-                r.allowed,
-                r.blocked
-            ));
+                &r.provider,
+                category,
+                &r.source,
+                &allowed,
+                &blocked,
+            ]));
         }
     }
     if doc.trackers.is_empty() {
