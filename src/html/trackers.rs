@@ -159,7 +159,7 @@ impl TrackerPass {
         };
         let mut out = format!(
             "<div class=\"consentry-placeholder\" data-consentry-placeholder=\"{}\"{} role=\"region\" \
-             aria-label=\"{}\" style=\"box-sizing:border-box;width:{};height:{};max-width:100%;overflow:auto\">\
+             aria-label=\"{}\" style=\"box-sizing:border-box;width:{};height:{};max-width:100%;overflow:auto;padding:1em;border:1px solid #767676;background:#f4f4f4;color:#111;font:inherit\">\
              <p>{}</p>",
             escape(self.category_name(id)),
             speak.attributes(),
@@ -192,7 +192,7 @@ impl TrackerPass {
                 }
             }
             out.push_str(&format!(
-                "<button type=\"submit\">{}</button></form>",
+                "<button type=\"submit\" style=\"min-height:24px;min-width:24px;padding:.3em .8em\">{}</button></form>",
                 speak.msg_with("placeholder-allow", &[("category", title)])
             ));
         }
@@ -893,10 +893,7 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("width:640px;height:360px"), "{out}");
-        assert!(
-            out.contains("<button type=\"submit\">Allow third_party</button>"),
-            "{out}"
-        );
+        assert!(out.contains(">Allow third_party</button>"), "{out}");
         assert!(
             out.contains("<input type=\"hidden\" name=\"category\" value=\"third_party\">"),
             "{out}"
