@@ -556,3 +556,97 @@ async fn a_database_that_refuses_writes_loses_no_request_and_says_why() {
     assert!(records(&store).await.len() >= 2, "recording resumed");
     p.shutdown().await;
 }
+
+/// A database whose disk fills up mid-run: every insert fails as PostgreSQL fails
+/// it then (SQLSTATE 53100 `disk_full`, "could not extend file": raised here by a
+/// trigger, since a real disk cannot be filled in a test). No request is lost or
+/// delayed, the losses are counted and `/readyz` says why; once there is room
+/// again, recording resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_whose_disk_fills_up_loses_no_request_and_says_why() {
+    let Some(cluster) = cluster_or_skip("disk-full") else {
+        return;
+    };
+    let store = cluster.url();
+    let up = fixed(200, &[], "ok").await;
+    let p = common::proxy(&yaml(
+        &up.url(),
+        "onetrust",
+        &store,
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+    ))
+    .await;
+    let (addr, admin) = (p.http_addr.unwrap(), p.admin_addr.unwrap());
+    get(
+        addr,
+        PORTAL,
+        "/",
+        &[("cookie", "OptanonConsent=consentId=before&groups=C0001%3A1")],
+    )
+    .await;
+    assert_eq!(records_when(&store, 1).await.len(), 1);
+
+    let (db, connection) = tokio_postgres::connect(&store, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    db.batch_execute(
+        "CREATE FUNCTION consentry_test_disk_full() RETURNS trigger AS $$ BEGIN \
+           RAISE EXCEPTION 'could not extend file \"base/5/16384\": No space left on device' \
+             USING ERRCODE = 'disk_full'; \
+         END $$ LANGUAGE plpgsql; \
+         CREATE TRIGGER disk_full BEFORE INSERT ON consent_records \
+           FOR EACH ROW EXECUTE FUNCTION consentry_test_disk_full();",
+    )
+    .await
+    .unwrap();
+    let dropped_before = metric(admin, "consentry_records_dropped_total").await;
+    let started = Instant::now();
+    for i in 0..10 {
+        let cookie = format!("OptanonConsent=consentId=full-{i}&groups=C0001%3A1");
+        assert_eq!(
+            get(addr, PORTAL, "/", &[("cookie", &cookie)]).await.status,
+            200
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no request waited"
+    );
+    let waited = Instant::now();
+    while metric(admin, "consentry_records_dropped_total").await < dropped_before + 10
+        && waited.elapsed() < Duration::from_secs(15)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        metric(admin, "consentry_records_dropped_total").await,
+        dropped_before + 10
+    );
+    assert!(metric(admin, "consentry_records_store_errors_total").await > 0);
+    let ready = get(admin, "admin", "/readyz", &[]).await.text();
+    assert!(
+        ready.contains("DOWN") && ready.contains("No space left"),
+        "{ready}"
+    );
+
+    // Room again: recording resumes.
+    db.batch_execute("DROP TRIGGER disk_full ON consent_records")
+        .await
+        .unwrap();
+    let waited = Instant::now();
+    loop {
+        let cookie = format!(
+            "OptanonConsent=consentId=after-{}&groups=C0001%3A1",
+            waited.elapsed().as_millis()
+        );
+        get(addr, PORTAL, "/", &[("cookie", &cookie)]).await;
+        if records(&store).await.len() >= 2 || waited.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(records(&store).await.len() >= 2, "recording resumed");
+    p.shutdown().await;
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Instructions per request with consent records off and on, under callgrind: unlike
+# CPU time, repeatable to a fraction of a percent whatever else the machine does, so
+# the on/off ratio is not lost in a busy machine's noise (issue: "within 3 %").
+#
+#   cargo build --release && bench/records_callgrind.sh
+#
+# An nginx upstream serves a 500 B JSON; consentry (the release binary) runs under
+# valgrind with the shipped proxy.yaml's policy, once without `records` and once
+# recording to SQLite in a temporary directory. Every request carries the realistic
+# cookie header (a percent-encoded JSON preferences cookie, a session, a CSRF token,
+# `_ga`, `_fbp`): the consent value is the same on every request, so after the first
+# one the records path is the common one, a value seen before. wrk warms each up,
+# then instrumentation runs for DURATION (5s) of `wrk -c4`; instructions / requests.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DURATION=${DURATION:-5s}
+for tool in valgrind callgrind_control callgrind_annotate nginx wrk curl python3; do
+    command -v "$tool" >/dev/null || { echo "records_callgrind.sh: $tool is missing" >&2; exit 1; }
+done
+TMP=$(mktemp -d /tmp/consentry-records-cg.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; [[ ${KEEP_TMP:-0} == 1 ]] || rm -rf "$TMP"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+UP_PORT=$(free_port)
+mkdir -p "$TMP/www" "$TMP/up"
+printf '{"dataset":"street-trees","records":[%s{"id":7}]}\n' "$(for i in 1 2 3 4 5 6 7 8; do printf '{"id":%d,"species":"Quercus robur","height_m":12.5},' "$i"; done)" >"$TMP/www/data.json"
+if [[ $(id -u) == 0 ]]; then USER_LINE="user root;"; else USER_LINE=""; fi
+cat >"$TMP/up.conf" <<CONF
+$USER_LINE
+worker_processes 1; daemon off; pid $TMP/up/nginx.pid; error_log $TMP/up/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off; keepalive_requests 1000000;
+    client_body_temp_path $TMP/up/cb; proxy_temp_path $TMP/up/p; fastcgi_temp_path $TMP/up/f;
+    uwsgi_temp_path $TMP/up/u; scgi_temp_path $TMP/up/s;
+    types { application/json json; }
+    server { listen 127.0.0.1:$UP_PORT; root $TMP/www; }
+}
+CONF
+nginx -p "$TMP/up" -c "$TMP/up.conf" &
+PIDS+=("$!")
+
+COOKIE='cookies_preferences=%7B%22statistics%22%3Atrue%2C%22third_party%22%3Afalse%7D; sessionid=8f2b1c9d0e7a4b3c6d5e; csrftoken=Yh3kL9pQ2rT5vW8xZ1aB4cD7eF0gH3jK; _ga=GA1.2.1234567890.1700000000; _fbp=fb.1.1700000000000.1234567890'
+
+config() { # port records-yaml
+    awk '
+        /^[A-Za-z_]+:/ { split($0, k, ":"); skip = (k[1] == "listen" || k[1] == "admin" || k[1] == "sites" || k[1] == "tls" || k[1] == "records") }
+        !skip { print }
+    ' "$ROOT/proxy.yaml"
+    printf '\nlisten:\n  http: 127.0.0.1:%s\nsites:\n  - name: portal\n    hosts: [portal.test]\n    upstream: http://127.0.0.1:%s\n%s\n' "$1" "$UP_PORT" "$2"
+}
+
+measure() { # name records-yaml
+    local name=$1 port out=$TMP/cg-$1.out
+    port=$(free_port)
+    config "$port" "$2" >"$TMP/$name.yaml"
+    "$ROOT/target/release/consentry" check --config "$TMP/$name.yaml" >/dev/null
+    RUST_LOG=warn valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
+        "$ROOT/target/release/consentry" --config "$TMP/$name.yaml" >"$TMP/$name.log" 2>&1 &
+    local vpid=$!
+    PIDS+=("$vpid")
+    for _ in $(seq 150); do
+        curl -s -o /dev/null -H 'Host: portal.test' "http://127.0.0.1:$port/data.json" && break
+        sleep 0.2
+    done
+    wrk -t1 -c4 -d3s -H 'Host: portal.test' -H "Cookie: $COOKIE" "http://127.0.0.1:$port/data.json" >/dev/null
+    callgrind_control -i on "$vpid" >/dev/null 2>&1
+    local result
+    result=$(wrk -t1 -c4 -d"$DURATION" -H 'Host: portal.test' -H "Cookie: $COOKIE" "http://127.0.0.1:$port/data.json")
+    callgrind_control -i off "$vpid" >/dev/null 2>&1
+    callgrind_control -d "$vpid" >/dev/null 2>&1
+    sleep 1
+    kill "$vpid" 2>/dev/null || true
+    wait "$vpid" 2>/dev/null || true
+    local requests file total
+    requests=$(awk '/requests in/ { print $1 }' <<<"$result")
+    file=$(ls "$out".* | sort -t. -k3 -n | tail -1)
+    total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+    awk -v n="$name" -v r="$requests" -v t="$total" \
+        'BEGIN { printf "%-12s %8d requests  %8.0f instructions/request\n", n, r, t / r }'
+    echo "$name $((total / requests))" >>"$TMP/summary"
+}
+
+: >"$TMP/summary"
+measure records-off ""
+measure records-on "records:
+  store: sqlite:$TMP/records.db"
+awk '{ v[$1] = $2 } END { printf "ratio records-on/records-off: %.4f\n", v["records-on"] / v["records-off"] }' "$TMP/summary"
