@@ -64,6 +64,9 @@
     Object.keys(granted).forEach(function (k) { if (granted[k]) { body.append("category", k); } });
     var back = form.querySelector('input[name="return"]');
     body.append("return", back ? back.value : location.pathname + location.search);
+    // The language the banner was shown in: its policy text is what gets recorded.
+    var lang = form.querySelector('input[name="lang"]');
+    if (lang) { body.append("lang", lang.value); }
     body.append("via", "banner");
     return fetch(form.action, {
       method: "POST",

@@ -717,3 +717,44 @@ async fn a_reload_can_change_the_store() {
     assert_eq!(records(&second).await.len(), 1);
     p.shutdown().await;
 }
+
+/// A choice made in the French banner records the French text, under `fr`; one made
+/// in the English banner, the English one: each record shows what its visitor read.
+#[tokio::test]
+async fn a_choice_records_the_policy_text_in_the_language_it_was_shown_in() {
+    let dir = temp_dir("languages");
+    let store = sqlite(&dir);
+    let up = fixed(
+        200,
+        &[("content-type", "text/html")],
+        "<html lang=\"fr\"><head></head><body></body></html>",
+    )
+    .await;
+    let config = yaml(&up.url(), "json", &store, "").replace(
+        "policy:\n  path:",
+        "policy:\n  languages: [en, fr]\n  path:",
+    );
+    let p = common::proxy(&config).await;
+    let addr = p.http_addr.unwrap();
+
+    // The banner on a French page carries `lang=fr` in its form.
+    let page = get(addr, PORTAL, "/", &[]).await.text();
+    assert!(page.contains("name=\"lang\" value=\"fr\""), "{page}");
+
+    post_consent(addr, None, "choice=save&category=statistics&lang=fr").await;
+    post_consent(addr, None, "choice=save&category=statistics&lang=en").await;
+    post_consent(addr, None, "choice=save&category=statistics&lang=xx").await;
+    let found = records(&store).await;
+    assert_eq!(found.len(), 3, "{found:?}");
+    let languages: Vec<_> = found.iter().map(|r| r.language.clone().unwrap()).collect();
+    assert_eq!(languages, ["fr", "en", "en"], "an unknown tag: the default");
+    assert_ne!(found[0].policy_sha256, found[1].policy_sha256);
+    assert_eq!(found[1].policy_sha256, found[2].policy_sha256);
+    let url = StoreUrl::parse(&store, Path::new(".")).unwrap();
+    let french = store::policy_text(&url, found[0].policy_sha256.as_ref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(french.contains("lang=\"fr\""), "{french}");
+    p.shutdown().await;
+}

@@ -43,6 +43,9 @@ pub struct Choice {
     pub source: &'static str,
     /// The cookie value written, as the browser sends it back.
     pub cookie_value: String,
+    /// The site language the form was shown in (its `lang` field; the default when
+    /// absent or not one of the site's), an index into `policy.languages`.
+    pub language: usize,
 }
 
 /// A request for something consentry serves itself.
@@ -364,6 +367,11 @@ where
         .filter(|p| is_local_path(p))
         .unwrap_or_else(|| "/".to_owned());
     let via_banner = form.iter().any(|(k, v)| k == "via" && v == "banner");
+    let language = form
+        .iter()
+        .find(|(k, _)| k == "lang")
+        .and_then(|(_, tag)| site.policy.languages.match_tag(tag))
+        .unwrap_or(0);
     *chosen = Some(Choice {
         consent_id,
         had_id,
@@ -372,6 +380,7 @@ where
         path: return_to.split(['?', '#']).next().unwrap_or("/").to_owned(),
         source: if via_banner { "banner" } else { "endpoint" },
         cookie_value: encoded.clone(),
+        language,
     });
     let mut response = Response::new(reply::empty());
     *response.status_mut() = StatusCode::SEE_OTHER;

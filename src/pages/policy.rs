@@ -160,7 +160,9 @@ fn choice_form(
         out,
         "<form class=\"consentry-form\" method=\"post\" action=\"{RESERVED_PREFIX}consent\">\
          <input type=\"hidden\" name=\"return\" value=\"{return_to}\">\
+         <input type=\"hidden\" name=\"lang\" value=\"{}\">\
          <fieldset class=\"consentry-categories\"><legend>{}</legend>",
+        escape(&speak.language.tag),
         speak.msg("choose-per-category")
     );
     let always_on = format!(" ({})", speak.msg("always-on"));

@@ -43,14 +43,6 @@ pub use metrics::{Dropped, RecordMetrics};
 use record::{Event, Record};
 use store::{Item, PolicyText, State};
 
-/// The language a record says the visitor was shown: the site's default language,
-/// whose banner and policy page texts are the recorded policy text. (A visitor shown
-/// another of the site's languages is recorded under the default's text; see
-/// docs/records.md.)
-fn shown_language(site: &Site) -> String {
-    site.policy.languages.default_language().tag.clone()
-}
-
 /// How long the consent endpoint waits for its record before answering anyway.
 pub const CHOICE_WAIT: Duration = Duration::from_secs(2);
 
@@ -62,8 +54,10 @@ pub struct SiteTable {
 
 #[derive(Debug)]
 struct SiteRecords {
-    /// The policy text consentry shows on this site: its banner and policy page.
-    policy: Arc<PolicyText>,
+    /// The policy text consentry shows on this site, per site language (in the
+    /// order of `policy.languages`): its banner and policy page in that language,
+    /// with the language's tag.
+    shown: Vec<(String, Arc<PolicyText>)>,
     /// Whether consentry's banner asks for the consent this site's first (writable)
     /// source records; then an observed value of that source was chosen in it.
     banner: bool,
@@ -76,24 +70,32 @@ impl SiteTable {
             .iter()
             .map(|site| {
                 let categories = &config.categories;
-                let (before, after) = site
-                    .policy
-                    .banner_markup
-                    .first()
-                    .map_or(("", ""), |b| b.for_visitor(false));
-                let page = crate::pages::policy::policy_page(
-                    site,
-                    categories,
-                    categories.required(),
-                    CategorySet::EMPTY,
-                    crate::pages::policy::Speak::at(&site.policy.languages, 0),
-                );
-                let text = format!("{before}{after}\n{page}");
+                let languages = &site.policy.languages;
+                let shown = (0..languages.all().len())
+                    .map(|index| {
+                        let speak = crate::pages::policy::Speak::at(languages, index);
+                        let (before, after) = site
+                            .policy
+                            .banner_markup
+                            .get(index)
+                            .map_or(("", ""), |b| b.for_visitor(false));
+                        let page = crate::pages::policy::policy_page(
+                            site,
+                            categories,
+                            categories.required(),
+                            CategorySet::EMPTY,
+                            speak,
+                        );
+                        let text = format!("{before}{after}\n{page}");
+                        let policy = Arc::new(PolicyText {
+                            sha256: sha256_hex(text.as_bytes()),
+                            text,
+                        });
+                        (speak.language.tag.clone(), policy)
+                    })
+                    .collect();
                 SiteRecords {
-                    policy: Arc::new(PolicyText {
-                        sha256: sha256_hex(text.as_bytes()),
-                        text,
-                    }),
+                    shown,
                     banner: site.policy.banner && site.consent.sources[0].format.writable(),
                 }
             })
@@ -293,7 +295,11 @@ impl Records {
             categories,
             recorded.granted,
             recorded.revision,
-            shown.map(|s| &s.policy),
+            // What the banner showed this visitor is not known here: the site's
+            // default language's text.
+            shown
+                .and_then(|s| s.shown.first())
+                .map(|(tag, p)| (tag.as_str(), p)),
             req.uri().path(),
             client,
             req.headers(),
@@ -303,7 +309,7 @@ impl Records {
             record,
             Some(value_hash),
             state_hash,
-            shown.map(|s| s.policy.clone()),
+            shown.and_then(|s| s.shown.first()).map(|(_, p)| p.clone()),
             None,
         );
     }
@@ -325,7 +331,13 @@ impl Records {
         let Some(recorder) = current.as_ref() else {
             return false;
         };
-        let policy = table.sites.get(site_index).map(|s| s.policy.clone());
+        // The text in the language the form was shown in (its `lang` field).
+        let shown = table
+            .sites
+            .get(site_index)
+            .and_then(|s| s.shown.get(choice.language).or(s.shown.first()))
+            .cloned();
+        let policy = shown.as_ref().map(|(_, p)| p.clone());
         let event = Event::of_choice(choice.had_id, choice.granted, categories.required());
         let record = build(
             recorder.config.client_info,
@@ -336,7 +348,7 @@ impl Records {
             categories,
             choice.granted,
             choice.revision,
-            policy.as_ref(),
+            shown.as_ref().map(|(tag, p)| (tag.as_str(), p)),
             &choice.path,
             client,
             req_headers,
@@ -428,11 +440,12 @@ fn build(
     categories: &Categories,
     granted: CategorySet,
     revision: Option<u64>,
-    policy: Option<&Arc<PolicyText>>,
+    shown: Option<(&str, &Arc<PolicyText>)>,
     path: &str,
     client: &ClientInfo,
     headers: &http::HeaderMap,
 ) -> Item {
+    let policy = shown.map(|(_, p)| p);
     let time_ms = record::now_ms();
     let granted = granted.union(categories.required());
     let record = Record {
@@ -446,7 +459,7 @@ fn build(
         granted: record::names(categories, granted),
         refused: record::names(categories, categories.all().without(granted)),
         revision,
-        language: policy.map(|_| shown_language(site)),
+        language: shown.map(|(tag, _)| tag.to_owned()),
         policy_sha256: policy.map(|p| p.sha256.clone()),
         path: record::path_only(path),
         client_ip: client_info.then(|| record::truncated_ip(client.addr.ip())),
@@ -553,7 +566,8 @@ mod tests {
         let table = SiteTable::new(config);
         let shown = Some(&table.sites[0])
             .filter(|s| s.banner && source.format.writable())
-            .map(|s| &s.policy);
+            .and_then(|s| s.shown.first())
+            .map(|(tag, p)| (tag.as_str(), p));
         let client = ClientInfo::new("198.51.100.23:4000".parse().unwrap(), false);
         Some(
             build(
@@ -708,13 +722,8 @@ mod tests {
         // consentry's banner asks for this cookie: its text and language were shown.
         assert_eq!(r.language.as_deref(), Some("en"));
         let table = SiteTable::new(&config);
-        assert_eq!(
-            r.policy_sha256.as_deref(),
-            Some(table.sites[0].policy.sha256.as_str())
-        );
-        assert_eq!(
-            table.sites[0].policy.sha256,
-            sha256_hex(table.sites[0].policy.text.as_bytes())
-        );
+        let (_, policy) = &table.sites[0].shown[0];
+        assert_eq!(r.policy_sha256.as_deref(), Some(policy.sha256.as_str()));
+        assert_eq!(policy.sha256, sha256_hex(policy.text.as_bytes()));
     }
 }
