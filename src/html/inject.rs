@@ -3,12 +3,15 @@
 //!
 //! [`plan`] decides from the request and response heads whether a body is an HTML
 //! document to rewrite; [`apply`] fixes the headers and wraps the body in a pipeline
-//! of decode (gzip, deflate, br, zstd) → head stage → body-end stage → re-encode,
-//! chunk by chunk, so a body of any size passes in constant memory.
+//! of decode (gzip, deflate, br, zstd) → head stage → tracker stage → body-end stage
+//! → re-encode, chunk by chunk, so a body of any size passes in constant memory.
 //!
 //! The head stage is lol_html, for the one place where HTML structure matters (the
-//! `<head>` start tag, not `<header>` or a comment); it stops parsing as soon as that
-//! is done. The body-end stage ([`body_end`]) follows DESIGN.md's textual rule, just
+//! `<head>` start tag, not `<header>` or a comment: the head link and the guard
+//! script go there, and `<html lang>` is read); it stops parsing as soon as that is
+//! done. The tracker stage ([`crate::html::tracker_scan`]), present when the visitor
+//! refuses a category some tracker belongs to, makes tracker elements inert. The
+//! body-end stage ([`body_end`]) follows DESIGN.md's textual rule, just
 //! before the last `</body>`, with a SIMD search: parsing every tag of a page with
 //! lol_html cost five times nginx's CPU per request (bench/README.md). The markup is ASCII (non-ASCII text is
 //! written as character references), so it is the same bytes in any ASCII-compatible
