@@ -305,6 +305,52 @@ async fn process(name: &str, upstream: &str, store: &str) -> Process {
     process
 }
 
+/// Sends `n` requests, each with a new OneTrust consent state `PREFIX-i`: every one
+/// answered 200, none waiting on the store.
+async fn send_new_states(addr: SocketAddr, prefix: &str, n: usize) {
+    let started = Instant::now();
+    for i in 0..n {
+        let cookie = format!("OptanonConsent=consentId={prefix}-{i}&groups=C0001%3A1");
+        assert_eq!(
+            get(addr, PORTAL, "/", &[("cookie", &cookie)]).await.status,
+            200
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no request waited"
+    );
+}
+
+/// Waits (15 s at most) until a metric reaches `at_least`, and returns its value.
+async fn metric_reaching(admin: SocketAddr, name: &str, at_least: u64) -> u64 {
+    let waited = Instant::now();
+    while metric(admin, name).await < at_least && waited.elapsed() < Duration::from_secs(15) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    metric(admin, name).await
+}
+
+/// Sends a new state (`cookie(ms)`) every 300 ms until the store holds `n`
+/// records (20 s at most): recording has resumed.
+async fn until_recorded(addr: SocketAddr, store: &str, n: usize, cookie: impl Fn(u128) -> String) {
+    let waited = Instant::now();
+    loop {
+        get(
+            addr,
+            PORTAL,
+            "/",
+            &[("cookie", &cookie(waited.elapsed().as_millis()))],
+        )
+        .await;
+        if records(store).await.len() >= n || waited.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(records(store).await.len() >= n, "recording resumed");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_proxy_processes_share_one_database_and_record_each_state_once() {
     let Some(cluster) = cluster_or_skip("replicas") else {
@@ -446,19 +492,10 @@ async fn choices_are_recorded_and_a_database_that_disappears_loses_no_request() 
 
     // It comes back: records are written again.
     cluster.pg_ctl_start().unwrap();
-    let waited = Instant::now();
-    loop {
-        let cookie = format!(
-            "cookies_preferences={{\"first_party\":true,\"t\":{}}}",
-            waited.elapsed().as_millis()
-        );
-        get(addr, PORTAL, "/", &[("cookie", &cookie)]).await;
-        if records(&store).await.len() >= 2 || waited.elapsed() > Duration::from_secs(20) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    assert!(records(&store).await.len() >= 2, "recording resumed");
+    until_recorded(addr, &store, 2, |ms| {
+        format!("cookies_preferences={{\"first_party\":true,\"t\":{ms}}}")
+    })
+    .await;
     p.shutdown().await;
 }
 
@@ -500,37 +537,20 @@ async fn a_database_that_refuses_writes_loses_no_request_and_says_why() {
     )
     .await
     .unwrap();
-    let started = Instant::now();
-    for i in 0..10 {
-        let cookie = format!("OptanonConsent=consentId=refused-{i}&groups=C0001%3A1");
-        assert_eq!(
-            get(addr, PORTAL, "/", &[("cookie", &cookie)]).await.status,
-            200
-        );
-    }
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "no request waited"
+    send_new_states(addr, "refused", 10).await;
+    assert_eq!(
+        metric_reaching(admin, "consentry_records_dropped_total", 10).await,
+        10
     );
-    let waited = Instant::now();
-    while metric(admin, "consentry_records_dropped_total").await < 10
-        && waited.elapsed() < Duration::from_secs(15)
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(metric(admin, "consentry_records_dropped_total").await, 10);
     // The writer opens the store again (at most once a second) for the next record,
     // and the database says why it refuses.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let cookie = "OptanonConsent=consentId=refused-again&groups=C0001%3A1";
     get(addr, PORTAL, "/", &[("cookie", cookie)]).await;
-    let waited = Instant::now();
-    while metric(admin, "consentry_records_dropped_total").await < 11
-        && waited.elapsed() < Duration::from_secs(15)
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(metric(admin, "consentry_records_dropped_total").await, 11);
+    assert_eq!(
+        metric_reaching(admin, "consentry_records_dropped_total", 11).await,
+        11
+    );
     let ready = get(admin, "admin", "/readyz", &[]).await.text();
     assert!(
         ready.contains("DOWN") && ready.contains("read-only"),
@@ -541,19 +561,10 @@ async fn a_database_that_refuses_writes_loses_no_request_and_says_why() {
     db.batch_execute("ALTER DATABASE postgres SET default_transaction_read_only = off")
         .await
         .unwrap();
-    let waited = Instant::now();
-    loop {
-        let cookie = format!(
-            "OptanonConsent=consentId=after-{}&groups=C0001%3A1",
-            waited.elapsed().as_millis()
-        );
-        get(addr, PORTAL, "/", &[("cookie", &cookie)]).await;
-        if records(&store).await.len() >= 2 || waited.elapsed() > Duration::from_secs(20) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    assert!(records(&store).await.len() >= 2, "recording resumed");
+    until_recorded(addr, &store, 2, |ms| {
+        format!("OptanonConsent=consentId=after-{ms}&groups=C0001%3A1")
+    })
+    .await;
     p.shutdown().await;
 }
 
@@ -602,26 +613,14 @@ async fn a_database_whose_disk_fills_up_loses_no_request_and_says_why() {
     .await
     .unwrap();
     let dropped_before = metric(admin, "consentry_records_dropped_total").await;
-    let started = Instant::now();
-    for i in 0..10 {
-        let cookie = format!("OptanonConsent=consentId=full-{i}&groups=C0001%3A1");
-        assert_eq!(
-            get(addr, PORTAL, "/", &[("cookie", &cookie)]).await.status,
-            200
-        );
-    }
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "no request waited"
-    );
-    let waited = Instant::now();
-    while metric(admin, "consentry_records_dropped_total").await < dropped_before + 10
-        && waited.elapsed() < Duration::from_secs(15)
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    send_new_states(addr, "full", 10).await;
     assert_eq!(
-        metric(admin, "consentry_records_dropped_total").await,
+        metric_reaching(
+            admin,
+            "consentry_records_dropped_total",
+            dropped_before + 10
+        )
+        .await,
         dropped_before + 10
     );
     assert!(metric(admin, "consentry_records_store_errors_total").await > 0);
@@ -635,18 +634,9 @@ async fn a_database_whose_disk_fills_up_loses_no_request_and_says_why() {
     db.batch_execute("DROP TRIGGER disk_full ON consent_records")
         .await
         .unwrap();
-    let waited = Instant::now();
-    loop {
-        let cookie = format!(
-            "OptanonConsent=consentId=after-{}&groups=C0001%3A1",
-            waited.elapsed().as_millis()
-        );
-        get(addr, PORTAL, "/", &[("cookie", &cookie)]).await;
-        if records(&store).await.len() >= 2 || waited.elapsed() > Duration::from_secs(20) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    assert!(records(&store).await.len() >= 2, "recording resumed");
+    until_recorded(addr, &store, 2, |ms| {
+        format!("OptanonConsent=consentId=after-{ms}&groups=C0001%3A1")
+    })
+    .await;
     p.shutdown().await;
 }
