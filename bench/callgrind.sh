@@ -12,7 +12,8 @@
 # `wrk -c8` and the instruction count is divided by the requests wrk completed.
 # Output files stay in the given directory (cg-consentry.out.*, cg-nginx.out.*, cg-bare.out.*)
 # for `callgrind_annotate --inclusive=yes`. ONLY=consentry measures consentry alone (a
-# quick look at a change; the ratios need all three).
+# quick look at a change; the ratios need all three). COOKIE='…' sends that Cookie
+# header with every request (issue 16's realistic header: COOKIE=realistic).
 
 set -euo pipefail
 DIR=${1:?usage: bench/callgrind.sh KEPT_LOAD_DIR [PATH]}
@@ -21,6 +22,13 @@ DURATION=${DURATION:-10s}
 PROXY_CPU=${PROXY_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+COOKIE=${COOKIE:-}
+if [[ $COOKIE == realistic ]]; then
+    # A percent-encoded JSON preferences value granting statistics and refusing third
+    # parties, a session, a CSRF token, `_ga` (granted) and `_fbp` (revoked: stripped
+    # from the forwarded Cookie and expired in the response).
+    COOKIE='cookies_preferences=%7B%22statistics%22%3Atrue%2C%22third_party%22%3Afalse%7D; sessionid=8f2b1c9d0e7a4b3c6d5e; csrftoken=Yh3kL9pQ2rT5vW8xZ1aB4cD7eF0gH3jK; _ga=GA1.2.1234567890.1700000000; _fbp=fb.1.1700000000000.1234567890'
+fi
 for tool in valgrind callgrind_control callgrind_annotate nginx wrk taskset curl; do
     command -v "$tool" >/dev/null || { echo "callgrind.sh: $tool is missing" >&2; exit 1; }
 done
@@ -45,10 +53,10 @@ measure() { # name port command...
         curl -s -o /dev/null -H 'Host: portal.test' "http://127.0.0.1:$port/data.json" && break
         sleep 0.2
     done
-    taskset -c "$LOAD_CPU" wrk -t1 -c8 -d3s -H 'Host: portal.test' "http://127.0.0.1:$port$URL_PATH" >/dev/null
+    taskset -c "$LOAD_CPU" wrk -t1 -c8 -d3s -H 'Host: portal.test' ${COOKIE:+-H "Cookie: $COOKIE"} "http://127.0.0.1:$port$URL_PATH" >/dev/null
     callgrind_control -i on "$vpid" >/dev/null 2>&1
     local result
-    result=$(taskset -c "$LOAD_CPU" wrk -t1 -c8 -d"$DURATION" -H 'Host: portal.test' "http://127.0.0.1:$port$URL_PATH")
+    result=$(taskset -c "$LOAD_CPU" wrk -t1 -c8 -d"$DURATION" -H 'Host: portal.test' ${COOKIE:+-H "Cookie: $COOKIE"} "http://127.0.0.1:$port$URL_PATH")
     callgrind_control -i off "$vpid" >/dev/null 2>&1
     callgrind_control -d "$vpid" >/dev/null 2>&1
     sleep 1
@@ -56,6 +64,13 @@ measure() { # name port command...
     wait "$vpid" 2>/dev/null || true
     local requests file total
     requests=$(awk '/requests in/ { print $1 }' <<<"$result")
+    # Error answers (an upstream that is not there) cost other instructions than the
+    # exchange this measures: such a run says nothing.
+    if grep -q 'Non-2xx' <<<"$result"; then
+        echo "callgrind.sh: $name answered errors; is the upstream up? wrk said:" >&2
+        echo "$result" >&2
+        exit 1
+    fi
     file=$(ls "$out".* | sort -t. -k3 -n | tail -1)
     total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
     awk -v n="$name" -v p="$URL_PATH" -v r="$requests" -v t="$total" -v f="$file" \

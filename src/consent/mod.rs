@@ -7,10 +7,8 @@
 
 pub mod format;
 
-use http::HeaderMap;
-
 use crate::cookies::category::{Categories, CategorySet};
-use crate::cookies::name::{CookieItem, cookie_items};
+pub use crate::cookies::request::RequestCookies;
 pub use format::{Format, Recorded, Unreadable, Vocabulary};
 
 /// One consent cookie and how to read it.
@@ -188,34 +186,6 @@ fn read_one(
     Ok(recorded)
 }
 
-/// The request's `Cookie` header fields, kept so they can be read after the request
-/// headers are rewritten. HTTP/2 may split cookies over several fields (RFC 9113
-/// §8.2.3); they are read as one list.
-#[derive(Debug, Clone, Default)]
-pub struct RequestCookies {
-    fields: Vec<http::HeaderValue>,
-}
-
-impl RequestCookies {
-    pub fn from_headers(headers: &HeaderMap) -> Self {
-        RequestCookies {
-            fields: headers
-                .get_all(http::header::COOKIE)
-                .iter()
-                .cloned()
-                .collect(),
-        }
-    }
-
-    pub fn items(&self) -> impl Iterator<Item = CookieItem<'_>> {
-        self.fields.iter().flat_map(|f| cookie_items(f.as_bytes()))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,7 +228,7 @@ mod tests {
     }
 
     fn consent(cookie_fields: &[&str], gpc: bool, policy: &ConsentPolicy) -> Consent {
-        let mut headers = HeaderMap::new();
+        let mut headers = http::HeaderMap::new();
         for f in cookie_fields {
             headers.append(http::header::COOKIE, f.parse().unwrap());
         }

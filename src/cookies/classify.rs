@@ -8,6 +8,8 @@
 
 use std::sync::Arc;
 
+use http::HeaderValue;
+
 use crate::cookies::catalogue::Catalogue;
 use crate::cookies::category::CategoryId;
 
@@ -252,7 +254,37 @@ pub struct Classifier {
     necessary: CategoryId,
     unclassified: Unclassified,
     catalogue: Option<Arc<Catalogue>>,
+    /// Per rule, what follows the name in the line that expires a revoked cookie
+    /// (`=; Max-Age=0; Path=/…; Domain=…`), and the whole line when the rule names
+    /// one cookie exactly: compiled here, not per response.
+    expiry: Vec<Expiry>,
 }
+
+/// A rule's expiry line, compiled at load.
+#[derive(Debug, Clone)]
+struct Expiry {
+    suffix: Vec<u8>,
+    /// `NAME` + `suffix`, for an exact-name rule.
+    whole: Option<HeaderValue>,
+}
+
+impl Expiry {
+    fn new(rule: &Rule) -> Self {
+        let mut suffix = b"=; Max-Age=0; Path=".to_vec();
+        suffix.extend_from_slice(rule.path.as_deref().unwrap_or("/").as_bytes());
+        if let Some(domain) = rule.domain.as_deref() {
+            suffix.extend_from_slice(b"; Domain=");
+            suffix.extend_from_slice(domain.as_bytes());
+        }
+        let whole = (!rule.pattern.contains('*'))
+            .then(|| HeaderValue::from_bytes(&[rule.pattern.as_bytes(), &suffix].concat()).ok())
+            .flatten();
+        Expiry { suffix, whole }
+    }
+}
+
+/// The expiry line of a cookie no rule names (a catalogue entry): path `/`.
+const DEFAULT_EXPIRY_SUFFIX: &[u8] = b"=; Max-Age=0; Path=/";
 
 impl Classifier {
     pub fn new(
@@ -266,6 +298,7 @@ impl Classifier {
             rules.iter().map(|r| NamePattern::new(&r.pattern)).collect();
         Classifier {
             matcher: NameMatcher::new(&patterns),
+            expiry: rules.iter().map(Expiry::new).collect(),
             rules,
             preferences,
             necessary,
@@ -328,6 +361,21 @@ impl Classifier {
 
     pub fn unclassified(&self) -> Unclassified {
         self.unclassified
+    }
+
+    /// The `Set-Cookie` line that expires cookie `name` as `class` judged it:
+    /// `NAME=; Max-Age=0; Path=…` with the rule's path (default `/`) and domain.
+    /// `None` when the name cannot stand in a header field.
+    pub fn expiry_line(&self, name: &[u8], class: Classification) -> Option<HeaderValue> {
+        let expiry = match class.origin {
+            Origin::Rule(i) => self.expiry.get(i),
+            _ => None,
+        };
+        if let Some(whole) = expiry.and_then(|e| e.whole.as_ref()) {
+            return Some(whole.clone());
+        }
+        let suffix = expiry.map_or(DEFAULT_EXPIRY_SUFFIX, |e| &e.suffix[..]);
+        HeaderValue::from_bytes(&[name, suffix].concat()).ok()
     }
 }
 

@@ -6,10 +6,10 @@
 use http::header::{COOKIE, Entry, LINK, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
 
-use crate::consent::RequestCookies;
 use crate::cookies::category::{CategoryId, CategorySet};
-use crate::cookies::classify::{Classifier, Origin};
+use crate::cookies::classify::{Classification, Classifier, Origin};
 use crate::cookies::name::set_cookie_name_range;
+use crate::cookies::request::RequestCookies;
 
 /// One cookie decision, for logs, metrics and the audit. It shares the `Set-Cookie`
 /// line (a reference count, no copy) but only ever shows its name, never the value.
@@ -128,8 +128,7 @@ pub fn expire_revoked(
     granted: CategorySet,
     report: &mut Report,
 ) {
-    for item in cookies.items() {
-        let class = classifier.classify(item.name);
+    for (item, class) in cookies.classified(classifier) {
         let Some(category) = class.category else {
             continue;
         };
@@ -140,18 +139,8 @@ pub fn expire_revoked(
         if report.expired.iter().any(|n| *n == name) {
             continue;
         }
-        let rule = classifier.rule(class.origin);
-        let path = rule.and_then(|r| r.path.as_deref()).unwrap_or("/");
-        let mut line = Vec::with_capacity(item.name.len() + path.len() + 24);
-        line.extend_from_slice(item.name);
-        line.extend_from_slice(b"=; Max-Age=0; Path=");
-        line.extend_from_slice(path.as_bytes());
-        if let Some(domain) = rule.and_then(|r| r.domain.as_deref()) {
-            line.extend_from_slice(b"; Domain=");
-            line.extend_from_slice(domain.as_bytes());
-        }
-        if let Ok(value) = HeaderValue::from_bytes(&line) {
-            headers.append(SET_COOKIE, value);
+        if let Some(line) = classifier.expiry_line(item.name, class) {
+            headers.append(SET_COOKIE, line);
             report.expired.push(name.into_owned());
         }
     }
@@ -171,21 +160,26 @@ pub fn strip_request_cookies(
     if cookies.is_empty() {
         return 0;
     }
-    let mut kept: Vec<&[u8]> = Vec::new();
-    let mut dropped = 0;
-    for item in cookies.items() {
-        if classifier.allowed(classifier.classify(item.name), granted) {
-            kept.push(item.raw);
-        } else {
-            dropped += 1;
-        }
-    }
-    if dropped == 0 && headers.get_all(COOKIE).iter().count() <= 1 {
+    let allowed = |(_, class): &(_, Classification)| classifier.allowed(*class, granted);
+    let dropped = cookies
+        .classified(classifier)
+        .filter(|item| !allowed(item))
+        .count();
+    // Nothing to drop and one field: the header goes on as it came, unrebuilt.
+    if dropped == 0 && cookies.field_count() <= 1 {
         return 0;
+    }
+    let mut kept = Vec::with_capacity(cookies.items().map(|i| i.raw.len() + 2).sum());
+    for (item, _) in cookies.classified(classifier).filter(allowed) {
+        if !kept.is_empty() {
+            kept.extend_from_slice(b"; ");
+        }
+        kept.extend_from_slice(item.raw);
     }
     headers.remove(COOKIE);
     if !kept.is_empty() {
-        if let Ok(value) = HeaderValue::from_bytes(&kept.join(&b"; "[..])) {
+        // The joined items were parts of valid fields: validated, not copied again.
+        if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(kept)) {
             headers.insert(COOKIE, value);
         }
     }

@@ -8,6 +8,7 @@ pub mod category;
 pub mod classify;
 pub mod enforce;
 pub mod name;
+pub mod request;
 pub mod text;
 pub mod tracker_catalogue;
 pub mod trackers;

@@ -8,6 +8,8 @@
 //! first `;`, with spaces and tabs trimmed. Everything is done on bytes because
 //! header values need not be UTF-8.
 
+use std::ops::Range;
+
 /// The name a browser would store from a `Set-Cookie` field value, or `None` when
 /// there is none (no `=`, or an empty name): such a line is unclassified.
 pub fn set_cookie_name(line: &[u8]) -> Option<&[u8]> {
@@ -39,36 +41,61 @@ pub struct CookieItem<'a> {
 /// empty ones. An item with no `=` is a nameless cookie: browsers send those as the
 /// bare value.
 pub fn cookie_items(header: &[u8]) -> impl Iterator<Item = CookieItem<'_>> {
-    header.split(|&b| b == b';').filter_map(|item| {
-        let raw = trim(item);
-        if raw.is_empty() {
-            return None;
-        }
-        Some(match raw.iter().position(|&b| b == b'=') {
-            Some(eq) => CookieItem {
-                name: trim(&raw[..eq]),
-                value: trim(&raw[eq + 1..]),
-                raw,
-            },
-            None => CookieItem {
-                name: b"",
-                value: raw,
-                raw,
-            },
-        })
+    cookie_item_ranges(header).map(|r| CookieItem {
+        name: &header[r.name],
+        value: &header[r.value],
+        raw: &header[r.raw],
     })
 }
 
-fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes
+/// Where a [`CookieItem`]'s parts stand in its header value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemRanges {
+    pub raw: Range<usize>,
+    /// Empty (at `raw.start`) for an item without `=`.
+    pub name: Range<usize>,
+    pub value: Range<usize>,
+}
+
+/// [`cookie_items`] as ranges, for a caller that keeps the header and the positions.
+pub fn cookie_item_ranges(header: &[u8]) -> impl Iterator<Item = ItemRanges> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while at < header.len() {
+            let start = at;
+            let end = memchr::memchr(b';', &header[at..]).map_or(header.len(), |i| at + i);
+            at = end + 1;
+            let raw = trim(header, start..end);
+            if raw.is_empty() {
+                continue;
+            }
+            return Some(match memchr::memchr(b'=', &header[raw.clone()]) {
+                Some(i) => ItemRanges {
+                    name: trim(header, raw.start..raw.start + i),
+                    value: trim(header, raw.start + i + 1..raw.end),
+                    raw,
+                },
+                None => ItemRanges {
+                    name: raw.start..raw.start,
+                    value: raw.clone(),
+                    raw,
+                },
+            });
+        }
+        None
+    })
+}
+
+/// `range` of `bytes` without its leading and trailing spaces and tabs.
+fn trim(bytes: &[u8], range: Range<usize>) -> Range<usize> {
+    let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let part = &bytes[range.clone()];
+    let start = part.iter().position(|b| !is_blank(b)).unwrap_or(part.len());
+    let end = part
         .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
+        .rposition(|b| !is_blank(b))
         .map_or(start, |i| i + 1);
-    &bytes[start..end.max(start)]
+    range.start + start..range.start + end.max(start)
 }
 
 #[cfg(test)]
@@ -109,5 +136,36 @@ mod tests {
         assert_eq!(items[1].raw, b"b = 2");
         assert_eq!((items[2].name, items[2].value), (&b""[..], &b"lonely"[..]));
         assert_eq!(items[3].name, b"");
+    }
+
+    /// The splitter against the plain reading of RFC 6265 §5.4 it replaced (split at
+    /// every `;`, trim blanks, drop empty items, name before the first `=`).
+    fn reference(header: &[u8]) -> Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+        let trim = |b: &[u8]| {
+            let blank = |c: &u8| *c == b' ' || *c == b'\t';
+            let start = b.iter().position(|c| !blank(c)).unwrap_or(b.len());
+            let end = b.iter().rposition(|c| !blank(c)).map_or(start, |i| i + 1);
+            b[start..end.max(start)].to_vec()
+        };
+        header
+            .split(|&b| b == b';')
+            .map(trim)
+            .filter(|raw| !raw.is_empty())
+            .map(|raw| match raw.iter().position(|&b| b == b'=') {
+                Some(eq) => (trim(&raw[..eq]), trim(&raw[eq + 1..]), raw),
+                None => (Vec::new(), raw.clone(), raw),
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn splits_as_the_plain_reading_does(header in proptest::collection::vec(
+            proptest::sample::select(&b"ab=; \t"[..]), 0..40)) {
+            let got: Vec<_> = cookie_items(&header)
+                .map(|i| (i.name.to_vec(), i.value.to_vec(), i.raw.to_vec()))
+                .collect();
+            proptest::prop_assert_eq!(got, reference(&header));
+        }
     }
 }

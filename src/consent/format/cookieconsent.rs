@@ -13,11 +13,12 @@
 //! given twice, when an item is not a string, or when `revision` is present but not a
 //! non-negative integer. Other fields are ignored.
 
-use std::borrow::Cow;
-
 use serde::Deserialize;
 
-use super::{Recorded, Unreadable, Vocabulary, percent_decoded, utf8};
+use smallvec::SmallVec;
+
+use super::json::Key;
+use super::{Recorded, Unreadable, Vocabulary, utf8, with_percent_decoded};
 use crate::cookies::category::CategorySet;
 
 pub(super) const DEFAULT_MAPPING: &[(&str, &str)] = &[
@@ -35,28 +36,36 @@ pub(super) const DEFAULT_MAPPING: &[(&str, &str)] = &[
 ];
 
 /// The fields that matter; serde refuses a duplicated one and ignores the others.
+/// Words borrow from the value unless they hold JSON escapes.
 #[derive(Deserialize)]
-struct Value {
+#[serde(bound(deserialize = "'de: 'a"))]
+struct Value<'a> {
     /// v3.
-    categories: Option<Vec<String>>,
+    categories: Option<Words<'a>>,
     /// v2.
-    level: Option<Vec<String>>,
+    level: Option<Words<'a>>,
     revision: Option<u64>,
 }
 
+/// A banner's list of category words: inline up to 8, as many as a banner offers.
+type Words<'a> = SmallVec<[Key<'a>; 8]>;
+
 pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreadable> {
     let text = utf8(value)?;
-    let text = if text.trim_start().starts_with('{') {
-        Cow::Borrowed(text)
+    if text.trim_start().starts_with('{') {
+        parse(text, vocab)
     } else {
-        percent_decoded(text)?
-    };
+        with_percent_decoded(text, |text| parse(text, vocab))
+    }
+}
+
+fn parse(text: &str, vocab: &Vocabulary) -> Result<Recorded, Unreadable> {
     let parsed: Value =
-        serde_json::from_str(&text).map_err(|_| Unreadable("not a cookieconsent JSON object"))?;
-    let granted_by = |words: &[String]| {
+        serde_json::from_str(text).map_err(|_| Unreadable("not a cookieconsent JSON object"))?;
+    let granted_by = |words: &[Key]| {
         words
             .iter()
-            .filter_map(|word| vocab.category(word))
+            .filter_map(|Key(word)| vocab.category(word))
             .fold(CategorySet::EMPTY, CategorySet::with)
     };
     let granted = match (parsed.categories, parsed.level) {

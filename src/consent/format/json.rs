@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use super::{Recorded, Unreadable, Vocabulary, percent_decoded, utf8};
+use super::{Recorded, Unreadable, Vocabulary, utf8, with_percent_decoded};
 use crate::cookies::category::CategorySet;
 
 pub(super) fn read(value: &[u8], vocab: &Vocabulary) -> Result<Recorded, Unreadable> {
@@ -44,12 +44,12 @@ pub(super) fn read_object(
         match parse(text) {
             Ok(recorded) => Ok(recorded),
             Err(raw_error) if text.contains('%') => {
-                parse(&percent_decoded(text)?).map_err(|_| raw_error)
+                with_percent_decoded(text, parse).map_err(|_| raw_error)
             }
             Err(raw_error) => Err(raw_error),
         }
     } else {
-        parse(&percent_decoded(text)?)
+        with_percent_decoded(text, parse)
     }
 }
 
@@ -118,25 +118,26 @@ impl<'de> Visitor<'de> for ObjectReader<'_> {
     }
 }
 
-/// An object key, borrowed from the input unless it had escapes.
-struct Key<'de>(Cow<'de, str>);
+/// A JSON string (an object key, a banner's word), borrowed from the input unless it
+/// had escapes. (serde's own `Cow<str>` is always owned when nested in a list.)
+pub(super) struct Key<'de>(pub(super) Cow<'de, str>);
 
-impl<'de> de::Deserialize<'de> for Key<'de> {
+impl<'de: 'a, 'a> de::Deserialize<'de> for Key<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Key<'a>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string key")
+                f.write_str("a string")
             }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'a>, E> {
                 Ok(Key(Cow::Borrowed(v)))
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'a>, E> {
                 Ok(Key(Cow::Owned(v.to_owned())))
             }
         }
-        d.deserialize_str(V)
+        d.deserialize_str(V(std::marker::PhantomData))
     }
 }
 
