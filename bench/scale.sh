@@ -438,6 +438,13 @@ if wants sites; then
         check_config "$config"
         start_consentry "$config" "$port" "$host"
         load="host $host; check ${CHECK_S}s, first answer ${READY_S}s (${LOAD_CPU_S}s CPU), RSS at start $(mib "$START_RSS_KB") MiB"
+        # What each site beyond the first row's adds to the RSS at start.
+        if [[ -z ${FIRST_SITES:-} ]]; then
+            FIRST_SITES=$n FIRST_SITES_KB=$START_RSS_KB
+        elif ((n != FIRST_SITES)); then
+            load+=" ($(awk -v a="$START_RSS_KB" -v b="$FIRST_SITES_KB" -v n="$n" -v m="$FIRST_SITES" \
+                'BEGIN { printf "%+.0f", (a - b) / (n - m) }') KiB/site over the $FIRST_SITES-site row)"
+        fi
         measure sites "$n" "$port" "$host" /data.json "" "$load"
         measure sites "$n" "$port" "$host" /page.html "" "host $host"
         stop "$CS_PID"
