@@ -374,16 +374,23 @@ run_wrk() {
     taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$dur" -H "Host: $host" ${cookie:+-H "Cookie: $cookie"} \
         "http://127.0.0.1:$port$path" >"$out" 2>&1 || true
     after=$(cpu_ticks "$CS_PID")
-    local rps reqs errs
+    local rps reqs errs secs
     rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
     reqs=$(awk '/requests in/ { print $1 }' "$out")
+    secs=$(to_s "$(awk '/requests in/ { sub(/,$/, "", $4); print $4 }' "$out")")
     errs=$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$out")
     if [[ -z $rps || -z $reqs || $reqs == 0 ]]; then
         echo "scale.sh: wrk against $host$path failed:" >&2
         cat "$out" >&2
         exit 1
     fi
-    echo "$rps $reqs $errs $((after - before))"
+    echo "$rps $reqs $errs $((after - before)) $secs"
+}
+to_s() { # wrk duration (1.00s, 1.00m, 500.00ms) -> seconds
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /ms$/) { sub(/ms$/, "", v); print v / 1000 }
+        else if (v ~ /m$/) { sub(/m$/, "", v); print v * 60 }
+        else { sub(/s$/, "", v); print v + 0 } }'
 }
 
 # sanity port host path cookie -> "status, N Set-Cookie (M expiring)": what one
@@ -404,12 +411,16 @@ measure() {
     local dim=$1 value=$2 port=$3 host=$4 path=$5 cookie=$6 notes=$7 check
     check=$(sanity "$port" "$host" "$path" "$cookie")
     run_wrk "$port" "$host" "$path" "$cookie" "$WARMUP" >/dev/null
-    read -r rps reqs errs ticks <<<"$(run_wrk "$port" "$host" "$path" "$cookie" "$DURATION")"
-    local cpu rss
+    read -r rps reqs errs ticks secs <<<"$(run_wrk "$port" "$host" "$path" "$cookie" "$DURATION")"
+    local cpu rss busy
     cpu=$(awk -v t="$ticks" -v r="$reqs" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", t / hz * 1e6 / r }')
+    # How much of its core consentry used: well under 100 % means it waited on
+    # something else (wrk, the upstream, a neighbour on its core), so req/s says
+    # little about consentry and cpu_us/req is the number to read.
+    busy=$(awk -v t="$ticks" -v s="$secs" -v hz="$CLK_TCK" 'BEGIN { printf "%.0f", (s > 0 ? t / hz / s * 100 : 0) }')
     rss=$(mib "$(rss_kb "$CS_PID")")
     ((errs == 0)) || notes+="; $errs ERRORS"
-    row "$dim" "$value" "$path" "$(printf '%.0f' "$rps")" "$cpu" "$rss" "$check; $notes"
+    row "$dim" "$value" "$path" "$(printf '%.0f' "$rps")" "$cpu" "$rss" "busy $busy%; $check; $notes"
 }
 
 mem_available_kb() { awk '$1 == "MemAvailable:" { print $2 }' /proc/meminfo; }
