@@ -2,10 +2,10 @@
 # Scale: how consentry's CPU per request and memory grow with the size of its
 # configuration, the requests' cookies and the number of open connections, in one run.
 #
-#   bench/scale.sh                                    # DURATION=5s, all rows (< 10 min)
-#   SKIP_BUILD=1 DURATION=1s bench/scale.sh                # a quick smoke run
-#   CONSENTRY=/path/to/consentry bench/scale.sh       # a given binary (no build)
-#   SITES="1 1000" ONLY="sites" bench/scale.sh         # some rows only
+#   bench/scale.sh                                # DURATION=5s, all rows (< 10 min)
+#   SKIP_BUILD=1 DURATION=1s bench/scale.sh       # a quick smoke run
+#   CONSENTRY=/path/to/consentry bench/scale.sh   # a given binary (no build)
+#   SITES="1 1000" ONLY="sites" bench/scale.sh    # some rows only
 #
 # Rows (each configuration is a fresh consentry process, pinned to PROXY_CPU, its
 # config first validated with `consentry check`; wrk -t1 -c$CONNS for WARMUP, then
@@ -30,12 +30,13 @@
 #                the process uses per second while they sit idle; the same for a
 #                one-process nginx proxy_pass (master_process off) when NGINX_IDLE=1.
 #
-# Environment: DURATION (5s), WARMUP (1s) (wrk takes whole seconds: 1s, 2m), CONNS (32), PROXY_CPU (1), LOAD_CPU (0),
-# SITES, RULES, COOKIE_COUNTS, IDLE (the lists above), ONLY (a space-separated subset
-# of "sites rules cookies connections"), NGINX_IDLE (1), HOLD (2: seconds idle
-# connections are watched for CPU), READY_TIMEOUT (600 s for a process to answer),
-# MEM_PER_SITE_KB (1024: a site row is skipped when MemAvailable is below this per
-# site plus 512 MiB), CONSENTRY (binary; default $ROOT/target/release/consentry,
+# Environment: DURATION (5s) and WARMUP (1s) (whole seconds or minutes, as wrk takes
+# them), CONNS (32), PROXY_CPU (1), LOAD_CPU (0), SITES, RULES, COOKIE_COUNTS, IDLE
+# (the lists above), ONLY (a space-separated subset of "sites rules cookies
+# connections"), NGINX_IDLE (1), HOLD (2: seconds idle connections are watched for
+# CPU), READY_TIMEOUT (600 s for a process to answer), MEM_PER_SITE_KB (1024: a site
+# row is skipped when MemAvailable is below this per site plus 512 MiB; each site
+# held about 815 KiB at 3a4a6e5, so 10,000 sites need 8 GB), CONSENTRY (binary; default $ROOT/target/release/consentry,
 # built first unless SKIP_BUILD=1 or CONSENTRY is given), KEEP_TMP=1 (keep the temp
 # dir). Consent records are off in every configuration (bench/records_load.sh
 # measures them). See "Scale" in bench/README.md for how to read the table.
@@ -411,8 +412,9 @@ measure() {
     local dim=$1 value=$2 port=$3 host=$4 path=$5 cookie=$6 notes=$7 check
     check=$(sanity "$port" "$host" "$path" "$cookie")
     run_wrk "$port" "$host" "$path" "$cookie" "$WARMUP" >/dev/null
-    read -r rps reqs errs ticks secs <<<"$(run_wrk "$port" "$host" "$path" "$cookie" "$DURATION")"
-    local cpu rss busy
+    local result cpu rss busy
+    result=$(run_wrk "$port" "$host" "$path" "$cookie" "$DURATION") # (a failure stops here: set -e)
+    read -r rps reqs errs ticks secs <<<"$result"
     cpu=$(awk -v t="$ticks" -v r="$reqs" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", t / hz * 1e6 / r }')
     # How much of its core consentry used: well under 100 % means it waited on
     # something else (wrk, the upstream, a neighbour on its core), so req/s says
