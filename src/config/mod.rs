@@ -552,6 +552,8 @@ pub fn compile(
     }
     let catalogue = categories.as_ref().map(|c| Arc::new(Catalogue::compile(c)));
     let mut sites = Vec::new();
+    let mut shared_matchers = trackers::SharedMatchers::default();
+    let mut shared_guards = crate::pages::guard::SharedBodies::default();
     let mut hosts: crate::FastMap<String, usize> = crate::FastMap::default();
     let mut names: HashMap<&str, usize> = HashMap::new();
     // (index in `sites:`, language tags) of each site compiled, for the texts' check.
@@ -713,11 +715,18 @@ pub fn compile(
                 .then(|| catalogue.clone())
                 .flatten(),
         );
-        let mut site_trackers =
-            trackers::compile(p, &raw.trackers, site.trackers.as_ref(), &here, categories);
+        let mut site_trackers = trackers::compile(
+            p,
+            &mut shared_matchers,
+            &raw.trackers,
+            site.trackers.as_ref(),
+            &here,
+            categories,
+        );
         let preference_names: Vec<String> =
             consent.sources.iter().map(|s| s.cookie.clone()).collect();
         site_trackers.guard = crate::pages::guard::render(
+            &mut shared_guards,
             categories,
             &classifier,
             &preference_names,

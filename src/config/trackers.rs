@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::raw::{RawTrackerRule, RawTrackers};
 use super::{Problems, at, key};
 use crate::config::locate::Seg;
-use crate::cookies::category::Categories;
+use crate::cookies::category::{Categories, CategoryId};
 use crate::cookies::trackers::{TrackerMatcher, TrackerRule, TrackerTally, check_url_pattern};
 use crate::pages::guard::{GuardScript, ModeDefault};
 
@@ -43,8 +43,38 @@ const CONSENT_MODE_DEFAULTS: [(&str, &str); 7] = [
 /// The catalogue's category names.
 const CATALOGUE_CATEGORIES: [&str; 2] = ["statistics", "third_party"];
 
+/// Matchers already compiled for this configuration, by what they are compiled from.
+/// Sites that share their tracker rules (most deployments: only global ones) share
+/// one matcher: its automata weigh hundreds of KiB, which 10,000 sites would pay
+/// 10,000 times (8 GB, measured by bench/scale.sh before this cache).
+#[derive(Default)]
+pub(super) struct SharedMatchers {
+    compiled: Vec<(Vec<TrackerRule>, CatalogueCategories, Arc<TrackerMatcher>)>,
+}
+
+/// The category each catalogue category resolves to at one site.
+type CatalogueCategories = [Option<CategoryId>; CATALOGUE_CATEGORIES.len()];
+
+impl SharedMatchers {
+    fn get(
+        &mut self,
+        rules: Vec<TrackerRule>,
+        catalogue_category: impl Fn(&str) -> Option<CategoryId>,
+    ) -> Arc<TrackerMatcher> {
+        let resolved = CATALOGUE_CATEGORIES.map(&catalogue_category);
+        let same = |(r, c, _): &&(_, _, _)| *r == rules && *c == resolved;
+        if let Some((_, _, matcher)) = self.compiled.iter().find(same) {
+            return matcher.clone();
+        }
+        let matcher = Arc::new(TrackerMatcher::compile(&rules, catalogue_category));
+        self.compiled.push((rules, resolved, matcher.clone()));
+        matcher
+    }
+}
+
 pub(super) fn compile(
     p: &mut Problems,
+    shared: &mut SharedMatchers,
     global: &RawTrackers,
     site: Option<&RawTrackers>,
     site_path: &[Seg],
@@ -87,7 +117,7 @@ pub(super) fn compile(
             .map_or(name, |(_, to)| to.as_str());
         categories.id(mapped)
     };
-    let matcher = TrackerMatcher::compile(&rules, catalogue_category);
+    let matcher = shared.get(rules, catalogue_category);
 
     let (mode, mode_path) = match site.and_then(|s| s.consent_mode.as_ref()) {
         Some(m) => (Some(m), site_trackers_path),
@@ -129,7 +159,7 @@ pub(super) fn compile(
     let tally = TrackerTally::new(matcher.trackers().len());
     SiteTrackers {
         block,
-        matcher: Arc::new(matcher),
+        matcher,
         consent_mode,
         tally,
         guard: GuardScript::default(),

@@ -51,7 +51,7 @@ impl Tracker {
 }
 
 /// A tracker as the configuration gives it, before compiling.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackerRule {
     pub url: Option<String>,
     pub inline: Option<String>,

@@ -54,7 +54,16 @@ impl GuardScript {
 }
 
 /// Renders a site's guard.
+/// Guard bodies already rendered for this configuration, by version: sites with the
+/// same rules serve one copy (a guard is tens of KiB; a deployment may have
+/// thousands of sites).
+#[derive(Default)]
+pub struct SharedBodies {
+    by_version: std::collections::HashMap<String, Bytes>,
+}
+
 pub fn render(
+    shared: &mut SharedBodies,
     categories: &Categories,
     classifier: &Classifier,
     preferences: &[String],
@@ -108,10 +117,16 @@ pub fn render(
     // escaped as if inline anyway: it costs nothing.
     let rules = rules.to_string().replace("</", "<\\/");
     let body = GUARD_JS.replacen(RULES_MARK, &rules, 1);
-    GuardScript {
-        version: format!("{:016x}", fnv1a(body.as_bytes())),
-        body: Bytes::from(body),
-    }
+    let version = format!("{:016x}", fnv1a(body.as_bytes()));
+    let body = match shared.by_version.get(&version) {
+        Some(same) if same[..] == *body.as_bytes() => same.clone(),
+        _ => {
+            let body = Bytes::from(body);
+            shared.by_version.insert(version.clone(), body.clone());
+            body
+        }
+    };
+    GuardScript { version, body }
 }
 
 /// FNV-1a, 64 bits: a stable hash, the same in every process and replica, so that
