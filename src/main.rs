@@ -198,14 +198,24 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn check(path: &Path) -> ExitCode {
     match Config::load(path) {
-        Ok(config) => {
-            print!("{}", config.summary());
-            ExitCode::SUCCESS
-        }
+        Ok(config) => print_out(&config.summary()),
         Err(errors) => {
             eprintln!("{errors}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Writes a command's output to stdout. A reader that stops early (`| head`) is no
+/// failure of the command: the rest is dropped quietly, where `print!` would panic.
+fn print_out(text: &str) -> ExitCode {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("consentry: cannot write the output: {e}");
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
     }
 }
 
@@ -308,15 +318,9 @@ async fn demo(path: &Path, listen: SocketAddr) -> ExitCode {
 
 async fn audit(admin: SocketAddr, json: bool) -> ExitCode {
     match consentry::ops::audit::fetch(admin).await {
-        Ok(body) if json => {
-            println!("{body}");
-            ExitCode::SUCCESS
-        }
+        Ok(body) if json => print_out(&format!("{body}\n")),
         Ok(body) => match consentry::ops::audit::table(&body) {
-            Ok(table) => {
-                print!("{table}");
-                ExitCode::SUCCESS
-            }
+            Ok(table) => print_out(&table),
             Err(e) => {
                 eprintln!("consentry: the audit from {admin} is not readable: {e}");
                 ExitCode::FAILURE

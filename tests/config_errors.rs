@@ -63,6 +63,45 @@ fn the_shipped_configuration_is_valid_and_summarised() {
     assert!(stdout.contains("goldcoast.opendatasoft.com"), "{stdout}");
 }
 
+/// `consentry check | head -1` panicked (exit 101): `print!` panics on a closed pipe.
+/// 2,000 sites make a summary larger than a pipe's buffer, so the write after the
+/// reader has gone fails for sure.
+#[test]
+fn check_with_a_reader_that_stops_early_exits_cleanly() {
+    use std::io::{BufRead, BufReader};
+    let mut yaml = BASE.replace(
+        "sites:\n  - name: a\n    hosts: [a.test]\n    upstream: http://127.0.0.1:8001\n",
+        "sites:\n",
+    );
+    for i in 0..2000 {
+        yaml.push_str(&format!(
+            "  - name: site-{i}\n    hosts: [site-{i}.example.test]\n    upstream: http://127.0.0.1:8001\n"
+        ));
+    }
+    let dir = std::env::temp_dir().join(format!("consentry-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("many-sites.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
+        .args(["check", "--config"])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is dropped here, as `head -1` exits.
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(first.ends_with(": ok\n"), "{first}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?} {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn the_base_configuration_is_valid() {
     let (code, stdout, stderr) = check(BASE);
