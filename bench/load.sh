@@ -18,7 +18,9 @@
 #
 # Environment: DURATION (10s), ROUNDS (2), CONNS (32), WARMUP (2s), PROXY_CPU (1),
 # LOAD_CPU (0), COOKIE (a Cookie header sent with every wrk request; default none),
-# SKIP_BUILD=1 (do not run cargo build --release), SKIP_MEMORY=1 (no 1 GB transfers),
+# SKIP_BUILD=1 (do not run cargo build --release), CONSENTRY and BARE (the binaries to
+# run; default target/release/consentry and target/release/examples/bare_hyper_proxy),
+# SKIP_MEMORY=1 (no 1 GB transfers),
 # KEEP_TMP=1 (keep the temp dir with configs and logs).
 # See bench/README.md for how to read the output.
 
@@ -65,9 +67,10 @@ if [[ ${SKIP_BUILD:-0} != 1 ]]; then
     echo "== cargo build --release" >&2
     (cd "$ROOT" && cargo build --release --bin consentry --example bare_hyper_proxy)
 fi
-CONSENTRY=$ROOT/target/release/consentry
+# CONSENTRY and BARE name other binaries (one built elsewhere, with SKIP_BUILD=1).
+CONSENTRY=${CONSENTRY:-$ROOT/target/release/consentry}
 [[ -x $CONSENTRY ]] || { echo "load.sh: $CONSENTRY not built" >&2; exit 1; }
-BARE=$ROOT/target/release/examples/bare_hyper_proxy
+BARE=${BARE:-$ROOT/target/release/examples/bare_hyper_proxy}
 [[ -x $BARE ]] || echo "load.sh: $BARE not built: no 'bare' rows" >&2
 
 # ---------------------------------------------------------------- temp dir, cleanup
