@@ -307,17 +307,22 @@ printf '\ntrackers:\n  block: false\n' >>"$TMP/injonly.yaml"
 "$CONSENTRY" check --config "$TMP/injonly.yaml" >/dev/null
 
 # ---------------------------------------------------------------- start everything
+# Each process's port and the process whose CPU time a row counts (for nginx the master,
+# whose workers cpu_ticks adds).
+declare -A PORT=([upstream]=$UP_PORT [nginx]=$NGX_PORT [subfilter]=$SUB_PORT [consentry]=$CS_PORT
+    [bare]=$BARE_PORT [injonly]=$INJ_PORT [sink]=$SINK_PORT)
+declare -A CPU_PID=()
 start() { # name cpu command...
     local name=$1 cpu=$2
     shift 2
     taskset -c "$cpu" "$@" >"$TMP/$name.out" 2>&1 &
     PIDS+=("$!")
-    eval "${name}_PID=$!"
+    CPU_PID[$name]=$!
 }
 wait_http() { # name url host
     local name=$1 url=$2 host=$3 code
     for _ in $(seq 100); do
-        code=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: $host" "$url" || true)
+        code=$(curl -sk -o /dev/null -w '%{http_code}' -H "Host: $host" "$url" || true)
         [[ $code == 200 ]] && return 0
         sleep 0.1
     done
@@ -332,9 +337,10 @@ start nginx "$PROXY_CPU" nginx -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TM
 start subfilter "$PROXY_CPU" nginx -p "$TMP/subfilter" -e "$TMP/subfilter/error.log" -c "$TMP/subfilter.conf"
 start consentry "$PROXY_CPU" env RUST_LOG=warn "$CONSENTRY" --config "$TMP/consentry.yaml"
 start injonly "$PROXY_CPU" env RUST_LOG=warn "$CONSENTRY" --config "$TMP/injonly.yaml"
-bare_PID=
+HAVE_BARE=
 if [[ -x $BARE ]]; then
     start bare "$PROXY_CPU" "$BARE" "127.0.0.1:$BARE_PORT" "127.0.0.1:$UP_PORT"
+    HAVE_BARE=1
 fi
 cat >"$TMP/sink.py" <<'EOF'
 import sys
@@ -387,18 +393,14 @@ class Sink(BaseHTTPRequestHandler):
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
 EOF
 start sink "$LOAD_CPU" python3 "$TMP/sink.py" "$SINK_PORT"
-wait_http nginx "http://127.0.0.1:$NGX_PORT/data.json" "$HOST"
-wait_http subfilter "http://127.0.0.1:$SUB_PORT/data.json" "$HOST"
-wait_http consentry "http://127.0.0.1:$CS_PORT/data.json" "$HOST"
-wait_http injonly "http://127.0.0.1:$INJ_PORT/data.json" "$HOST"
-[[ -z $bare_PID ]] || wait_http bare "http://127.0.0.1:$BARE_PORT/data.json" "$HOST"
+for t in nginx subfilter consentry injonly ${HAVE_BARE:+bare}; do
+    wait_http "$t" "http://127.0.0.1:${PORT[$t]}/data.json" "$HOST"
+done
 wait_http sink "http://127.0.0.1:$SINK_PORT/" "$UPLOAD_HOST"
 
-declare -A PORT=([upstream]=$UP_PORT [nginx]=$NGX_PORT [subfilter]=$SUB_PORT [consentry]=$CS_PORT [bare]=$BARE_PORT [injonly]=$INJ_PORT)
-declare -A CPU_PID=([upstream]=$upstream_PID [nginx]=$nginx_PID [subfilter]=$subfilter_PID [consentry]=$consentry_PID [bare]=$bare_PID [injonly]=$injonly_PID)
-
 # ---------------------------------------------------------------- sanity
-echo "== $(date -u +%FT%TZ) $(uname -srm), $NCPU cores, $(nginx -v 2>&1 | sed 's/.*: //'), consentry $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')"
+echo "== $(date -u +%FT%TZ) $(uname -srm), $NCPU cores, $(nginx -v 2>&1 | sed 's/.*: //'), tree $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')"
+echo "== consentry: $CONSENTRY ($(stat -c %y "$CONSENTRY" | cut -d. -f1))${HAVE_BARE:+; bare: $BARE}"
 echo "== wrk -t1 -c$CONNS -d$DURATION --latency, $ROUNDS round(s); proxies on core $PROXY_CPU, wrk + upstream on core $LOAD_CPU; CLK_TCK=$CLK_TCK"
 echo "== what each target returns for /page.html (Set-Cookie lines, <a> policy links, body bytes):"
 for t in upstream nginx subfilter consentry; do
@@ -427,121 +429,165 @@ to_us() { # wrk latency (123.45us, 1.23ms, 1.02s) -> microseconds
         else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000000 }
         else print v + 0 }'
 }
-run_wrk() { # target path duration -> "rps p50us p99us requests errors ticks"
-    local t=$1 path=$2 dur=$3 before after out=$TMP/wrk.out
-    before=$(cpu_ticks "${CPU_PID[$t]}")
+# The Cookie header of a row: none, or env (COOKIE).
+cookie_value() { # name
+    case $1 in
+    none) ;;
+    env) printf '%s' "$COOKIE" ;;
+    *) echo "load.sh: no cookie named $1" >&2; exit 1 ;;
+    esac
+}
+wrk_run() { # duration url cookie [more wrk arguments...]: output in $TMP/load.out
+    local dur=$1 url=$2 cookie=$3
+    shift 3
     taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$dur" --latency -H "Host: $HOST" \
-        ${COOKIE:+-H "Cookie: $COOKIE"} "http://127.0.0.1:${PORT[$t]}$path" >"$out" 2>&1
-    after=$(cpu_ticks "${CPU_PID[$t]}")
-    local rps p50 p99 reqs errs
+        ${cookie:+-H "Cookie: $cookie"} "$@" "$url" >"$TMP/load.out" 2>&1 || true
+}
+parse_wrk() { # -> "rps p50us p99us requests errors" from $TMP/load.out
+    local out=$TMP/load.out rps p50 p99 reqs errs
     rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
     p50=$(to_us "$(awk '$1 == "50%" { print $2 }' "$out")")
     p99=$(to_us "$(awk '$1 == "99%" { print $2 }' "$out")")
     reqs=$(awk '/requests in/ { print $1 }' "$out")
     errs=$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$out")
-    if [[ -z $rps || -z $reqs ]]; then
-        echo "load.sh: wrk against $t$path failed:" >&2
-        cat "$out" >&2
+    [[ -n $rps && -n $reqs ]] || return 1
+    echo "$rps $p50 $p99 $reqs $errs"
+}
+# One run of the load generator against one target, with the target's CPU time.
+measure() { # proto target path cookie duration -> "rps p50us p99us requests errors ticks"
+    local proto=$1 t=$2 path=$3 dur=$5 port=${PORT[$2]} cookie before after result
+    cookie=$(cookie_value "$4")
+    before=$(cpu_ticks "${CPU_PID[$t]}")
+    case $proto in
+    http) wrk_run "$dur" "http://127.0.0.1:$port$path" "$cookie" ;;
+    *) echo "load.sh: no protocol $proto" >&2; exit 1 ;;
+    esac
+    after=$(cpu_ticks "${CPU_PID[$t]}")
+    if ! result=$(parse_wrk); then
+        echo "load.sh: $proto $t$path (cookie $4) failed:" >&2
+        cat "$TMP/load.out" >&2
         exit 1
     fi
-    echo "$rps $p50 $p99 $reqs $errs $((after - before))"
+    echo "$result $((after - before))"
 }
 
-PATHS=(/page.html /page-trackers.html /page-raw.html /data.json)
-targets_for() { # path
-    if [[ $1 == /page.html ]]; then
-        echo "upstream nginx subfilter consentry injonly"
-    elif [[ $1 == /page-trackers.html ]]; then
-        echo "consentry injonly"
-    else
-        echo "upstream nginx consentry${bare_PID:+ bare}"
-    fi
-}
-
-echo "== warm-up ($WARMUP per target and path)"
-for path in "${PATHS[@]}"; do
-    for t in $(targets_for "$path"); do run_wrk "$t" "$path" "$WARMUP" >/dev/null; done
-done
-
-declare -A S_RPS S_P50 S_P99 S_REQ S_ERR S_TICK S_N R_CPU
-printf '\n%-6s %-10s %-14s %10s %9s %9s %9s %7s\n' round target path req/s p50_ms p99_ms cpu_us/req errors
-for round in $(seq "$ROUNDS"); do
-    for path in "${PATHS[@]}"; do
-        read -ra order <<<"$(targets_for "$path")"
-        if ((round % 2 == 0)); then # reverse every other round so drift cancels out
-            rev=()
-            for ((i = ${#order[@]} - 1; i >= 0; i--)); do rev+=("${order[i]}"); done
-            order=("${rev[@]}")
-        fi
-        for t in "${order[@]}"; do
-            read -r rps p50 p99 reqs errs ticks <<<"$(run_wrk "$t" "$path" "$DURATION")"
-            k="$t $path"
-            S_RPS[$k]=$(awk -v a="${S_RPS[$k]:-0}" -v b="$rps" 'BEGIN { print a + b }')
-            S_P50[$k]=$(awk -v a="${S_P50[$k]:-0}" -v b="$p50" 'BEGIN { print a + b }')
-            S_P99[$k]=$(awk -v a="${S_P99[$k]:-0}" -v b="$p99" 'BEGIN { print a + b }')
-            S_REQ[$k]=$((${S_REQ[$k]:-0} + reqs))
-            S_ERR[$k]=$((${S_ERR[$k]:-0} + errs))
-            S_TICK[$k]=$((${S_TICK[$k]:-0} + ticks))
-            S_N[$k]=$((${S_N[$k]:-0} + 1))
-            R_CPU[$k $round]=$(awk -v t="$ticks" -v r="$reqs" -v hz="$CLK_TCK" 'BEGIN { print t / hz * 1e6 / r }')
-            awk -v r="$round" -v t="$t" -v p="$path" -v rps="$rps" -v p50="$p50" -v p99="$p99" \
-                -v reqs="$reqs" -v ticks="$ticks" -v hz="$CLK_TCK" -v errs="$errs" 'BEGIN {
-                printf "%-6s %-10s %-14s %10.0f %9.3f %9.3f %9.1f %7d\n", r, t, p, rps, p50 / 1000, p99 / 1000,
-                    ticks / hz * 1e6 / reqs, errs }'
+# Results, keyed "section proto target path cookie" (and " round" for R_CPU).
+declare -A S_RPS S_P50 S_P99 S_REQ S_ERR S_TICK S_N R_CPU A_RPS A_P99 A_CPU
+ROW_FMT='%-5s %-9s %-13s %-19s %-6s %10s %9s %9s %10s %7s\n'
+# Measures groups of targets compared with each other. A group is "proto path cookie
+# target...". Every row is warmed up (WARMUP), then measured ROUNDS times; within a
+# round a group's targets run one after the other, in reverse order every other round
+# so that drift over the run does not favour one. Then a summary: means over rounds.
+run_groups() { # section group...
+    local section=$1 g proto path cookie targets t round k row rps p50 p99 reqs errs ticks i
+    local order rev
+    shift
+    echo
+    echo "== $section: warm-up ($WARMUP per row)"
+    for g in "$@"; do
+        read -r proto path cookie targets <<<"$g"
+        for t in $targets; do
+            measure "$proto" "$t" "$path" "$cookie" "$WARMUP" >/dev/null || exit 1
         done
     done
-done
-
-# ---------------------------------------------------------------- summary
-declare -A A_RPS A_P99 A_CPU
-echo
-echo "== summary: mean over $ROUNDS round(s); cpu_us/req = CPU time of the target process(es) / requests"
-echo "   (upstream row: the upstream nginx, which shares its core with wrk; proxy rows: the proxy alone)"
-printf '%-10s %-14s %10s %9s %9s %11s %7s\n' target path req/s p50_ms p99_ms cpu_us/req errors
-for path in "${PATHS[@]}"; do
-    for t in $(targets_for "$path"); do
-        k="$t $path"
-        read -r rps p50 p99 cpu <<<"$(awk -v s="${S_RPS[$k]}" -v a="${S_P50[$k]}" -v b="${S_P99[$k]}" -v n="${S_N[$k]}" \
-            -v ticks="${S_TICK[$k]}" -v reqs="${S_REQ[$k]}" -v hz="$CLK_TCK" \
-            'BEGIN { printf "%.1f %.1f %.1f %.2f\n", s / n, a / n, b / n, ticks / hz * 1e6 / reqs }')"
-        A_RPS[$k]=$rps A_P99[$k]=$p99 A_CPU[$k]=$cpu
-        awk -v t="$t" -v p="$path" -v rps="$rps" -v p50="$p50" -v p99="$p99" -v cpu="$cpu" -v e="${S_ERR[$k]}" \
-            'BEGIN { printf "%-10s %-14s %10.0f %9.3f %9.3f %11.1f %7d\n", t, p, rps, p50 / 1000, p99 / 1000, cpu, e }'
+    printf "$ROW_FMT" round proto target path cookie req/s p50_ms p99_ms cpu_us/req errors
+    for round in $(seq "$ROUNDS"); do
+        for g in "$@"; do
+            read -r proto path cookie targets <<<"$g"
+            read -ra order <<<"$targets"
+            if ((round % 2 == 0)); then
+                rev=()
+                for ((i = ${#order[@]} - 1; i >= 0; i--)); do rev+=("${order[i]}"); done
+                order=("${rev[@]}")
+            fi
+            for t in "${order[@]}"; do
+                row=$(measure "$proto" "$t" "$path" "$cookie" "$DURATION") || exit 1
+                read -r rps p50 p99 reqs errs ticks <<<"$row"
+                k="$section $proto $t $path $cookie"
+                S_RPS[$k]=$(awk -v a="${S_RPS[$k]:-0}" -v b="$rps" 'BEGIN { print a + b }')
+                S_P50[$k]=$(awk -v a="${S_P50[$k]:-0}" -v b="$p50" 'BEGIN { print a + b }')
+                S_P99[$k]=$(awk -v a="${S_P99[$k]:-0}" -v b="$p99" 'BEGIN { print a + b }')
+                S_REQ[$k]=$((${S_REQ[$k]:-0} + reqs))
+                S_ERR[$k]=$((${S_ERR[$k]:-0} + errs))
+                S_TICK[$k]=$((${S_TICK[$k]:-0} + ticks))
+                S_N[$k]=$((${S_N[$k]:-0} + 1))
+                R_CPU[$k $round]=$(awk -v t="$ticks" -v r="$reqs" -v hz="$CLK_TCK" 'BEGIN { print t / hz * 1e6 / r }')
+                awk -v f="$ROW_FMT" -v r="$round" -v pr="$proto" -v t="$t" -v p="$path" -v c="$cookie" \
+                    -v rps="$rps" -v p50="$p50" -v p99="$p99" -v reqs="$reqs" -v ticks="$ticks" -v hz="$CLK_TCK" \
+                    -v errs="$errs" 'BEGIN { printf f, r, pr, t, p, c, sprintf("%.0f", rps), sprintf("%.3f", p50 / 1000),
+                        sprintf("%.3f", p99 / 1000), sprintf("%.1f", ticks / hz * 1e6 / reqs), errs }'
+            done
+        done
     done
-done
-echo
-echo "== ratios (first / second): req/s above 1 = the first faster; cpu/req and p99 above 1 = the first costlier"
-printf '%-26s %-14s %8s %8s %8s   %s\n' comparison path req/s cpu/req p99 'cpu/req by round: median (min-max)'
-ratio_row() { # other path [first, default consentry]
-    local f=${3:-consentry} o=$1 p=$2
-    local c="$f $2" k="$1 $2" per_round="" round
-    # The cpu/req ratio of each round too: both targets ran minutes apart at most
-    # there, so drift of the machine over the whole run weighs less.
+    echo
+    echo "== $section summary: mean over $ROUNDS round(s); cpu_us/req = CPU time of the target process(es) / requests"
+    printf "$ROW_FMT" '' proto target path cookie req/s p50_ms p99_ms cpu_us/req errors
+    for g in "$@"; do
+        read -r proto path cookie targets <<<"$g"
+        for t in $targets; do
+            k="$section $proto $t $path $cookie"
+            read -r rps p50 p99 cpu <<<"$(awk -v s="${S_RPS[$k]}" -v a="${S_P50[$k]}" -v b="${S_P99[$k]}" -v n="${S_N[$k]}" \
+                -v ticks="${S_TICK[$k]}" -v reqs="${S_REQ[$k]}" -v hz="$CLK_TCK" \
+                'BEGIN { printf "%.1f %.1f %.1f %.2f\n", s / n, a / n, b / n, ticks / hz * 1e6 / reqs }')"
+            A_RPS[$k]=$rps A_P99[$k]=$p99 A_CPU[$k]=$cpu
+            awk -v f="$ROW_FMT" -v pr="$proto" -v t="$t" -v p="$path" -v c="$cookie" -v rps="$rps" -v p50="$p50" \
+                -v p99="$p99" -v cpu="$cpu" -v e="${S_ERR[$k]}" 'BEGIN { printf f, "", pr, t, p, c, sprintf("%.0f", rps),
+                    sprintf("%.3f", p50 / 1000), sprintf("%.3f", p99 / 1000), sprintf("%.1f", cpu), e }'
+        done
+    done
+}
+
+RATIO_FMT='%-27s %-9s %-19s %-6s %8s %8s %8s   %s\n'
+ratio_header() { # title
+    echo
+    echo "== $1"
+    printf "$RATIO_FMT" comparison proto path cookie req/s cpu/req p99 'cpu/req by round: median (min-max)'
+}
+# One comparison: req/s, cpu/req and p99 of the first target divided by the second's,
+# and the cpu/req ratio of each round on its own (both targets ran minutes apart at
+# most there, so drift of the machine over the whole run weighs less).
+ratio_row() { # section proto path cookie first second
+    local s=$1 proto=$2 p=$3 cookie=$4 f=$5 o=$6 per_round="" round
+    local c="$s $proto $f $p $cookie" k="$s $proto $o $p $cookie"
     for round in $(seq "$ROUNDS"); do
         per_round+="$(awk -v a="${R_CPU[$c $round]}" -v b="${R_CPU[$k $round]}" 'BEGIN { print (b > 0 ? a / b : 0) }') "
     done
-    awk -v name="$f/$o" -v p="$p" -v r1="${A_RPS[$c]}" -v r0="${A_RPS[$k]}" -v c1="${A_CPU[$c]}" \
-        -v c0="${A_CPU[$k]}" -v l1="${A_P99[$c]}" -v l0="${A_P99[$k]}" -v rounds="$per_round" \
+    awk -v fmt="$RATIO_FMT" -v name="$f/$o" -v proto="$proto" -v p="$p" -v cookie="$cookie" \
+        -v r1="${A_RPS[$c]}" -v r0="${A_RPS[$k]}" -v c1="${A_CPU[$c]}" -v c0="${A_CPU[$k]}" \
+        -v l1="${A_P99[$c]}" -v l0="${A_P99[$k]}" -v rounds="$per_round" \
         'BEGIN {
             n = split(rounds, r, " ")
             for (i = 2; i <= n; i++) { v = r[i]; for (j = i - 1; j >= 1 && r[j] > v; j--) r[j + 1] = r[j]; r[j + 1] = v }
             median = (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
-            printf "%-26s %-14s %8.2f %8.2f %8.2f   %5.2f (%.2f-%.2f)\n", name, p, r1 / r0, (c0 > 0 ? c1 / c0 : 0),
-                l1 / l0, median, r[1], r[n] }'
+            printf fmt, name, proto, p, cookie, sprintf("%.2f", r1 / r0), sprintf("%.2f", c0 > 0 ? c1 / c0 : 0),
+                sprintf("%.2f", l1 / l0), sprintf("%5.2f (%.2f-%.2f)", median, r[1], r[n]) }'
 }
-ratio_row nginx /page.html
-ratio_row nginx /page-raw.html
-ratio_row nginx /data.json
-ratio_row subfilter /page.html
+
+# ---------------------------------------------------------------- quiet: the original comparison
+# Plain HTTP/1.1, no access logs, COOKIE (none by default) on every request.
+QC=none
+[[ -z $COOKIE ]] || QC=env
+run_groups quiet \
+    "http /page.html $QC upstream nginx subfilter consentry injonly" \
+    "http /page-trackers.html $QC consentry injonly" \
+    "http /page-raw.html $QC upstream nginx consentry${HAVE_BARE:+ bare}" \
+    "http /data.json $QC upstream nginx consentry${HAVE_BARE:+ bare}"
+echo "   (upstream rows: the upstream nginx, which shares its core with wrk; proxy rows: the proxy alone)"
+
+ratio_header "quiet ratios (first / second): req/s above 1 = the first faster; cpu/req and p99 above 1 = the first costlier"
+ratio_row quiet http /page.html $QC consentry nginx
+ratio_row quiet http /page-raw.html $QC consentry nginx
+ratio_row quiet http /data.json $QC consentry nginx
+ratio_row quiet http /page.html $QC consentry subfilter
 # The tracker rewrite against the injection-only path (trackers.block: false).
-ratio_row injonly /page.html
-ratio_row injonly /page-trackers.html
-if [[ -n $bare_PID ]]; then
+ratio_row quiet http /page.html $QC consentry injonly
+ratio_row quiet http /page-trackers.html $QC consentry injonly
+if [[ -n $HAVE_BARE ]]; then
     # How much of consentry's cost is hyper and tokio themselves.
-    ratio_row nginx /page-raw.html bare
-    ratio_row nginx /data.json bare
-    ratio_row bare /page-raw.html
-    ratio_row bare /data.json
+    ratio_row quiet http /page-raw.html $QC bare nginx
+    ratio_row quiet http /data.json $QC bare nginx
+    ratio_row quiet http /page-raw.html $QC consentry bare
+    ratio_row quiet http /data.json $QC consentry bare
 fi
 
 # ---------------------------------------------------------------- streaming memory
@@ -554,7 +600,7 @@ sample_mem() { # pid file: VmRSS every 0.2 s until killed
     done
 }
 mem_test() { # label output curl-args...
-    local label=$1 output=$2 pid=$consentry_PID samples=$TMP/mem.samples sampler result
+    local label=$1 output=$2 pid=${CPU_PID[consentry]} samples=$TMP/mem.samples sampler result
     shift 2
     : >"$samples"
     local base
