@@ -37,6 +37,12 @@ WARMUP=${WARMUP:-2s}
 PROXY_CPU=${PROXY_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 COOKIE=${COOKIE:-}
+# The Cookie header of the production rows: what a returning visitor of a portal sends.
+# The preferences (percent-encoded JSON, as the portal's banner writes them) grant
+# statistics and internal cookies but not third-party ones, so _ga is kept and _fbp,
+# Meta's pixel (third_party in proxy.yaml), is revoked: consentry strips it from the
+# Cookie it forwards and expires it in the response. The sanity section checks both.
+REAL_COOKIE=${REAL_COOKIE:-cookies_preferences=%7B%22necessary%22%3Atrue%2C%22statistics%22%3Atrue%2C%22first_party%22%3Atrue%2C%22third_party%22%3Afalse%7D; sessionid=8f2b1c9d0e7a4b3c6d5e7f8a9b0c1d2e; csrftoken=Yh3kL9pQ2rT5vW8xZ1aB4cD7eF0gH3jKmN6pQ9rS2tU5vW8xZ1aB4cD7eF0gH3jK; _ga=GA1.2.1234567890.1700000000; _fbp=fb.1.1700000000000.1234567890}
 HOST=portal.test
 UPLOAD_HOST=upload.test
 
@@ -122,13 +128,12 @@ pick_port() {
     echo "load.sh: no free port found" >&2
     exit 1
 }
-UP_PORT=$(pick_port); PICKED+="$UP_PORT "
-NGX_PORT=$(pick_port); PICKED+="$NGX_PORT "
-SUB_PORT=$(pick_port); PICKED+="$SUB_PORT "
-CS_PORT=$(pick_port); PICKED+="$CS_PORT "
-SINK_PORT=$(pick_port); PICKED+="$SINK_PORT "
-BARE_PORT=$(pick_port); PICKED+="$BARE_PORT "
-INJ_PORT=$(pick_port); PICKED+="$INJ_PORT "
+# (pick_port runs in a subshell: the parent adds each port to PICKED itself.)
+for name in UP NGX SUB CS SINK BARE INJ NGX_LOG CS_LOG; do
+    p=$(pick_port)
+    PICKED+="$p "
+    printf -v "${name}_PORT" '%s' "$p"
+done
 
 # ---------------------------------------------------------------- content
 WWW=$TMP/www
@@ -240,13 +245,18 @@ $add_headers            add_header Cache-Control no-transform always;
         }
         location = /page-trackers.html {
 $add_headers        }
+        # The Cookie header as the upstream receives it (the sanity checks read it).
+        location = /cookie {
+            default_type text/plain;
+            return 200 "\$http_cookie\n";
+        }
     }
 }
 EOF
 } >"$TMP/upstream.conf"
 
-proxy_conf() { # dir port extra-location-directives
-    local d=$1 port=$2 extra=$3
+proxy_conf() { # dir port server-directives location-directives
+    local d=$1 port=$2 server=$3 extra=$4
     nginx_common "$d"
     cat <<EOF
 http {
@@ -258,6 +268,7 @@ $(http_common "$d")
     }
     server {
         listen 127.0.0.1:$port;
+$server
         location / {
             proxy_pass http://backend;
             proxy_http_version 1.1;
@@ -274,8 +285,11 @@ $extra
 }
 EOF
 }
-proxy_conf "$TMP/nginx" "$NGX_PORT" "" >"$TMP/nginx.conf"
-proxy_conf "$TMP/subfilter" "$SUB_PORT" "            proxy_set_header Accept-Encoding \"\";
+proxy_conf "$TMP/nginx" "$NGX_PORT" "" "" >"$TMP/nginx.conf"
+# Production logging: nginx's standard format to a file, written 64 KB at a time.
+proxy_conf "$TMP/nginx-log" "$NGX_LOG_PORT" "        access_log $TMP/nginx-log/access.log combined buffer=64k flush=1s;" "" \
+    >"$TMP/nginx-log.conf"
+proxy_conf "$TMP/subfilter" "$SUB_PORT" "" "            proxy_set_header Accept-Encoding \"\";
             sub_filter '</body>' '<a href=\"/terms/cookies-policy/\">Cookies policy</a></body>';
             sub_filter_once on;" >"$TMP/subfilter.conf"
 
@@ -305,12 +319,15 @@ EOF
 sed -e "s/127.0.0.1:$CS_PORT/127.0.0.1:$INJ_PORT/" "$TMP/consentry.yaml" >"$TMP/injonly.yaml"
 printf '\ntrackers:\n  block: false\n' >>"$TMP/injonly.yaml"
 "$CONSENTRY" check --config "$TMP/injonly.yaml" >/dev/null
+# The same as consentry on its own port, for the rows with access logs on.
+sed -e "s/127.0.0.1:$CS_PORT/127.0.0.1:$CS_LOG_PORT/" "$TMP/consentry.yaml" >"$TMP/consentry-log.yaml"
+"$CONSENTRY" check --config "$TMP/consentry-log.yaml" >/dev/null
 
 # ---------------------------------------------------------------- start everything
 # Each process's port and the process whose CPU time a row counts (for nginx the master,
 # whose workers cpu_ticks adds).
 declare -A PORT=([upstream]=$UP_PORT [nginx]=$NGX_PORT [subfilter]=$SUB_PORT [consentry]=$CS_PORT
-    [bare]=$BARE_PORT [injonly]=$INJ_PORT [sink]=$SINK_PORT)
+    [bare]=$BARE_PORT [injonly]=$INJ_PORT [sink]=$SINK_PORT [nginx-log]=$NGX_LOG_PORT [consentry-log]=$CS_LOG_PORT)
 declare -A CPU_PID=()
 start() { # name cpu command...
     local name=$1 cpu=$2
@@ -337,6 +354,11 @@ start nginx "$PROXY_CPU" nginx -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TM
 start subfilter "$PROXY_CPU" nginx -p "$TMP/subfilter" -e "$TMP/subfilter/error.log" -c "$TMP/subfilter.conf"
 start consentry "$PROXY_CPU" env RUST_LOG=warn "$CONSENTRY" --config "$TMP/consentry.yaml"
 start injonly "$PROXY_CPU" env RUST_LOG=warn "$CONSENTRY" --config "$TMP/injonly.yaml"
+# Access logs on: nginx to access.log (its config), consentry at its default level
+# (info: one access line per request, through its buffered writer) to its output,
+# the file $TMP/consentry-log.out.
+start nginx-log "$PROXY_CPU" nginx -p "$TMP/nginx-log" -e "$TMP/nginx-log/error.log" -c "$TMP/nginx-log.conf"
+start consentry-log "$PROXY_CPU" env -u RUST_LOG "$CONSENTRY" --config "$TMP/consentry-log.yaml"
 HAVE_BARE=
 if [[ -x $BARE ]]; then
     start bare "$PROXY_CPU" "$BARE" "127.0.0.1:$BARE_PORT" "127.0.0.1:$UP_PORT"
@@ -393,7 +415,7 @@ class Sink(BaseHTTPRequestHandler):
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
 EOF
 start sink "$LOAD_CPU" python3 "$TMP/sink.py" "$SINK_PORT"
-for t in nginx subfilter consentry injonly ${HAVE_BARE:+bare}; do
+for t in nginx subfilter consentry injonly nginx-log consentry-log ${HAVE_BARE:+bare}; do
     wait_http "$t" "http://127.0.0.1:${PORT[$t]}/data.json" "$HOST"
 done
 wait_http sink "http://127.0.0.1:$SINK_PORT/" "$UPLOAD_HOST"
@@ -410,6 +432,27 @@ for t in upstream nginx subfilter consentry; do
         "$(grep -o '<a href="/terms/cookies-policy/"' "$TMP/b.$t" | wc -l)" \
         "$(stat -c %s "$TMP/b.$t")"
 done
+
+cookie_names() { tr ';' '\n' | sed -e 's/^ *//' -e 's/=.*//' | tr '\n' ' '; }
+echo "== the production rows' Cookie header (REAL_COOKIE) through nginx and consentry:"
+curl -s -o "$TMP/fwd.nginx" -H "Host: $HOST" -H "Cookie: $REAL_COOKIE" "http://127.0.0.1:$NGX_PORT/cookie"
+curl -s -o "$TMP/fwd.consentry" -H "Host: $HOST" -H "Cookie: $REAL_COOKIE" "http://127.0.0.1:$CS_PORT/cookie"
+curl -s -o /dev/null -D "$TMP/h.real" -H "Host: $HOST" -H "Cookie: $REAL_COOKIE" "http://127.0.0.1:$CS_PORT/page.html"
+EXPIRED=$(grep -i '^set-cookie:' "$TMP/h.real" | grep -i 'max-age=0' | sed -e 's/^[^:]*: *//' -e 's/=.*//' | tr '\n' ' ' || true)
+echo "   sent:                        $(cookie_names <<<"$REAL_COOKIE")"
+echo "   upstream got through nginx:     $(cookie_names <"$TMP/fwd.nginx")"
+echo "   upstream got through consentry: $(cookie_names <"$TMP/fwd.consentry")"
+echo "   consentry's /page.html: set-cookie=$(grep -ci '^set-cookie:' "$TMP/h.real" || true) (of the page's 12), expired: $EXPIRED"
+# The default header must exercise the whole request path: a granted statistics
+# cookie kept, a revoked one stripped and expired. (A REAL_COOKIE without _fbp is
+# only shown.)
+if [[ $REAL_COOKIE == *_fbp=* ]]; then
+    if grep -q '_fbp=' "$TMP/fwd.consentry" || [[ " $EXPIRED " != *" _fbp "* ]] ||
+        { [[ $REAL_COOKIE == *_ga=* ]] && ! grep -q '_ga=' "$TMP/fwd.consentry"; }; then
+        echo "load.sh: consentry did not keep _ga and strip and expire _fbp for REAL_COOKIE; check proxy.yaml's categories" >&2
+        exit 1
+    fi
+fi
 
 # ---------------------------------------------------------------- measuring
 cpu_ticks() { # pid: utime+stime of the process and its children (nginx workers)
@@ -429,10 +472,11 @@ to_us() { # wrk latency (123.45us, 1.23ms, 1.02s) -> microseconds
         else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000000 }
         else print v + 0 }'
 }
-# The Cookie header of a row: none, or env (COOKIE).
+# The Cookie header of a row: none, real (REAL_COOKIE) or env (COOKIE).
 cookie_value() { # name
     case $1 in
     none) ;;
+    real) printf '%s' "$REAL_COOKIE" ;;
     env) printf '%s' "$COOKIE" ;;
     *) echo "load.sh: no cookie named $1" >&2; exit 1 ;;
     esac
@@ -471,8 +515,10 @@ measure() { # proto target path cookie duration -> "rps p50us p99us requests err
     echo "$result $((after - before))"
 }
 
-# Results, keyed "section proto target path cookie" (and " round" for R_CPU).
-declare -A S_RPS S_P50 S_P99 S_REQ S_ERR S_TICK S_N R_CPU A_RPS A_P99 A_CPU
+# Results, keyed "section proto target path cookie" (and " round" for R_CPU); DONE:
+# requests completed per target over the whole run, warm-ups included (set against
+# the lines of its access log at the end).
+declare -A S_RPS S_P50 S_P99 S_REQ S_ERR S_TICK S_N R_CPU A_RPS A_P99 A_CPU DONE
 ROW_FMT='%-5s %-9s %-13s %-19s %-6s %10s %9s %9s %10s %7s\n'
 # Measures groups of targets compared with each other. A group is "proto path cookie
 # target...". Every row is warmed up (WARMUP), then measured ROUNDS times; within a
@@ -487,7 +533,9 @@ run_groups() { # section group...
     for g in "$@"; do
         read -r proto path cookie targets <<<"$g"
         for t in $targets; do
-            measure "$proto" "$t" "$path" "$cookie" "$WARMUP" >/dev/null || exit 1
+            row=$(measure "$proto" "$t" "$path" "$cookie" "$WARMUP") || exit 1
+            read -r rps p50 p99 reqs errs ticks <<<"$row"
+            DONE[$t]=$((${DONE[$t]:-0} + reqs))
         done
     done
     printf "$ROW_FMT" round proto target path cookie req/s p50_ms p99_ms cpu_us/req errors
@@ -503,6 +551,7 @@ run_groups() { # section group...
             for t in "${order[@]}"; do
                 row=$(measure "$proto" "$t" "$path" "$cookie" "$DURATION") || exit 1
                 read -r rps p50 p99 reqs errs ticks <<<"$row"
+                DONE[$t]=$((${DONE[$t]:-0} + reqs))
                 k="$section $proto $t $path $cookie"
                 S_RPS[$k]=$(awk -v a="${S_RPS[$k]:-0}" -v b="$rps" 'BEGIN { print a + b }')
                 S_P50[$k]=$(awk -v a="${S_P50[$k]:-0}" -v b="$p50" 'BEGIN { print a + b }')
@@ -567,6 +616,7 @@ ratio_row() { # section proto path cookie first second
 # Plain HTTP/1.1, no access logs, COOKIE (none by default) on every request.
 QC=none
 [[ -z $COOKIE ]] || QC=env
+if [[ ${SKIP_QUIET:-0} != 1 ]]; then
 run_groups quiet \
     "http /page.html $QC upstream nginx subfilter consentry injonly" \
     "http /page-trackers.html $QC consentry injonly" \
@@ -588,6 +638,64 @@ if [[ -n $HAVE_BARE ]]; then
     ratio_row quiet http /data.json $QC bare nginx
     ratio_row quiet http /page-raw.html $QC consentry bare
     ratio_row quiet http /data.json $QC consentry bare
+fi
+fi
+
+# ---------------------------------------------------------------- production: plain HTTP/1.1
+# Access logs on (nginx-log, consentry-log) and off (nginx, consentry; bare has none),
+# with the realistic Cookie header and without. Each group is one path and one cookie.
+if [[ ${SKIP_PROD:-0} != 1 ]]; then
+    prod_groups=()
+    for cookie in real none; do
+        prod_groups+=("http /data.json $cookie nginx-log consentry-log nginx consentry${HAVE_BARE:+ bare}")
+        prod_groups+=("http /page.html $cookie nginx-log consentry-log nginx consentry")
+    done
+    run_groups production "${prod_groups[@]}"
+
+    ratio_header "production ratios (first / second); consentry injects in /page.html, nginx does not"
+    for cookie in real none; do
+        for path in /data.json /page.html; do
+            ratio_row production http "$path" "$cookie" consentry-log nginx-log
+            ratio_row production http "$path" "$cookie" consentry nginx
+        done
+    done
+    echo "   what access logs cost each (log on / log off):"
+    for cookie in real none; do
+        for path in /data.json /page.html; do
+            ratio_row production http "$path" "$cookie" nginx-log nginx
+            ratio_row production http "$path" "$cookie" consentry-log consentry
+        done
+    done
+    if [[ -n $HAVE_BARE ]]; then
+        echo "   consentry's own work on top of hyper and tokio:"
+        ratio_row production http /data.json real consentry bare
+        ratio_row production http /data.json none consentry bare
+    fi
+fi
+
+# ---------------------------------------------------------------- access logs
+# Every request the load generators completed must have its line: a writer that drops
+# lines under load (consentry's does when its queue is full) would make the log-on
+# rows cheaper than production. The logs hold more lines than completed requests: the
+# sanity requests, and those in flight when a run stopped (up to CONNS per run).
+log_lines() { # target
+    case $1 in
+    nginx-*) cat "$TMP/$1"/access*.log 2>/dev/null | wc -l ;;
+    consentry-*) grep -c 'consentry::access' "$TMP/$1.out" || true ;;
+    esac
+}
+if ((${DONE[nginx-log]:-0} + ${DONE[consentry-log]:-0} > 0)); then
+    sleep 1.5 # nginx's buffered log is flushed within flush=1s
+    echo
+    echo "== access logs: lines written against requests completed by the load generator"
+    for t in nginx-log consentry-log; do
+        lines=$(log_lines "$t")
+        printf '   %-14s %9d lines for %9d requests: %s\n' "$t" "$lines" "${DONE[$t]:-0}" \
+            "$( ((lines >= ${DONE[$t]:-0})) && echo 'none missing' || echo 'LINES MISSING')"
+    done
+    echo "   last line of each:"
+    tail -n1 "$TMP/nginx-log/access.log" | sed 's/^/   /'
+    grep 'consentry::access' "$TMP/consentry-log.out" | tail -n1 | sed 's/^/   /'
 fi
 
 # ---------------------------------------------------------------- streaming memory
