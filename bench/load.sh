@@ -107,10 +107,16 @@ trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- ports
 PICKED=" "
+# Listening ports are taken below the kernel's range of ephemeral ports when there is
+# room: load runs leave thousands of client ports in TIME_WAIT for a minute, and
+# nginx cannot bind a port that one of them holds. For the same reason a port is only
+# free when no socket at all (not only no listener) has it as its local port.
+read -r EPHEMERAL_LO _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LO=0
+if ((EPHEMERAL_LO > 12000)); then PORT_LO=10000 PORT_N=$((EPHEMERAL_LO - 10000)); else PORT_LO=20000 PORT_N=30000; fi
 port_free() {
     local p=$1
     [[ $PICKED != *" $p "* ]] || return 1
-    if command -v ss >/dev/null 2>&1 && [[ -n $(ss -Htln "sport = :$p" 2>/dev/null) ]]; then
+    if command -v ss >/dev/null 2>&1 && [[ -n $(ss -Htan "sport = :$p" 2>/dev/null) ]]; then
         return 1
     fi
     ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null
@@ -118,7 +124,7 @@ port_free() {
 pick_port() {
     local p
     for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 30000))
+        p=$((PORT_LO + RANDOM % PORT_N))
         if port_free "$p"; then
             PICKED+="$p "
             echo "$p"
