@@ -29,10 +29,20 @@ set -euo pipefail
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-2}
 CONNS=${CONNS:-32}
+# HTTP/2 rows: h2load's connections and the streams each keeps in flight.
+H2_CONNS=${H2_CONNS:-$CONNS}
+H2_STREAMS=${H2_STREAMS:-10}
+# Handshake rows: openssl s_time processes side by side, one connection at a time each.
+HS_CONNS=${HS_CONNS:-8}
 # nginx keeps at most this many idle upstream connections per worker: at least one per
-# client connection, or past it nginx would close and reopen upstream connections
+# request in flight, or past it nginx would close and reopen upstream connections
 # under load, a cost consentry's pool (no idle cap) does not pay.
-NGINX_KEEPALIVE=$((CONNS > 64 ? CONNS : 64))
+NGINX_KEEPALIVE=64
+for n in "$CONNS" $((H2_CONNS * H2_STREAMS)); do
+    ((n <= NGINX_KEEPALIVE)) || NGINX_KEEPALIVE=$n
+done
+TLS=1
+[[ ${SKIP_TLS:-0} != 1 ]] || TLS=
 WARMUP=${WARMUP:-2s}
 PROXY_CPU=${PROXY_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
@@ -50,12 +60,13 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # ---------------------------------------------------------------- prerequisites
 missing=()
-for tool in nginx wrk taskset curl python3 getconf pgrep; do
+for tool in nginx wrk taskset curl python3 getconf pgrep ${TLS:+openssl h2load timeout}; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if ((${#missing[@]})); then
     declare -A pkg=([nginx]=nginx [wrk]=wrk [taskset]=util-linux [curl]=curl [python3]=python3
-        [getconf]=libc-bin [pgrep]=procps)
+        [getconf]=libc-bin [pgrep]=procps [openssl]=openssl [h2load]=nghttp2-client
+        [timeout]=coreutils)
     install=()
     for t in "${missing[@]}"; do install+=("${pkg[$t]}"); done
     echo "load.sh: missing: ${missing[*]}" >&2
@@ -135,7 +146,7 @@ pick_port() {
     exit 1
 }
 # (pick_port runs in a subshell: the parent adds each port to PICKED itself.)
-for name in UP NGX SUB CS SINK BARE INJ NGX_LOG CS_LOG; do
+for name in UP NGX SUB CS SINK BARE INJ NGX_LOG CS_LOG NGX_TLS CS_TLS NGX_RSA CS_RSA; do
     p=$(pick_port)
     PICKED+="$p "
     printf -v "${name}_PORT" '%s' "$p"
@@ -203,6 +214,24 @@ for line in "${SET_COOKIES[@]}"; do
     add_headers+="            add_header Set-Cookie \"$line\" always;"$'\n'
 done
 
+# ---------------------------------------------------------------- certificates
+# Made at run time, self-signed, for the portal's name: ECDSA P-256 (what most sites
+# serve now) and RSA 2048 (the older default, whose signature costs the server far
+# more per handshake). nginx and consentry serve the same files.
+CERTS=$TMP/certs
+make_cert() { # name -newkey arguments...
+    local name=$1
+    shift
+    openssl req -x509 -nodes -days 7 -subj "/CN=$HOST" -addext "subjectAltName=DNS:$HOST" \
+        -newkey "$@" -keyout "$CERTS/$name.key" -out "$CERTS/$name.crt" >"$CERTS/$name.log" 2>&1 ||
+        { echo "load.sh: openssl could not make the $name certificate:" >&2; cat "$CERTS/$name.log" >&2; exit 1; }
+}
+if [[ -n $TLS ]]; then
+    mkdir -p "$CERTS"
+    make_cert ecdsa ec -pkeyopt ec_paramgen_curve:P-256
+    make_cert rsa rsa:2048
+fi
+
 # ---------------------------------------------------------------- nginx configs
 if [[ $(id -u) == 0 ]]; then NGINX_USER="user root;"; else NGINX_USER=""; fi
 nginx_common() { # dir
@@ -261,12 +290,16 @@ $add_headers        }
 EOF
 } >"$TMP/upstream.conf"
 
-proxy_conf() { # dir port server-directives location-directives
+proxy_conf() { # dir "port [listen parameters]" server-directives location-directives
     local d=$1 port=$2 server=$3 extra=$4
     nginx_common "$d"
     cat <<EOF
 http {
 $(http_common "$d")
+    # The TLS targets' access log: the combined format, then the protocol, whether the
+    # session was resumed (r) or not (.) and the request's number on its connection.
+    log_format tls '\$remote_addr - \$remote_user [\$time_local] "\$request" \$status \$body_bytes_sent '
+                   '"\$http_referer" "\$http_user_agent" \$ssl_protocol \$ssl_session_reused \$connection_requests';
     upstream backend {
         server 127.0.0.1:$UP_PORT;
         keepalive $NGINX_KEEPALIVE;
@@ -295,6 +328,27 @@ proxy_conf "$TMP/nginx" "$NGX_PORT" "" "" >"$TMP/nginx.conf"
 # Production logging: nginx's standard format to a file, written 64 KB at a time.
 proxy_conf "$TMP/nginx-log" "$NGX_LOG_PORT" "        access_log $TMP/nginx-log/access.log combined buffer=64k flush=1s;" "" \
     >"$TMP/nginx-log.conf"
+# TLS as production nginx is commonly set up (Mozilla's "intermediate" settings: TLS
+# 1.2 and 1.3, a shared session cache, no session tickets), HTTP/2 by ALPN, the
+# access log buffered as above. Clients that ask can resume sessions, as they can
+# with consentry (rustls keeps a session cache and sends TLS 1.3 tickets by default);
+# the handshake rows' client never asks, which the tls log shows.
+tls_server() { # cert-name dir
+    cat <<EOF
+        ssl_certificate $CERTS/$1.crt;
+        ssl_certificate_key $CERTS/$1.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_prefer_server_ciphers off;
+        ssl_session_cache shared:SSL:10m;
+        ssl_session_timeout 1d;
+        ssl_session_tickets off;
+        access_log $2/access.log tls buffer=64k flush=1s;
+EOF
+}
+if [[ -n $TLS ]]; then
+    proxy_conf "$TMP/nginx-tls" "$NGX_TLS_PORT ssl http2" "$(tls_server ecdsa "$TMP/nginx-tls")" "" >"$TMP/nginx-tls.conf"
+    proxy_conf "$TMP/nginx-rsa" "$NGX_RSA_PORT ssl http2" "$(tls_server rsa "$TMP/nginx-rsa")" "" >"$TMP/nginx-rsa.conf"
+fi
 proxy_conf "$TMP/subfilter" "$SUB_PORT" "" "            proxy_set_header Accept-Encoding \"\";
             sub_filter '</body>' '<a href=\"/terms/cookies-policy/\">Cookies policy</a></body>';
             sub_filter_once on;" >"$TMP/subfilter.conf"
@@ -328,12 +382,23 @@ printf '\ntrackers:\n  block: false\n' >>"$TMP/injonly.yaml"
 # The same as consentry on its own port, for the rows with access logs on.
 sed -e "s/127.0.0.1:$CS_PORT/127.0.0.1:$CS_LOG_PORT/" "$TMP/consentry.yaml" >"$TMP/consentry-log.yaml"
 "$CONSENTRY" check --config "$TMP/consentry-log.yaml" >/dev/null
+# And with a TLS listener instead (HTTP/1.1 and HTTP/2 by ALPN), one certificate each.
+cs_tls_conf() { # name port cert-name
+    sed -e "s|^  http: 127.0.0.1:$CS_PORT\$|  https: 127.0.0.1:$2|" "$TMP/consentry.yaml" >"$TMP/$1.yaml"
+    printf '\ntls:\n  certificates:\n    - cert: %s\n      key: %s\n' "$CERTS/$3.crt" "$CERTS/$3.key" >>"$TMP/$1.yaml"
+    "$CONSENTRY" check --config "$TMP/$1.yaml" >/dev/null
+}
+if [[ -n $TLS ]]; then
+    cs_tls_conf consentry-tls "$CS_TLS_PORT" ecdsa
+    cs_tls_conf consentry-rsa "$CS_RSA_PORT" rsa
+fi
 
 # ---------------------------------------------------------------- start everything
 # Each process's port and the process whose CPU time a row counts (for nginx the master,
 # whose workers cpu_ticks adds).
 declare -A PORT=([upstream]=$UP_PORT [nginx]=$NGX_PORT [subfilter]=$SUB_PORT [consentry]=$CS_PORT
-    [bare]=$BARE_PORT [injonly]=$INJ_PORT [sink]=$SINK_PORT [nginx-log]=$NGX_LOG_PORT [consentry-log]=$CS_LOG_PORT)
+    [bare]=$BARE_PORT [injonly]=$INJ_PORT [sink]=$SINK_PORT [nginx-log]=$NGX_LOG_PORT [consentry-log]=$CS_LOG_PORT
+    [nginx-tls]=$NGX_TLS_PORT [consentry-tls]=$CS_TLS_PORT [nginx-rsa]=$NGX_RSA_PORT [consentry-rsa]=$CS_RSA_PORT)
 declare -A CPU_PID=()
 start() { # name cpu command...
     local name=$1 cpu=$2
@@ -345,7 +410,7 @@ start() { # name cpu command...
 wait_http() { # name url host
     local name=$1 url=$2 host=$3 code
     for _ in $(seq 100); do
-        code=$(curl -sk -o /dev/null -w '%{http_code}' -H "Host: $host" "$url" || true)
+        code=$(curl -sk -A load.sh-sanity -o /dev/null -w '%{http_code}' -H "Host: $host" "$url" || true)
         [[ $code == 200 ]] && return 0
         sleep 0.1
     done
@@ -365,6 +430,15 @@ start injonly "$PROXY_CPU" env RUST_LOG=warn "$CONSENTRY" --config "$TMP/injonly
 # the file $TMP/consentry-log.out.
 start nginx-log "$PROXY_CPU" nginx -p "$TMP/nginx-log" -e "$TMP/nginx-log/error.log" -c "$TMP/nginx-log.conf"
 start consentry-log "$PROXY_CPU" env -u RUST_LOG "$CONSENTRY" --config "$TMP/consentry-log.yaml"
+# TLS: access logs on, like the log-on targets above.
+if [[ -n $TLS ]]; then
+    for t in nginx-tls nginx-rsa; do
+        start "$t" "$PROXY_CPU" nginx -p "$TMP/$t" -e "$TMP/$t/error.log" -c "$TMP/$t.conf"
+    done
+    for t in consentry-tls consentry-rsa; do
+        start "$t" "$PROXY_CPU" env -u RUST_LOG "$CONSENTRY" --config "$TMP/$t.yaml"
+    done
+fi
 HAVE_BARE=
 if [[ -x $BARE ]]; then
     start bare "$PROXY_CPU" "$BARE" "127.0.0.1:$BARE_PORT" "127.0.0.1:$UP_PORT"
@@ -425,11 +499,16 @@ for t in nginx subfilter consentry injonly nginx-log consentry-log ${HAVE_BARE:+
     wait_http "$t" "http://127.0.0.1:${PORT[$t]}/data.json" "$HOST"
 done
 wait_http sink "http://127.0.0.1:$SINK_PORT/" "$UPLOAD_HOST"
+if [[ -n $TLS ]]; then
+    for t in nginx-tls consentry-tls nginx-rsa consentry-rsa; do
+        wait_http "$t" "https://127.0.0.1:${PORT[$t]}/data.json" "$HOST"
+    done
+fi
 
 # ---------------------------------------------------------------- sanity
 echo "== $(date -u +%FT%TZ) $(uname -srm), $NCPU cores, $(nginx -v 2>&1 | sed 's/.*: //'), tree $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')"
 echo "== consentry: $CONSENTRY ($(stat -c %y "$CONSENTRY" | cut -d. -f1))${HAVE_BARE:+; bare: $BARE}"
-echo "== wrk -t1 -c$CONNS -d$DURATION --latency, $ROUNDS round(s); proxies on core $PROXY_CPU, wrk + upstream on core $LOAD_CPU; CLK_TCK=$CLK_TCK"
+echo "== wrk -t1 -c$CONNS -d$DURATION --latency${TLS:+, h2load -t1 -c$H2_CONNS -m$H2_STREAMS -D $DURATION}, $ROUNDS round(s); proxies on core $PROXY_CPU, load generator + upstream on core $LOAD_CPU; CLK_TCK=$CLK_TCK"
 echo "== what each target returns for /page.html (Set-Cookie lines, <a> policy links, body bytes):"
 for t in upstream nginx subfilter consentry; do
     curl -s -D "$TMP/h.$t" -o "$TMP/b.$t" -H "Host: $HOST" ${COOKIE:+-H "Cookie: $COOKIE"} "http://127.0.0.1:${PORT[$t]}/page.html"
@@ -458,6 +537,32 @@ if [[ $REAL_COOKIE == *_fbp=* ]]; then
         echo "load.sh: consentry did not keep _ga and strip and expire _fbp for REAL_COOKIE; check proxy.yaml's categories" >&2
         exit 1
     fi
+fi
+
+# What each TLS target negotiates with OpenSSL's client, whether it resumes a session
+# when the client offers one (a second connection with the first one's session), and
+# whether it speaks HTTP/2.
+tls_check() { # target
+    local port=${PORT[$1]} first=$TMP/tls.$1.1 second=$TMP/tls.$1.2 req
+    req=$'GET /data.json HTTP/1.1\r\nHost: '"$HOST"$'\r\nUser-Agent: load.sh-sanity\r\nConnection: close\r\n\r\n'
+    printf '%s' "$req" | timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername "$HOST" \
+        -sess_out "$TMP/tls.$1.session" -ign_eof >"$first" 2>&1 || true
+    printf '%s' "$req" | timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername "$HOST" \
+        -sess_in "$TMP/tls.$1.session" -ign_eof >"$second" 2>&1 || true
+    local h2
+    h2=$(curl -sk -A load.sh-sanity --http2 --resolve "$HOST:$port:127.0.0.1" -H "Cookie: $REAL_COOKIE" \
+        -o /dev/null -w '%{http_code} over HTTP/%{http_version}' "https://$HOST:$port/data.json" || true)
+    awk -v t="$1" -v h2="$h2" -v reused="$(grep -q '^Reused,' "$second" && echo yes || echo no)" '
+        /^(New|Reused), / { gsub(/,/, ""); proto = $2; cipher = $5 }
+        /^Server Temp Key:/ { sub(/^Server Temp Key: /, ""); sub(/,.*/, ""); kx = $0 }
+        /^Peer signature type:/ { sig = $NF }
+        /^HTTP\/1\.1 / { status = $2 }
+        END { printf "   %-14s %s %s, key exchange %s, signature %s; status %s; resumes when asked: %s; h2: %s\n",
+            t, proto, cipher, kx, sig, status, reused, h2 }' "$first"
+}
+if [[ -n $TLS ]]; then
+    echo "== TLS targets (openssl s_client, then a second connection offering the first one's session; curl --http2):"
+    for t in nginx-tls consentry-tls nginx-rsa consentry-rsa; do tls_check "$t"; done
 fi
 
 # ---------------------------------------------------------------- measuring
@@ -493,6 +598,67 @@ wrk_run() { # duration url cookie [more wrk arguments...]: output in $TMP/load.o
     taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$dur" --latency -H "Host: $HOST" \
         ${cookie:+-H "Cookie: $cookie"} "$@" "$url" >"$TMP/load.out" 2>&1 || true
 }
+# s_time's -time: whole seconds (it runs past them to the next second boundary).
+dur_secs() { # 10s, 1m, 500ms -> seconds, at least 1
+    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /ms$/) n /= 1000; else if (v ~ /m$/) n *= 60
+        n = int(n + 0.5); print (n < 1 ? 1 : n) }'
+}
+CRLF=$'\r\n'
+# A new TLS connection with a full handshake for every request. wrk and h2load cannot
+# do it: when they reconnect they offer the previous connection's session, and both
+# servers resume it. openssl s_time -new makes a new session for every connection;
+# each process keeps one connection at a time, HS_CONNS of them run side by side.
+s_time_run() { # duration port path cookie: outputs in $TMP/s_time.N, wall time in ns in $TMP/s_time.ns
+    local secs pids=() i start
+    secs=$(dur_secs "$1")
+    # s_time sends "GET <page> HTTP/1.0\r\n\r\n": the page argument carries the rest of
+    # an HTTP/1.1 request, and its last header's value takes the " HTTP/1.0".
+    local req="$3 HTTP/1.1${CRLF}Host: $HOST${CRLF}${4:+Cookie: $4$CRLF}Connection: close${CRLF}X-Padding: s_time"
+    rm -f "$TMP"/s_time.*
+    # Start just after a second boundary: s_time stops at one (time(NULL) + secs), and
+    # all processes should stop at the same one.
+    sleep "$(awk -v ns="$(date +%N)" 'BEGIN { printf "%.3f", (1e9 - ns) / 1e9 + 0.02 }')"
+    start=$(date +%s%N)
+    for i in $(seq "$HS_CONNS"); do
+        # (-no-CA*: s_time does not verify the certificate, but would still look for
+        # its issuer in the system's CA directory on every connection.)
+        taskset -c "$LOAD_CPU" timeout $((secs + 30)) openssl s_time -connect "127.0.0.1:$2" -new -time "$secs" \
+            -no-CAfile -no-CApath -no-CAstore -www "$req" >"$TMP/s_time.$i" 2>&1 &
+        pids+=("$!")
+    done
+    wait "${pids[@]}" || true
+    echo $(($(date +%s%N) - start)) >"$TMP/s_time.ns"
+}
+parse_s_time() { # -> "rps - - requests errors": no latencies; a failed process and a resumed session are errors
+    local ns
+    ns=$(cat "$TMP/s_time.ns")
+    # Per process: a line of one character per connection ('*' a new TLS 1.3 session,
+    # 'r' a resumed one), then "N connections in T real seconds, ...".
+    awk -v ns="$ns" -v procs="$HS_CONNS" '
+        /^[*r0-9]+$/ { resumed += gsub(/r/, "") }
+        / connections in [0-9]+ real seconds/ { conns += $1; ok++ }
+        END { if (conns == 0) exit 1
+              printf "%.1f - - %d %d\n", conns / (ns / 1e9), conns, procs - ok + resumed }' "$TMP"/s_time.[0-9]*
+}
+h2load_run() { # duration url cookie port
+    rm -f "$TMP/h2load.log"
+    taskset -c "$LOAD_CPU" h2load -t1 -c"$H2_CONNS" -m"$H2_STREAMS" -D "$1" --connect-to="127.0.0.1:$4" \
+        --log-file="$TMP/h2load.log" ${3:+-H "cookie: $3"} "$2" >"$TMP/load.out" 2>&1 || true
+}
+parse_h2load() { # -> "rps p50us p99us requests errors" from $TMP/load.out and h2load's per-request log
+    local out=$TMP/load.out rps reqs errs pct
+    rps=$(awk '/^finished in/ { gsub(/,/, ""); print $4 }' "$out")
+    # requests: N total, N started, N done, N succeeded, N failed, N errored, N timeout
+    # ("failed" counts every request without a 2xx or 3xx status, errored ones included)
+    reqs=$(awk '/^requests:/ { print $6 }' "$out")
+    errs=$(awk '/^requests:/ { print $10 }' "$out")
+    [[ -n $rps && -n $reqs && -s $TMP/h2load.log ]] || return 1
+    # The log's third column: microseconds from sending the request to the end of the response.
+    pct=$(cut -f3 "$TMP/h2load.log" | sort -n | awk '{ v[NR] = $1 }
+        function at(p,   i) { i = int(NR * p); if (i < NR * p) i++; if (i < 1) i = 1; return v[i] }
+        END { print at(0.50), at(0.99) }')
+    echo "$rps $pct $reqs $errs"
+}
 parse_wrk() { # -> "rps p50us p99us requests errors" from $TMP/load.out
     local out=$TMP/load.out rps p50 p99 reqs errs
     rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
@@ -508,12 +674,25 @@ measure() { # proto target path cookie duration -> "rps p50us p99us requests err
     local proto=$1 t=$2 path=$3 dur=$5 port=${PORT[$2]} cookie before after result
     cookie=$(cookie_value "$4")
     before=$(cpu_ticks "${CPU_PID[$t]}")
+    local parse=parse_wrk
     case $proto in
     http) wrk_run "$dur" "http://127.0.0.1:$port$path" "$cookie" ;;
+    # HTTP/1.1 over TLS, connections kept alive. wrk sends the address as SNI; both
+    # servers then serve their only certificate.
+    https) wrk_run "$dur" "https://127.0.0.1:$port$path" "$cookie" ;;
+    # One request per TLS connection, with a full handshake (see s_time_run).
+    handshake)
+        s_time_run "$dur" "$port" "$path" "$cookie"
+        parse=parse_s_time
+        ;;
+    h2)
+        h2load_run "$dur" "https://$HOST:$port$path" "$cookie" "$port"
+        parse=parse_h2load
+        ;;
     *) echo "load.sh: no protocol $proto" >&2; exit 1 ;;
     esac
     after=$(cpu_ticks "${CPU_PID[$t]}")
-    if ! result=$(parse_wrk); then
+    if ! result=$($parse); then
         echo "load.sh: $proto $t$path (cookie $4) failed:" >&2
         cat "$TMP/load.out" >&2
         exit 1
@@ -525,7 +704,9 @@ measure() { # proto target path cookie duration -> "rps p50us p99us requests err
 # requests completed per target over the whole run, warm-ups included (set against
 # the lines of its access log at the end).
 declare -A S_RPS S_P50 S_P99 S_REQ S_ERR S_TICK S_N R_CPU A_RPS A_P99 A_CPU DONE
-ROW_FMT='%-5s %-9s %-13s %-19s %-6s %10s %9s %9s %10s %7s\n'
+ROW_FMT='%-5s %-9s %-13s %-19s %-6s %10s %9s %9s %10s %5s %7s\n'
+# Microseconds (or "-": none measured) as milliseconds, for awk.
+AWK_MS='function ms(us) { return us == "-" || us == "" ? "-" : sprintf("%.3f", us / 1000) }'
 # Measures groups of targets compared with each other. A group is "proto path cookie
 # target...". Every row is warmed up (WARMUP), then measured ROUNDS times; within a
 # round a group's targets run one after the other, in reverse order every other round
@@ -542,9 +723,10 @@ run_groups() { # section group...
             row=$(measure "$proto" "$t" "$path" "$cookie" "$WARMUP") || exit 1
             read -r rps p50 p99 reqs errs ticks <<<"$row"
             DONE[$t]=$((${DONE[$t]:-0} + reqs))
+            DONE[$t $proto]=$((${DONE[$t $proto]:-0} + reqs))
         done
     done
-    printf "$ROW_FMT" round proto target path cookie req/s p50_ms p99_ms cpu_us/req errors
+    printf "$ROW_FMT" round proto target path cookie req/s p50_ms p99_ms cpu_us/req busy% errors
     for round in $(seq "$ROUNDS"); do
         for g in "$@"; do
             read -r proto path cookie targets <<<"$g"
@@ -558,10 +740,13 @@ run_groups() { # section group...
                 row=$(measure "$proto" "$t" "$path" "$cookie" "$DURATION") || exit 1
                 read -r rps p50 p99 reqs errs ticks <<<"$row"
                 DONE[$t]=$((${DONE[$t]:-0} + reqs))
+                DONE[$t $proto]=$((${DONE[$t $proto]:-0} + reqs))
                 k="$section $proto $t $path $cookie"
                 S_RPS[$k]=$(awk -v a="${S_RPS[$k]:-0}" -v b="$rps" 'BEGIN { print a + b }')
-                S_P50[$k]=$(awk -v a="${S_P50[$k]:-0}" -v b="$p50" 'BEGIN { print a + b }')
-                S_P99[$k]=$(awk -v a="${S_P99[$k]:-0}" -v b="$p99" 'BEGIN { print a + b }')
+                if [[ $p50 != - ]]; then
+                    S_P50[$k]=$(awk -v a="${S_P50[$k]:-0}" -v b="$p50" 'BEGIN { print a + b }')
+                    S_P99[$k]=$(awk -v a="${S_P99[$k]:-0}" -v b="$p99" 'BEGIN { print a + b }')
+                fi
                 S_REQ[$k]=$((${S_REQ[$k]:-0} + reqs))
                 S_ERR[$k]=$((${S_ERR[$k]:-0} + errs))
                 S_TICK[$k]=$((${S_TICK[$k]:-0} + ticks))
@@ -569,25 +754,28 @@ run_groups() { # section group...
                 R_CPU[$k $round]=$(awk -v t="$ticks" -v r="$reqs" -v hz="$CLK_TCK" 'BEGIN { print t / hz * 1e6 / r }')
                 awk -v f="$ROW_FMT" -v r="$round" -v pr="$proto" -v t="$t" -v p="$path" -v c="$cookie" \
                     -v rps="$rps" -v p50="$p50" -v p99="$p99" -v reqs="$reqs" -v ticks="$ticks" -v hz="$CLK_TCK" \
-                    -v errs="$errs" 'BEGIN { printf f, r, pr, t, p, c, sprintf("%.0f", rps), sprintf("%.3f", p50 / 1000),
-                        sprintf("%.3f", p99 / 1000), sprintf("%.1f", ticks / hz * 1e6 / reqs), errs }'
+                    -v errs="$errs" "$AWK_MS"'BEGIN { cpu = ticks / hz * 1e6 / reqs
+                        printf f, r, pr, t, p, c, sprintf("%.0f", rps), ms(p50), ms(p99), sprintf("%.1f", cpu),
+                            sprintf("%.0f", cpu * rps / 1e4), errs }'
             done
         done
     done
     echo
-    echo "== $section summary: mean over $ROUNDS round(s); cpu_us/req = CPU time of the target process(es) / requests"
-    printf "$ROW_FMT" '' proto target path cookie req/s p50_ms p99_ms cpu_us/req errors
+    echo "== $section summary: mean over $ROUNDS round(s); cpu_us/req = CPU time of the target process(es) / requests;"
+    echo "   busy% = cpu_us/req x req/s: the share of its core the target used (near 100: the target was the limit)"
+    printf "$ROW_FMT" '' proto target path cookie req/s p50_ms p99_ms cpu_us/req busy% errors
     for g in "$@"; do
         read -r proto path cookie targets <<<"$g"
         for t in $targets; do
             k="$section $proto $t $path $cookie"
-            read -r rps p50 p99 cpu <<<"$(awk -v s="${S_RPS[$k]}" -v a="${S_P50[$k]}" -v b="${S_P99[$k]}" -v n="${S_N[$k]}" \
-                -v ticks="${S_TICK[$k]}" -v reqs="${S_REQ[$k]}" -v hz="$CLK_TCK" \
-                'BEGIN { printf "%.1f %.1f %.1f %.2f\n", s / n, a / n, b / n, ticks / hz * 1e6 / reqs }')"
+            read -r rps p50 p99 cpu <<<"$(awk -v s="${S_RPS[$k]}" -v a="${S_P50[$k]:--}" -v b="${S_P99[$k]:--}" \
+                -v n="${S_N[$k]}" -v ticks="${S_TICK[$k]}" -v reqs="${S_REQ[$k]}" -v hz="$CLK_TCK" \
+                'BEGIN { printf "%.1f %s %s %.2f\n", s / n, a == "-" ? "-" : a / n, b == "-" ? "-" : b / n,
+                    ticks / hz * 1e6 / reqs }')"
             A_RPS[$k]=$rps A_P99[$k]=$p99 A_CPU[$k]=$cpu
             awk -v f="$ROW_FMT" -v pr="$proto" -v t="$t" -v p="$path" -v c="$cookie" -v rps="$rps" -v p50="$p50" \
-                -v p99="$p99" -v cpu="$cpu" -v e="${S_ERR[$k]}" 'BEGIN { printf f, "", pr, t, p, c, sprintf("%.0f", rps),
-                    sprintf("%.3f", p50 / 1000), sprintf("%.3f", p99 / 1000), sprintf("%.1f", cpu), e }'
+                -v p99="$p99" -v cpu="$cpu" -v e="${S_ERR[$k]}" "$AWK_MS"'BEGIN { printf f, "", pr, t, p, c,
+                    sprintf("%.0f", rps), ms(p50), ms(p99), sprintf("%.1f", cpu), sprintf("%.0f", cpu * rps / 1e4), e }'
         done
     done
 }
@@ -615,7 +803,7 @@ ratio_row() { # section proto path cookie first second
             for (i = 2; i <= n; i++) { v = r[i]; for (j = i - 1; j >= 1 && r[j] > v; j--) r[j + 1] = r[j]; r[j + 1] = v }
             median = (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
             printf fmt, name, proto, p, cookie, sprintf("%.2f", r1 / r0), sprintf("%.2f", c0 > 0 ? c1 / c0 : 0),
-                sprintf("%.2f", l1 / l0), sprintf("%5.2f (%.2f-%.2f)", median, r[1], r[n]) }'
+                l0 == "-" ? "-" : sprintf("%.2f", l1 / l0), sprintf("%5.2f (%.2f-%.2f)", median, r[1], r[n]) }'
 }
 
 # ---------------------------------------------------------------- quiet: the original comparison
@@ -679,6 +867,33 @@ if [[ ${SKIP_PROD:-0} != 1 ]]; then
     fi
 fi
 
+# ---------------------------------------------------------------- production: TLS
+# nginx and consentry terminating TLS with the same certificate in front of the same
+# upstream, access logs on, the realistic Cookie header: HTTP/1.1 with keep-alive,
+# HTTP/2 (H2_CONNS connections, H2_STREAMS streams in flight on each), and a new TLS
+# connection per request, with the ECDSA certificate and with the RSA one.
+if [[ -n $TLS ]]; then
+    run_groups tls \
+        "https /data.json real nginx-tls consentry-tls" \
+        "https /page.html real nginx-tls consentry-tls" \
+        "h2 /data.json real nginx-tls consentry-tls" \
+        "h2 /page.html real nginx-tls consentry-tls" \
+        "handshake /data.json real nginx-tls consentry-tls" \
+        "handshake /data.json real nginx-rsa consentry-rsa"
+    echo "   (handshake rows: openssl s_time -new, HS_CONNS=$HS_CONNS processes; req/s = new TLS connections per"
+    echo "    second, each with one request; cpu_us/req includes the handshake; no latencies; a resumed session"
+    echo "    counts as an error. -tls targets: ECDSA P-256, -rsa: RSA 2048)"
+
+    ratio_header "tls ratios (first / second); consentry injects in /page.html, nginx does not"
+    for proto in https h2; do
+        for path in /data.json /page.html; do
+            ratio_row tls "$proto" "$path" real consentry-tls nginx-tls
+        done
+    done
+    ratio_row tls handshake /data.json real consentry-tls nginx-tls
+    ratio_row tls handshake /data.json real consentry-rsa nginx-rsa
+fi
+
 # ---------------------------------------------------------------- access logs
 # Every request the load generators completed must have its line: a writer that drops
 # lines under load (consentry's does when its queue is full) would make the log-on
@@ -690,18 +905,48 @@ log_lines() { # target
     consentry-*) grep -c 'consentry::access' "$TMP/$1.out" || true ;;
     esac
 }
-if ((${DONE[nginx-log]:-0} + ${DONE[consentry-log]:-0} > 0)); then
+LOGGED=()
+for t in nginx-log consentry-log nginx-tls consentry-tls nginx-rsa consentry-rsa; do
+    ((${DONE[$t]:-0} == 0)) || LOGGED+=("$t")
+done
+if ((${#LOGGED[@]})); then
     sleep 1.5 # nginx's buffered log is flushed within flush=1s
     echo
     echo "== access logs: lines written against requests completed by the load generator"
-    for t in nginx-log consentry-log; do
+    for t in "${LOGGED[@]}"; do
         lines=$(log_lines "$t")
         printf '   %-14s %9d lines for %9d requests: %s\n' "$t" "$lines" "${DONE[$t]:-0}" \
             "$( ((lines >= ${DONE[$t]:-0})) && echo 'none missing' || echo 'LINES MISSING')"
     done
     echo "   last line of each:"
-    tail -n1 "$TMP/nginx-log/access.log" | sed 's/^/   /'
-    grep 'consentry::access' "$TMP/consentry-log.out" | tail -n1 | sed 's/^/   /'
+    for t in "${LOGGED[@]}"; do
+        case $t in
+        nginx-*) tail -n1 "$TMP/$t/access.log" ;;
+        consentry-*) grep 'consentry::access' "$TMP/$t.out" | tail -n1 ;;
+        esac | sed 's/^/   /'
+    done
+fi
+
+# ---------------------------------------------------------------- TLS sessions
+# Whether the handshake rows made full handshakes: nginx logs for each request whether
+# its session was resumed and its number on the connection. Left out: the sanity
+# requests (one of which resumes on purpose). The handshake rows use the same client
+# (wrk) against nginx and consentry, so what holds for nginx's side holds for both.
+if [[ -n $TLS && ${DONE[nginx-rsa handshake]:-0} -gt 0 ]]; then
+    echo
+    echo "== TLS sessions in nginx's logs (\$ssl_session_reused, \$connection_requests; sanity requests left out)"
+    for t in nginx-tls nginx-rsa; do
+        awk -v t="$t" -v hs="${DONE[$t handshake]:-0}" '!/load\.sh-sanity/ {
+                n++
+                if ($(NF - 1) == "r") reused++
+                if ($NF == 1) first++
+                proto[$(NF - 2)]++
+            }
+            END {
+                for (p in proto) protos = protos sprintf(" %s %d", p, proto[p])
+                printf "   %-10s %8d requests (%s): %d on a resumed session, %d first on their connection; the handshake rows completed %d\n",
+                    t, n, substr(protos, 2), reused, first, hs }' "$TMP/$t/access.log"
+    done
 fi
 
 # ---------------------------------------------------------------- streaming memory
