@@ -1,27 +1,47 @@
 #!/usr/bin/env bash
-# Load test: consentry against a plain nginx reverse proxy, on this machine, in one run.
+# Load test: consentry against nginx, on this machine, in one run.
 #
 #   bench/load.sh                      # DURATION=10s ROUNDS=2
-#   DURATION=30s ROUNDS=3 bench/load.sh
+#   DURATION=5s ROUNDS=2 bench/load.sh
+#   SKIP_BUILD=1 CONSENTRY=/path/to/consentry BARE=/path/to/bare_hyper_proxy bench/load.sh
+#
+# Parts, one after the other, against processes all started at the beginning:
+#   quiet       plain HTTP/1.1, no access logs, COOKIE (none by default): the comparison
+#               this script always made                                    (SKIP_QUIET=1 skips it)
+#   production  plain HTTP/1.1, access logs on and off, the realistic Cookie header
+#               (REAL_COOKIE) and none                                      (SKIP_PROD=1)
+#   tls         nginx and consentry terminating TLS, logs on, REAL_COOKIE: HTTP/1.1
+#               keep-alive, HTTP/2, and a full handshake per request with an ECDSA
+#               P-256 and an RSA 2048 certificate                          (SKIP_TLS=1)
+#   then issue 16's targets, the access-log and TLS-session checks, and the streaming
+#   memory check                                                            (SKIP_MEMORY=1)
 #
 # What runs (everything under one temp dir, on free 127.0.0.1 ports, killed on exit):
 #   upstream   nginx serving /page.html (30 KB HTML, 12 Set-Cookie lines), /page-raw.html (the same,
 #              with Cache-Control: no-transform, so consentry does not inject), /data.json
-#              (500 B) and /big.bin (1 GB sparse file)                  -> core LOAD_CPU
+#              (500 B), /big.bin (1 GB sparse file) and /cookie (the Cookie it got)  -> core LOAD_CPU
 #   nginx      nginx proxy_pass to the upstream (keepalive pool)         -> core PROXY_CPU
 #   subfilter  nginx proxy_pass + sub_filter '</body>' (policy link)     -> core PROXY_CPU
-#   consentry  target/release/consentry, one site for Host: portal.test  -> core PROXY_CPU
-#   bare       examples/bare_hyper_proxy: hyper + tokio passing requests
-#              through, nothing else (the floor under consentry's cost)  -> core PROXY_CPU
+#   consentry  CONSENTRY, one site for Host: portal.test, RUST_LOG=warn  -> core PROXY_CPU
+#   injonly    the same with trackers.block: false                       -> core PROXY_CPU
+#   bare       BARE (examples/bare_hyper_proxy): hyper + tokio passing
+#              requests through, nothing else (the floor under consentry) -> core PROXY_CPU
+#   nginx-log, consentry-log   as nginx and consentry, access logs on: nginx's combined
+#              format, buffer=64k flush=1s; consentry's default (info) log -> core PROXY_CPU
+#   nginx-tls, consentry-tls   TLS (ECDSA P-256), HTTP/1.1 and HTTP/2, logs on
+#   nginx-rsa, consentry-rsa   the same with the RSA 2048 certificate -> core PROXY_CPU
 #   sink       python3 upstream that reads and discards request bodies   -> core LOAD_CPU
-#   wrk        the load generator                                        -> core LOAD_CPU
+#   wrk, h2load, openssl s_time   the load generators                    -> core LOAD_CPU
 #
 # Environment: DURATION (10s), ROUNDS (2), CONNS (32), WARMUP (2s), PROXY_CPU (1),
-# LOAD_CPU (0), COOKIE (a Cookie header sent with every wrk request; default none),
+# LOAD_CPU (0), COOKIE (a Cookie header sent with every quiet request; default none),
+# REAL_COOKIE (the production and TLS rows' Cookie header), H2_CONNS (CONNS) and
+# H2_STREAMS (10) for h2load, HS_CONNS (8) s_time processes for the handshake rows,
 # SKIP_BUILD=1 (do not run cargo build --release), CONSENTRY and BARE (the binaries to
 # run; default target/release/consentry and target/release/examples/bare_hyper_proxy),
-# SKIP_MEMORY=1 (no 1 GB transfers),
+# SKIP_QUIET=1, SKIP_PROD=1, SKIP_TLS=1, SKIP_MEMORY=1 (leave out those parts),
 # KEEP_TMP=1 (keep the temp dir with configs and logs).
+# With DURATION=5s ROUNDS=2 a whole run takes about 10 minutes.
 # See bench/README.md for how to read the output.
 
 set -euo pipefail
