@@ -61,14 +61,15 @@ NGINX_KEEPALIVE=64
 for n in "$CONNS" $((H2_CONNS * H2_STREAMS)); do
     ((n <= NGINX_KEEPALIVE)) || NGINX_KEEPALIVE=$n
 done
-TLS=1
-[[ ${SKIP_TLS:-0} != 1 ]] || TLS=
 WARMUP=${WARMUP:-2s}
 PROXY_CPU=${PROXY_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 COOKIE=${COOKIE:-}
+# The TLS part (and the tools only it needs: openssl, h2load) unless SKIP_TLS=1.
+TLS=1
+[[ ${SKIP_TLS:-0} != 1 ]] || TLS=
 # The Cookie header of the production rows: what a returning visitor of a portal sends.
-# The preferences (percent-encoded JSON, as the portal's banner writes them) grant
+# The preferences (percent-encoded JSON, as a consent banner's script writes them) grant
 # statistics and internal cookies but not third-party ones, so _ga is kept and _fbp,
 # Meta's pixel (third_party in proxy.yaml), is revoked: consentry strips it from the
 # Cookie it forwards and expires it in the response. The sanity section checks both.
