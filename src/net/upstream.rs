@@ -421,6 +421,13 @@ impl Pool {
             while idle.front().is_some_and(|entry| self.expired(entry)) {
                 idle.pop_front();
             }
+            // A burst of client connections leaves as many pooled ones behind; once
+            // they expire, the room they took goes back too (issue 16: memory comes
+            // back after bursts).
+            let kept = idle.len();
+            if idle.capacity() > 64 && kept < idle.capacity() / 4 {
+                idle.shrink_to(kept * 2);
+            }
         }
     }
 
