@@ -148,8 +148,10 @@ fn bench_request(c: &mut Criterion) {
             let gpc = request.get_all("sec-gpc").iter().any(|v| v == "1");
             let consent = Consent::read(&cookies, gpc, &site.consent, categories);
             let granted = consent.granted();
-            let mut report = Report::default();
-            report.stripped = strip_request_cookies(request, &cookies, &site.classifier, granted);
+            let mut report = Report {
+                stripped: strip_request_cookies(request, &cookies, &site.classifier, granted),
+                ..Report::default()
+            };
             expire_revoked(response, &cookies, &site.classifier, granted, &mut report);
             report
         };
