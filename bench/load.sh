@@ -80,25 +80,12 @@ UPLOAD_HOST=upload.test
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # ---------------------------------------------------------------- prerequisites
-missing=()
-for tool in nginx wrk taskset curl python3 getconf pgrep ${TLS:+openssl h2load timeout}; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-    declare -A pkg=([nginx]=nginx [wrk]=wrk [taskset]=util-linux [curl]=curl [python3]=python3
-        [getconf]=libc-bin [pgrep]=procps [openssl]=openssl [h2load]=nghttp2-client
-        [timeout]=coreutils)
-    install=()
-    for t in "${missing[@]}"; do install+=("${pkg[$t]}"); done
-    echo "load.sh: missing: ${missing[*]}" >&2
-    echo "load.sh: install them with: apt-get install -y ${install[*]}" >&2
-    exit 1
-fi
+SCRIPT=load.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+require_tools nginx wrk taskset curl python3 getconf pgrep ${TLS:+openssl h2load timeout}
+require_cores
 NCPU=$(getconf _NPROCESSORS_ONLN)
-if ((PROXY_CPU >= NCPU || LOAD_CPU >= NCPU)); then
-    echo "load.sh: this machine has $NCPU core(s); set PROXY_CPU and LOAD_CPU to cores that exist" >&2
-    exit 1
-fi
 CLK_TCK=$(getconf CLK_TCK)
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
@@ -138,34 +125,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- ports
-PICKED=" "
-# Listening ports are taken below the kernel's range of ephemeral ports when there is
-# room: load runs leave thousands of client ports in TIME_WAIT for a minute, and
-# nginx cannot bind a port that one of them holds. For the same reason a port is only
-# free when no socket at all (not only no listener) has it as its local port.
-read -r EPHEMERAL_LO _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LO=0
-if ((EPHEMERAL_LO > 12000)); then PORT_LO=10000 PORT_N=$((EPHEMERAL_LO - 10000)); else PORT_LO=20000 PORT_N=30000; fi
-port_free() {
-    local p=$1
-    [[ $PICKED != *" $p "* ]] || return 1
-    if command -v ss >/dev/null 2>&1 && [[ -n $(ss -Htan "sport = :$p" 2>/dev/null) ]]; then
-        return 1
-    fi
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null
-}
-pick_port() {
-    local p
-    for _ in $(seq 200); do
-        p=$((PORT_LO + RANDOM % PORT_N))
-        if port_free "$p"; then
-            PICKED+="$p "
-            echo "$p"
-            return 0
-        fi
-    done
-    echo "load.sh: no free port found" >&2
-    exit 1
-}
 # (pick_port runs in a subshell: the parent adds each port to PICKED itself.)
 for name in UP NGX SUB CS SINK BARE INJ NGX_LOG CS_LOG NGX_TLS CS_TLS NGX_RSA CS_RSA; do
     p=$(pick_port)

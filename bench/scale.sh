@@ -62,19 +62,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STARTED=$(date +%s)
 
 # ---------------------------------------------------------------- prerequisites
-missing=()
-for tool in nginx wrk taskset curl python3 getconf ss; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-    echo "scale.sh: missing: ${missing[*]} (apt-get install -y nginx wrk util-linux curl python3 libc-bin iproute2)" >&2
-    exit 1
-fi
+SCRIPT=scale.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+require_tools nginx wrk taskset curl python3 getconf ss
+require_cores
 NCPU=$(getconf _NPROCESSORS_ONLN)
-if ((PROXY_CPU >= NCPU || LOAD_CPU >= NCPU)); then
-    echo "scale.sh: this machine has $NCPU core(s); set PROXY_CPU and LOAD_CPU to cores that exist" >&2
-    exit 1
-fi
 CLK_TCK=$(getconf CLK_TCK)
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
 
@@ -123,21 +116,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- ports
-PICKED=" "
-pick_port() { # a free 127.0.0.1 port not handed out before in this run
-    local p
-    for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 30000))
-        [[ $PICKED != *" $p "* ]] || continue
-        [[ -z $(ss -Htan "sport = :$p" 2>/dev/null) ]] || continue
-        ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || continue
-        PICKED+="$p "
-        echo "$p"
-        return 0
-    done
-    echo "scale.sh: no free port found" >&2
-    exit 1
-}
+# pick_port (bench/lib.sh) runs in a subshell: each caller adds its port to PICKED.
 
 # ---------------------------------------------------------------- content
 # /data.json (~500 B), /cookies.json (the same with 4 Set-Cookie lines for the rules
@@ -205,6 +184,7 @@ nginx_http() { # dir
 EOF
 }
 UP_PORT=$(pick_port)
+PICKED+="$UP_PORT "
 {
     nginx_head "$TMP/upstream" "events { worker_connections 4096; }"
     cat <<EOF
@@ -445,6 +425,7 @@ if wants sites; then
             continue
         fi
         port=$(pick_port)
+        PICKED+="$port "
         host="site-$((n - 1)).scale.test"
         config=$TMP/sites-$n.yaml
         { cat "$TMP/base.yaml"; common_tail "$port"; sites_yaml "$n"; } >"$config"
@@ -471,6 +452,7 @@ if wants rules; then
     for n in $RULES; do
         ((n >= 2)) || { echo "scale.sh: RULES entries must be at least 2" >&2; exit 1; }
         port=$(pick_port)
+        PICKED+="$port "
         config=$TMP/rules-$n.yaml
         { cat "$TMP/base-norules.yaml"; common_tail "$port"; sites_yaml 1; rules_yaml "$n"; } >"$config"
         check_config "$config"
@@ -488,6 +470,7 @@ if wants cookies; then
     for n in $COOKIE_COUNTS; do
         cookie=$(cookie_header "$n")
         port=$(pick_port)
+        PICKED+="$port "
         config=$TMP/cookies-$n.yaml
         { cat "$TMP/base.yaml"; common_tail "$port"; sites_yaml 1; } >"$config"
         check_config "$config"
@@ -615,6 +598,7 @@ if wants connections; then
     [[ -f $TMP/base.yaml ]] || base_config 0 >"$TMP/base.yaml"
     host=site-0.scale.test
     port=$(pick_port)
+    PICKED+="$port "
     config=$TMP/connections.yaml
     { cat "$TMP/base.yaml"; common_tail "$port"; sites_yaml 1; } >"$config"
     check_config "$config"
@@ -623,6 +607,7 @@ if wants connections; then
     stop "$CS_PID"
     if [[ $NGINX_IDLE == 1 ]]; then
         port=$(pick_port)
+        PICKED+="$port "
         max_idle=0
         for n in $IDLE; do ((n > max_idle)) && max_idle=$n; done
         nginx_proxy_conf "$TMP/nginx" "$port" $((max_idle + 1024)) >"$TMP/nginx.conf"

@@ -1,0 +1,64 @@
+# Shared by the load scripts of bench/ (sourced, not run): what they check before
+# starting, and how they pick ports. Each script sets SCRIPT (its name, for
+# messages) before sourcing this file.
+
+# Stops with the Debian packages to install when a tool is missing.
+#   require_tools nginx wrk taskset ...
+require_tools() {
+    local -A package=([nginx]=nginx [wrk]=wrk [taskset]=util-linux [curl]=curl [python3]=python3
+        [getconf]=libc-bin [pgrep]=procps [openssl]=openssl [h2load]=nghttp2-client
+        [timeout]=coreutils [ss]=iproute2)
+    local missing=() install=() tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 && continue
+        missing+=("$tool")
+        install+=("${package[$tool]:-$tool}")
+    done
+    if ((${#missing[@]})); then
+        echo "$SCRIPT: missing: ${missing[*]}" >&2
+        echo "$SCRIPT: install them with: apt-get install -y ${install[*]}" >&2
+        exit 1
+    fi
+}
+
+# Stops unless PROXY_CPU and LOAD_CPU name cores this machine has.
+require_cores() {
+    local ncpu
+    ncpu=$(getconf _NPROCESSORS_ONLN)
+    if ((PROXY_CPU >= ncpu || LOAD_CPU >= ncpu)); then
+        echo "$SCRIPT: this machine has $ncpu core(s); set PROXY_CPU and LOAD_CPU to cores that exist" >&2
+        exit 1
+    fi
+}
+
+# Listening ports are taken below the kernel's range of ephemeral ports when there is
+# room: load runs leave thousands of client ports in TIME_WAIT for a minute, and
+# nginx cannot bind a port that one of them holds (nor can anything else: a client
+# connecting to a port in that range with no listener may even connect to itself).
+# For the same reason a port is only free when no socket at all (not only no
+# listener) has it as its local port.
+PICKED=" "
+read -r EPHEMERAL_LO _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LO=0
+if ((EPHEMERAL_LO > 12000)); then PORT_LO=10000 PORT_N=$((EPHEMERAL_LO - 10000)); else PORT_LO=20000 PORT_N=30000; fi
+port_free() {
+    local p=$1
+    [[ $PICKED != *" $p "* ]] || return 1
+    if command -v ss >/dev/null 2>&1 && [[ -n $(ss -Htan "sport = :$p" 2>/dev/null) ]]; then
+        return 1
+    fi
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null
+}
+# Prints a free 127.0.0.1 port. It runs in a subshell (`p=$(pick_port)`): the caller
+# adds the port to PICKED itself, so that it is not handed out twice.
+pick_port() {
+    local p
+    for _ in $(seq 200); do
+        p=$((PORT_LO + RANDOM % PORT_N))
+        if port_free "$p"; then
+            echo "$p"
+            return 0
+        fi
+    done
+    echo "$SCRIPT: no free port found" >&2
+    exit 1
+}
