@@ -62,3 +62,39 @@ pick_port() {
     echo "$SCRIPT: no free port found" >&2
     exit 1
 }
+
+# Stops one process: TERM, then KILL after 10 s; reaps it and takes it out of PIDS.
+stop() {
+    local pid=$1 keep=() p
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+# The EXIT trap of a script: stops every process it started (PIDS), all asked at
+# once, and removes its temporary directory TMP unless KEEP_TMP=1.
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do stop "$pid"; done
+    if [[ ${KEEP_TMP:-0} == 1 ]]; then
+        echo "$SCRIPT: kept $TMP" >&2
+    else
+        rm -rf "$TMP"
+    fi
+}
+
+# The JSON answer the scripts load (about 500 bytes): an open-data API response.
+data_json() {
+    printf '{"dataset":"street-trees","licence":"ODbL-1.0","total_count":1234,"records":['
+    for i in 1 2 3 4 5; do
+        printf '{"id":%d,"species":"Quercus robur","height_m":%d.5,"district":"north"},' "$i" "$((i + 10))"
+    done
+    printf '{"id":7,"species":"Acer platanoides","height_m":9.0,"district":"south"}]}\n'
+}

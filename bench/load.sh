@@ -102,25 +102,7 @@ BARE=${BARE:-$ROOT/target/release/examples/bare_hyper_proxy}
 TMP=$(mktemp -d /tmp/consentry-load.XXXXXX)
 chmod 755 "$TMP"
 PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ ${KEEP_TMP:-0} == 1 ]]; then
-        echo "load.sh: kept $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-}
+# cleanup (bench/lib.sh): every process in PIDS stopped, TMP removed unless KEEP_TMP=1.
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -165,13 +147,7 @@ awk -v head="$TRACKERS_HEAD" -v body="$TRACKERS_BODY" '
         return at ? substr(line, 1, at + length(mark) - 1) text substr(line, at + length(mark)) : line
     }
     { print after(after($0, "</title>", head), "<main>", body) }' "$WWW/page.html" >"$WWW/page-trackers.html"
-{
-    printf '{"dataset":"street-trees","licence":"ODbL-1.0","total_count":1234,"records":['
-    for i in 1 2 3 4 5; do
-        printf '{"id":%d,"species":"Quercus robur","height_m":%d.5,"district":"north"},' "$i" "$((i + 10))"
-    done
-    printf '{"id":7,"species":"Acer platanoides","height_m":9.0,"district":"south"}]}\n'
-} >"$WWW/data.json"
+data_json >"$WWW/data.json"
 truncate -s 1G "$WWW/big.bin"
 
 # 12 Set-Cookie lines on /page.html: 4 necessary, 3 statistics, 3 third-party, 2 unclassified.

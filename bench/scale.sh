@@ -91,27 +91,7 @@ if [[ $NOFILE == unlimited ]]; then NOFILE=1048576; fi
 TMP=$(mktemp -d /tmp/consentry-scale.XXXXXX)
 chmod 755 "$TMP"
 PIDS=()
-stop() { # pid: TERM, then KILL after 10 s; reaped, and forgotten by cleanup
-    local pid=$1 keep=() p
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
-    PIDS=("${keep[@]}")
-}
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do stop "$pid"; done
-    if [[ ${KEEP_TMP:-0} == 1 ]]; then
-        echo "scale.sh: kept $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-}
+# stop PID and cleanup: bench/lib.sh.
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -123,13 +103,7 @@ trap 'exit 130' INT TERM
 # rows), /page.html (30 KB of HTML with 4 Set-Cookie lines).
 WWW=$TMP/www
 mkdir -p "$WWW"
-{
-    printf '{"dataset":"street-trees","licence":"ODbL-1.0","total_count":1234,"records":['
-    for i in 1 2 3 4 5; do
-        printf '{"id":%d,"species":"Quercus robur","height_m":%d.5,"district":"north"},' "$i" "$((i + 10))"
-    done
-    printf '{"id":7,"species":"Acer platanoides","height_m":9.0,"district":"south"}]}\n'
-} >"$WWW/data.json"
+data_json >"$WWW/data.json"
 cp "$WWW/data.json" "$WWW/cookies.json"
 {
     printf '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Open data portal</title>'
