@@ -147,6 +147,14 @@ fn handled(name: &[u8]) -> bool {
     )
 }
 
+/// Whether `tag` holds `ping` in any case: where a `ping` attribute could be.
+fn mentions_ping(tag: &[u8]) -> bool {
+    memchr::memchr2_iter(b'p', b'P', tag).any(|at| {
+        tag.get(at..at + 4)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"ping"))
+    })
+}
+
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
 }
@@ -202,7 +210,9 @@ impl TrackerStage {
         if self.cut {
             return Bytes::new();
         }
-        let mut out = BytesMut::new();
+        // Most of what comes in goes out in this call: room for it all at once
+        // rather than growing the output tag by tag.
+        let mut out = BytesMut::with_capacity(self.held.len() + chunk.len());
         self.held.extend_from_slice(chunk);
         self.scan(&mut out);
         out.freeze()
@@ -259,6 +269,12 @@ impl TrackerStage {
 
     /// Whether a whole group (of an element the handlers act on) may hold a tracker.
     fn needs_window(&self, group: &[u8]) -> bool {
+        // A link is no request: `a` and `area` matter for their `ping` alone. Most
+        // tags of a page are links; without the word `ping` anywhere in the tag (in
+        // any case, any attribute), the search below is skipped.
+        if matches!(&self.name[..self.name_len], b"a" | b"area") && !mentions_ping(group) {
+            return false;
+        }
         let matcher = &self.pass.site.trackers.matcher;
         if matcher.may_contain_tracker(group) {
             return true;
@@ -904,6 +920,24 @@ mod tests {
             assert_eq!(staged(page, &[3]), page);
             assert_eq!(staged(page, &[3]), whole(page), "{page}");
         }
+    }
+
+    /// Links are only looked into when they may hold a `ping`: whatever its case,
+    /// spelling of the URL or place in the tag, a tracker's ping still goes.
+    #[test]
+    fn a_link_s_ping_to_a_tracker_goes_in_any_case_and_spelling() {
+        for page in [
+            r#"<a href="/" PING="https://www.google-analytics.com/p">x</a>"#,
+            r#"<A id=x Ping='https://www.google-analytics&#46;com/p' href="/">x</a>"#,
+            r#"<area shape=rect ping=https://www.google-analytics.com/p href="/">"#,
+        ] {
+            let out = staged(page, &[3]);
+            assert_eq!(out, whole(page), "{page}");
+            assert!(!out.contains("google-analytics"), "{page} → {out}");
+        }
+        // A link to a tracker's site is no request of the page: left as it is.
+        let link = r#"<a href="https://www.google-analytics.com/">About Google Analytics</a>"#;
+        assert_eq!(staged(link, &[3]), link);
     }
 
     #[test]
