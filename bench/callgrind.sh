@@ -78,7 +78,8 @@ measure() { # name port command...
     echo "$name $((total / requests))" >>"$DIR/callgrind.summary"
 }
 
-export RUST_LOG=warn # (valgrind does not follow an `env` exec)
+# Access lines off unless RUST_LOG says otherwise (RUST_LOG=info: the default log).
+export RUST_LOG=${RUST_LOG:-warn} # (valgrind does not follow an `env` exec)
 : >"$DIR/callgrind.summary"
 measure consentry "$(grep -A1 '^listen:' "$DIR/consentry.yaml" | grep -o '[0-9]*$')" \
     "$ROOT/target/release/consentry" --config "$DIR/consentry.yaml"
