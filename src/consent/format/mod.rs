@@ -252,33 +252,67 @@ pub(crate) fn with_percent_decoded<R>(
     if !value.contains('%') {
         return read(value);
     }
-    let mut decoded = smallvec::SmallVec::<[u8; 1024]>::with_capacity(value.len());
-    percent_decode_into(value.as_bytes(), &mut decoded);
-    read(std::str::from_utf8(&decoded).map_err(|_| Unreadable("percent-decoding gives no UTF-8"))?)
+    let bytes = value.as_bytes();
+    // Decoded text is never longer than the value.
+    let mut stack = [0u8; 1024];
+    let mut heap = Vec::new();
+    let room = if bytes.len() <= stack.len() {
+        &mut stack[..]
+    } else {
+        heap.resize(bytes.len(), 0);
+        &mut heap[..]
+    };
+    let len = percent_decode_into(bytes, room);
+    let decoded = room.get(..len).unwrap_or_default();
+    read(std::str::from_utf8(decoded).map_err(|_| Unreadable("percent-decoding gives no UTF-8"))?)
 }
 
 /// Percent-decodes `bytes` onto `out` as URL decoders do (the percent-encoding crate,
 /// `decodeURIComponent` short of its errors): `%XY` with two hex digits is the byte
-/// 0xXY; any other `%` stays as it is. A loop over bytes rather than an iterator of
-/// them: preferences values are mostly escapes, and this runs per request.
-fn percent_decode_into(bytes: &[u8], out: &mut smallvec::SmallVec<[u8; 1024]>) {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut plain = 0; // start of the run of bytes not yet copied
-    let mut at = 0;
-    while let Some(found) = memchr::memchr(b'%', &bytes[at..]) {
-        let percent = at + found;
-        let digit = |i: usize| bytes.get(i).copied().and_then(hex);
-        if let (Some(high), Some(low)) = (digit(percent + 1), digit(percent + 2)) {
-            out.extend_from_slice(&bytes[plain..percent]);
-            out.push(high << 4 | low);
-            plain = percent + 3;
-            at = plain;
-        } else {
-            at = percent + 1;
+/// 0xXY; any other `%` stays as it is. One pass over the bytes with a table for the
+/// digits: preferences values are mostly escapes, and this runs per request.
+///
+/// Writes into `out`, at least as long as `bytes`, and returns the decoded length.
+fn percent_decode_into(bytes: &[u8], out: &mut [u8]) -> usize {
+    let digit = |at: usize| {
+        bytes
+            .get(at)
+            .map_or(NOT_HEX, |&b| HEX_VALUE[usize::from(b)])
+    };
+    let (mut at, mut len) = (0, 0);
+    while let (Some(&b), Some(slot)) = (bytes.get(at), out.get_mut(len)) {
+        len += 1;
+        if b == b'%' {
+            let (high, low) = (digit(at + 1), digit(at + 2));
+            if high != NOT_HEX && low != NOT_HEX {
+                *slot = high << 4 | low;
+                at += 3;
+                continue;
+            }
         }
+        *slot = b;
+        at += 1;
     }
-    out.extend_from_slice(&bytes[plain..]);
+    len
 }
+
+const NOT_HEX: u8 = 0xff;
+
+/// Each byte's value as a hexadecimal digit, or [`NOT_HEX`].
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
+            d @ b'0'..=b'9' => d - b'0',
+            l @ b'a'..=b'f' => l - b'a' + 10,
+            u @ b'A'..=b'F' => u - b'A' + 10,
+            _ => NOT_HEX,
+        };
+        b += 1;
+    }
+    table
+};
 
 /// Percent-encodes like JavaScript's `encodeURIComponent`, which is how banners
 /// (consentry's own included) write JSON into a cookie: the result is a valid cookie
@@ -374,10 +408,10 @@ mod decoding_tests {
         fn percent_decodes_as_the_percent_encoding_crate(
             bytes in proptest::collection::vec(proptest::sample::select(&b"%7bB2g0a{\"\xff"[..]), 0..40)
         ) {
-            let mut ours = smallvec::SmallVec::new();
-            percent_decode_into(&bytes, &mut ours);
+            let mut ours = vec![0; bytes.len()];
+            let len = percent_decode_into(&bytes, &mut ours);
             let theirs: Vec<u8> = percent_encoding::percent_decode(&bytes).collect();
-            proptest::prop_assert_eq!(&ours[..], &theirs[..]);
+            proptest::prop_assert_eq!(&ours[..len], &theirs[..]);
         }
     }
 }
