@@ -22,6 +22,9 @@ DURATION=${DURATION:-10s}
 PROXY_CPU=${PROXY_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SCRIPT=callgrind.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 COOKIE=${COOKIE:-}
 if [[ $COOKIE == realistic ]]; then
     # A percent-encoded JSON preferences value granting statistics and refusing third
@@ -34,6 +37,7 @@ for tool in valgrind callgrind_control callgrind_annotate nginx wrk taskset curl
 done
 
 PIDS=()
+# Its own cleanup, not bench/lib.sh's: the load directory it was given stays.
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
@@ -49,33 +53,12 @@ measure() { # name port command...
         --callgrind-out-file="$out" "$@" >"$DIR/cg-$name.log" 2>&1 &
     local vpid=$!
     PIDS+=("$vpid")
-    for _ in $(seq 150); do
-        curl -s -o /dev/null -H 'Host: portal.test' "http://127.0.0.1:$port/data.json" && break
-        sleep 0.2
-    done
-    taskset -c "$LOAD_CPU" wrk -t1 -c8 -d3s -H 'Host: portal.test' ${COOKIE:+-H "Cookie: $COOKIE"} "http://127.0.0.1:$port$URL_PATH" >/dev/null
-    callgrind_control -i on "$vpid" >/dev/null 2>&1
-    local result
-    result=$(taskset -c "$LOAD_CPU" wrk -t1 -c8 -d"$DURATION" -H 'Host: portal.test' ${COOKIE:+-H "Cookie: $COOKIE"} "http://127.0.0.1:$port$URL_PATH")
-    callgrind_control -i off "$vpid" >/dev/null 2>&1
-    callgrind_control -d "$vpid" >/dev/null 2>&1
-    sleep 1
-    kill "$vpid" 2>/dev/null || true
-    wait "$vpid" 2>/dev/null || true
-    local requests file total
-    requests=$(awk '/requests in/ { print $1 }' <<<"$result")
-    # Error answers (an upstream that is not there) cost other instructions than the
-    # exchange this measures: such a run says nothing.
-    if grep -q 'Non-2xx' <<<"$result"; then
-        echo "callgrind.sh: $name answered errors; is the upstream up? wrk said:" >&2
-        echo "$result" >&2
-        exit 1
-    fi
-    file=$(ls "$out".* | sort -t. -k3 -n | tail -1)
-    total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
-    awk -v n="$name" -v p="$URL_PATH" -v r="$requests" -v t="$total" -v f="$file" \
-        'BEGIN { printf "%-10s %-16s %8d requests  %8.0f instructions/request  (%s)\n", n, p, r, t / r, f }'
-    echo "$name $((total / requests))" >>"$DIR/callgrind.summary"
+    local requests per file
+    read -r requests per file <<<"$(callgrind_count "$vpid" "$out" "$port" "$URL_PATH" 8 "$DURATION" \
+        ${COOKIE:+-H "Cookie: $COOKIE"})"
+    awk -v n="$name" -v p="$URL_PATH" -v r="$requests" -v t="$per" -v f="$file" \
+        'BEGIN { printf "%-10s %-16s %8d requests  %8.0f instructions/request  (%s)\n", n, p, r, t, f }'
+    echo "$name $per" >>"$DIR/callgrind.summary"
 }
 
 # Access lines off unless RUST_LOG says otherwise (RUST_LOG=info: the default log).

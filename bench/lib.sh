@@ -98,3 +98,42 @@ data_json() {
     done
     printf '{"id":7,"species":"Acer platanoides","height_m":9.0,"district":"south"}]}\n'
 }
+
+# Instructions per request of a process started under
+# `valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=OUT` (pid VPID)
+# that serves Host: portal.test on PORT: waits for it to answer, warms it up 3 s
+# with wrk, counts DURATION of `wrk -cCONNS` on URL_PATH with instrumentation on,
+# then stops it. Prints "REQUESTS INSTRUCTIONS_PER_REQUEST FILE". wrk runs on
+# LOAD_CPU when it is set; extra arguments go to wrk (`-H "Cookie: …"`). A run with
+# error answers (an upstream that is not there) measured another exchange than the
+# one asked for: it stops the script.
+callgrind_count() { # vpid out port url-path conns duration [wrk arguments...]
+    local vpid=$1 out=$2 port=$3 url_path=$4 conns=$5 duration=$6
+    shift 6
+    local load=()
+    [[ -z ${LOAD_CPU:-} ]] || load=(taskset -c "$LOAD_CPU")
+    for _ in $(seq 150); do
+        curl -s -o /dev/null -H 'Host: portal.test' "http://127.0.0.1:$port/data.json" && break
+        sleep 0.2
+    done
+    local url="http://127.0.0.1:$port$url_path"
+    "${load[@]}" wrk -t1 -c"$conns" -d3s -H 'Host: portal.test' "$@" "$url" >/dev/null
+    callgrind_control -i on "$vpid" >/dev/null 2>&1
+    local result
+    result=$("${load[@]}" wrk -t1 -c"$conns" -d"$duration" -H 'Host: portal.test' "$@" "$url")
+    callgrind_control -i off "$vpid" >/dev/null 2>&1
+    callgrind_control -d "$vpid" >/dev/null 2>&1
+    sleep 1
+    kill "$vpid" 2>/dev/null || true
+    wait "$vpid" 2>/dev/null || true
+    if grep -q 'Non-2xx' <<<"$result"; then
+        echo "$SCRIPT: error answers under callgrind; is the upstream up? wrk said:" >&2
+        echo "$result" >&2
+        exit 1
+    fi
+    local requests file total
+    requests=$(awk '/requests in/ { print $1 }' <<<"$result")
+    file=$(ls "$out".* | sort -t. -k3 -n | tail -1)
+    total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+    echo "$requests $((total / requests)) $file"
+}

@@ -14,13 +14,16 @@
 # then instrumentation runs for DURATION (5s) of `wrk -c4`; instructions / requests.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SCRIPT=records_callgrind.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 DURATION=${DURATION:-5s}
 for tool in valgrind callgrind_control callgrind_annotate nginx wrk curl python3; do
     command -v "$tool" >/dev/null || { echo "records_callgrind.sh: $tool is missing" >&2; exit 1; }
 done
 TMP=$(mktemp -d /tmp/consentry-records-cg.XXXXXX)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; [[ ${KEEP_TMP:-0} == 1 ]] || rm -rf "$TMP"; }
+# cleanup: bench/lib.sh.
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -62,26 +65,12 @@ measure() { # name records-yaml
         "$ROOT/target/release/consentry" --config "$TMP/$name.yaml" >"$TMP/$name.log" 2>&1 &
     local vpid=$!
     PIDS+=("$vpid")
-    for _ in $(seq 150); do
-        curl -s -o /dev/null -H 'Host: portal.test' "http://127.0.0.1:$port/data.json" && break
-        sleep 0.2
-    done
-    wrk -t1 -c4 -d3s -H 'Host: portal.test' -H "Cookie: $COOKIE" "http://127.0.0.1:$port/data.json" >/dev/null
-    callgrind_control -i on "$vpid" >/dev/null 2>&1
-    local result
-    result=$(wrk -t1 -c4 -d"$DURATION" -H 'Host: portal.test' -H "Cookie: $COOKIE" "http://127.0.0.1:$port/data.json")
-    callgrind_control -i off "$vpid" >/dev/null 2>&1
-    callgrind_control -d "$vpid" >/dev/null 2>&1
-    sleep 1
-    kill "$vpid" 2>/dev/null || true
-    wait "$vpid" 2>/dev/null || true
-    local requests file total
-    requests=$(awk '/requests in/ { print $1 }' <<<"$result")
-    file=$(ls "$out".* | sort -t. -k3 -n | tail -1)
-    total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
-    awk -v n="$name" -v r="$requests" -v t="$total" \
-        'BEGIN { printf "%-12s %8d requests  %8.0f instructions/request\n", n, r, t / r }'
-    echo "$name $((total / requests))" >>"$TMP/summary"
+    local requests per file
+    read -r requests per file <<<"$(callgrind_count "$vpid" "$out" "$port" /data.json 4 "$DURATION" \
+        -H "Cookie: $COOKIE")"
+    awk -v n="$name" -v r="$requests" -v t="$per" \
+        'BEGIN { printf "%-12s %8d requests  %8.0f instructions/request\n", n, r, t }'
+    echo "$name $per" >>"$TMP/summary"
 }
 
 : >"$TMP/summary"

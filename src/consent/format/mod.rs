@@ -232,13 +232,17 @@ pub(crate) fn utf8(value: &[u8]) -> Result<&str, Unreadable> {
     std::str::from_utf8(value).map_err(|_| Unreadable("not UTF-8"))
 }
 
-/// Percent-decodes when the value contains `%`, else borrows it.
+/// Percent-decodes when the value contains `%`, else borrows it (decoded by
+/// [`percent_decode_into`], as [`with_percent_decoded`] does, into a new string).
 pub(crate) fn percent_decoded(value: &str) -> Result<Cow<'_, str>, Unreadable> {
     if !value.contains('%') {
         return Ok(Cow::Borrowed(value));
     }
-    percent_encoding::percent_decode_str(value)
-        .decode_utf8()
+    let mut decoded = vec![0; value.len()];
+    let len = percent_decode_into(value.as_bytes(), &mut decoded);
+    decoded.truncate(len);
+    String::from_utf8(decoded)
+        .map(Cow::Owned)
         .map_err(|_| Unreadable("percent-decoding gives no UTF-8"))
 }
 
