@@ -14,33 +14,23 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CONNS=${CONNS:-10000}
 HOLD=${HOLD:-5}
-for tool in nginx wrk curl python3; do
-    command -v "$tool" >/dev/null || { echo "burst.sh: $tool is missing" >&2; exit 1; }
-done
+SCRIPT=burst.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+require_tools nginx wrk curl python3
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 TMP=$(mktemp -d /tmp/consentry-burst.XXXXXX)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+# cleanup: bench/lib.sh.
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-UP_PORT=$(free_port) CS_PORT=$(free_port)
+UP_PORT=$(pick_port)
+PICKED+="$UP_PORT "
+CS_PORT=$(pick_port)
+PICKED+="$CS_PORT "
 mkdir -p "$TMP/www" "$TMP/up"
 printf '{"dataset":"street-trees","records":[{"id":1,"species":"Quercus robur"}]}\n' >"$TMP/www/data.json"
-if [[ $(id -u) == 0 ]]; then USER_LINE="user root;"; else USER_LINE=""; fi
-cat >"$TMP/up.conf" <<CONF
-$USER_LINE
-worker_processes 1; daemon off; pid $TMP/up/nginx.pid; error_log $TMP/up/error.log warn;
-worker_rlimit_nofile 20000;
-events { worker_connections 20000; }
-http {
-    access_log off; keepalive_requests 1000000;
-    client_body_temp_path $TMP/up/cb; proxy_temp_path $TMP/up/p; fastcgi_temp_path $TMP/up/f;
-    uwsgi_temp_path $TMP/up/u; scgi_temp_path $TMP/up/s;
-    types { application/json json; }
-    server { listen 127.0.0.1:$UP_PORT backlog=16384; root $TMP/www; }
-}
-CONF
+static_upstream_conf "$TMP/up" "$UP_PORT" "$TMP/www" 20000 "backlog=16384" >"$TMP/up.conf"
 nginx -p "$TMP/up" -c "$TMP/up.conf" &
 PIDS+=("$!")
 awk '

@@ -137,3 +137,23 @@ callgrind_count() { # vpid out port url-path conns duration [wrk arguments...]
     total=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
     echo "$requests $((total / requests)) $file"
 }
+
+# An nginx upstream (one worker, no logs) serving the files under WWW on PORT; its
+# configuration and working files go to DIR. Prints the configuration.
+static_upstream_conf() { # dir port www worker-connections [listen parameters]
+    local dir=$1 port=$2 www=$3 conns=$4 listen_extra=${5:-}
+    mkdir -p "$dir"
+    if [[ $(id -u) == 0 ]]; then echo "user root;"; fi
+    cat <<CONF
+worker_processes 1; daemon off; pid $dir/nginx.pid; error_log $dir/error.log warn;
+worker_rlimit_nofile $((conns > 1024 ? conns : 1024));
+events { worker_connections $conns; }
+http {
+    access_log off; keepalive_requests 1000000;
+    client_body_temp_path $dir/cb; proxy_temp_path $dir/p; fastcgi_temp_path $dir/f;
+    uwsgi_temp_path $dir/u; scgi_temp_path $dir/s;
+    types { application/json json; }
+    server { listen 127.0.0.1:$port${listen_extra:+ $listen_extra}; root $www; }
+}
+CONF
+}

@@ -25,24 +25,12 @@ TMP=$(mktemp -d /tmp/consentry-records-cg.XXXXXX)
 PIDS=()
 # cleanup: bench/lib.sh.
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-UP_PORT=$(free_port)
+UP_PORT=$(pick_port)
+PICKED+="$UP_PORT "
 mkdir -p "$TMP/www" "$TMP/up"
 printf '{"dataset":"street-trees","records":[%s{"id":7}]}\n' "$(for i in 1 2 3 4 5 6 7 8; do printf '{"id":%d,"species":"Quercus robur","height_m":12.5},' "$i"; done)" >"$TMP/www/data.json"
-if [[ $(id -u) == 0 ]]; then USER_LINE="user root;"; else USER_LINE=""; fi
-cat >"$TMP/up.conf" <<CONF
-$USER_LINE
-worker_processes 1; daemon off; pid $TMP/up/nginx.pid; error_log $TMP/up/error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off; keepalive_requests 1000000;
-    client_body_temp_path $TMP/up/cb; proxy_temp_path $TMP/up/p; fastcgi_temp_path $TMP/up/f;
-    uwsgi_temp_path $TMP/up/u; scgi_temp_path $TMP/up/s;
-    types { application/json json; }
-    server { listen 127.0.0.1:$UP_PORT; root $TMP/www; }
-}
-CONF
+static_upstream_conf "$TMP/up" "$UP_PORT" "$TMP/www" 1024 >"$TMP/up.conf"
 nginx -p "$TMP/up" -c "$TMP/up.conf" &
 PIDS+=("$!")
 
@@ -58,7 +46,8 @@ config() { # port records-yaml
 
 measure() { # name records-yaml
     local name=$1 port out=$TMP/cg-$1.out
-    port=$(free_port)
+    port=$(pick_port)
+    PICKED+="$port "
     config "$port" "$2" >"$TMP/$name.yaml"
     "$ROOT/target/release/consentry" check --config "$TMP/$name.yaml" >/dev/null
     RUST_LOG=warn valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
