@@ -112,7 +112,12 @@ impl Hits {
 
 /// The HTTPS stub that stands in for every tracker host.
 async fn tracker_stub() -> (SocketAddr, Hits) {
-    let dir = std::env::temp_dir().join(format!("consentry-stub-{}", std::process::id()));
+    // One directory per stub: the tests of this file run in parallel in one process,
+    // and a shared one let a test read a key file another was still writing (CI saw
+    // `NoItemsFound`).
+    static STUBS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = STUBS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("consentry-stub-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cert = tls_support::self_signed(&dir, "www.googletagmanager.com");
     let certs = vec![cert.der.clone()];
