@@ -14,11 +14,6 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 
-/// The allocator the `consentry` binary runs with, so that allocations cost here
-/// what they cost there.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 const SHIPPED: &str = include_str!("../proxy.yaml");
 
 fn config(text: &str) -> Config {

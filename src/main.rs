@@ -71,31 +71,16 @@ enum RecordsFormat {
     Csv,
 }
 
-/// jemalloc rather than the system allocator: with its background threads, memory
-/// freed after a burst of connections goes back to the system within seconds
-/// instead of staying with the process for good (bench/burst.sh, bench/README.md).
-#[cfg(all(target_os = "linux", not(target_env = "musl")))]
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-/// Lets jemalloc's background threads purge freed pages (by its decay times, 10 s
-/// by default) rather than only when an allocation happens to pass by: an idle
-/// proxy after a burst allocates nothing.
-fn return_freed_memory() {
-    #[cfg(all(target_os = "linux", not(target_env = "musl")))]
-    if let Err(error) = tikv_jemalloc_ctl::background_thread::write(true) {
-        eprintln!("consentry: jemalloc background threads unavailable: {error}");
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    return_freed_memory();
     // Held to the end of `main`: dropping it writes out the lines still queued.
     let _flush = logging::init(cli.log_format);
     match cli.command {
         Some(Command::Check) => check(&cli.config),
-        Some(Command::Demo { listen }) => runtime().block_on(demo(&cli.config, listen)),
+        Some(Command::Demo { listen }) => {
+            consentry::ops::memory::spawn_trimmer();
+            runtime().block_on(demo(&cli.config, listen))
+        }
         Some(Command::Audit { admin, json }) => {
             let admin = admin
                 .or_else(|| consentry::config::Config::load(&cli.config).ok()?.admin)
@@ -108,7 +93,10 @@ fn main() -> ExitCode {
             format,
             with_policy,
         }) => runtime().block_on(records(&cli.config, consent_id, since, format, with_policy)),
-        None => runtime().block_on(run(&cli.config)),
+        None => {
+            consentry::ops::memory::spawn_trimmer();
+            runtime().block_on(run(&cli.config))
+        }
     }
 }
 
