@@ -11,6 +11,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cookies::category::Categories;
 use crate::cookies::enforce::Report;
+use crate::ops::access_line::AccessLine;
+use tracing_appender::non_blocking::NonBlocking;
 
 /// How log events are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -32,6 +34,11 @@ static DROPPED: std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter
 pub fn dropped_lines() -> u64 {
     DROPPED.get().map_or(0, |c| c.dropped_lines() as u64)
 }
+
+/// Where [`access`] writes its lines itself ([`AccessLine`]) rather than through
+/// tracing: set by [`init`] when its subscriber writes without colour, the format
+/// the hand-written line reproduces.
+static ACCESS_OUT: std::sync::OnceLock<(NonBlocking, LogFormat)> = std::sync::OnceLock::new();
 
 /// What keeps the log writer running: dropping it writes out every line still
 /// queued. Held by `main` until the process exits (after the SIGTERM drain).
@@ -60,12 +67,15 @@ pub fn init(format: LogFormat) -> Option<Flush> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(chosen.filter)
         .with_ansi(ansi)
-        .with_writer(writer);
+        .with_writer(writer.clone());
     let installed = match format {
         LogFormat::Text if ansi => builder.try_init(),
         LogFormat::Text => builder.fmt_fields(PlainFields).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    if installed.is_ok() && !ansi {
+        let _ = ACCESS_OUT.set((writer, format));
+    }
     if let Some(error) = chosen.refused {
         tracing::warn!(%error, "RUST_LOG is not a valid filter; logging at info");
     }
@@ -83,7 +93,7 @@ pub fn init(format: LogFormat) -> Option<Flush> {
 /// metadata left out), without the styling calls it makes for every field even
 /// then: they were a third of an access line's cost (callgrind, 6,000 of 17,000
 /// instructions per request).
-struct PlainFields;
+pub(crate) struct PlainFields;
 
 impl<'writer> tracing_subscriber::fmt::FormatFields<'writer> for PlainFields {
     fn format_fields<R: tracing_subscriber::field::RecordFields>(
@@ -251,7 +261,9 @@ fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
-/// The per-request event.
+/// The per-request event: written by hand ([`AccessLine`]) to the log writer when
+/// [`init`] set it up, the same bytes tracing would write; through tracing otherwise
+/// (colour on a terminal, or a subscriber of the tests).
 #[allow(clippy::too_many_arguments)]
 pub fn access(
     request_id: &str,
@@ -267,7 +279,24 @@ pub fn access(
     if !tracing::enabled!(target: "consentry::access", tracing::Level::INFO) {
         return;
     }
-    let upstream_ms = upstream.map(millis);
+    let removed = removed_summary(report, categories);
+    let expired = report.expired.join(",");
+    let line = AccessLine {
+        request_id,
+        site,
+        method,
+        path,
+        status,
+        elapsed,
+        upstream,
+        removed: &removed,
+        expired: &expired,
+        stripped: report.stripped,
+    };
+    if let Some((writer, format)) = ACCESS_OUT.get() {
+        write_access_line(&line, writer, *format);
+        return;
+    }
     tracing::info!(
         target: "consentry::access",
         request_id,
@@ -276,12 +305,35 @@ pub fn access(
         path,
         status,
         ms = millis(elapsed),
-        upstream_ms,
-        removed = %removed_summary(report, categories),
-        expired = %report.expired.join(","),
+        upstream_ms = upstream.map(millis),
+        removed = %removed,
+        expired = %expired,
         stripped = report.stripped,
         "request"
     );
+}
+
+thread_local! {
+    /// The line being written; its room is kept from one request to the next.
+    static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn write_access_line(line: &AccessLine<'_>, writer: &NonBlocking, format: LogFormat) {
+    use std::io::Write as _;
+    let now = std::time::SystemTime::now();
+    LINE.with(|buffer| {
+        let Ok(mut buffer) = buffer.try_borrow_mut() else {
+            return;
+        };
+        buffer.clear();
+        match format {
+            LogFormat::Text => line.write_text(now, &mut buffer),
+            LogFormat::Json => line.write_json(now, &mut buffer),
+        }
+        // One message to the writer thread, as tracing sends one per event; a full
+        // queue drops it and counts it (lossy), never blocks.
+        let _ = writer.clone().write_all(&buffer);
+    });
 }
 
 #[cfg(test)]

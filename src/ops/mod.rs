@@ -2,6 +2,7 @@
 //! cookie names seen, consent records, access logging, request ids and giving freed
 //! memory back.
 
+pub mod access_line;
 pub mod admin;
 pub mod audit;
 pub mod logging;
