@@ -633,7 +633,7 @@ fn tls_config(
             return Err(ClientError::NoCertificate(shown));
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|_| ClientError::NoCertificate("(no TLS versions)".into()))?

@@ -426,9 +426,12 @@ where
 
 /// A new consent ID for consentry's own cookie: 128 random bits in hex.
 fn new_consent_id() -> String {
-    use ring::rand::SecureRandom;
+    use aws_lc_rs::rand::SecureRandom;
     let mut bytes = [0u8; 16];
-    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+    if aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .is_err()
+    {
         // No system randomness: the time still tells visitors apart well enough
         // for a record, and the choice itself does not depend on it.
         let now = std::time::SystemTime::now()

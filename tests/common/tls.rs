@@ -1,5 +1,5 @@
 //! TLS helpers for the edge tests: self-signed certificates made at run time with
-//! rcgen, rustls client configurations (ring provider) and a verifier that accepts
+//! rcgen, rustls client configurations (AWS-LC provider) and a verifier that accepts
 //! any certificate and records the one the server presented.
 #![allow(dead_code)]
 
@@ -38,7 +38,7 @@ pub fn self_signed(dir: &Path, name: &str) -> TestCert {
 }
 
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// A client trusting exactly `roots`, offering `alpn`, with the given TLS versions.

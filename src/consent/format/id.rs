@@ -40,7 +40,7 @@ impl Format {
 
 /// `sha256:HEX` of the value as sent.
 pub fn hashed(value: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, value);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value);
     let mut out = String::with_capacity(7 + 64);
     out.push_str("sha256:");
     for b in digest.as_ref() {

@@ -173,9 +173,12 @@ pub fn parse_time(text: &str) -> Option<i64> {
 
 /// 128 random bits in hex: record IDs and consentry's consent IDs.
 pub fn random_id() -> String {
-    use ring::rand::SecureRandom;
+    use aws_lc_rs::rand::SecureRandom;
     let mut bytes = [0u8; 16];
-    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+    if aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .is_err()
+    {
         // No system randomness at all: time and a counter still make IDs unique
         // within this process, which is what a record ID needs.
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

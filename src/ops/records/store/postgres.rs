@@ -79,13 +79,13 @@ fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
     for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert);
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = match rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
     {
         Ok(builder) => builder.with_root_certificates(roots).with_no_client_auth(),
-        // ring supports the default versions; this cannot happen.
-        Err(_) => unreachable!("ring supports TLS 1.2 and 1.3"),
+        // AWS-LC supports the default versions; this cannot happen.
+        Err(_) => unreachable!("AWS-LC supports TLS 1.2 and 1.3"),
     };
     tokio_postgres_rustls::MakeRustlsConnect::new(config)
 }
