@@ -1090,28 +1090,36 @@ async fn sec_gpc_counts_in_any_field_and_any_item() {
     }
 }
 
-/// The access log goes through a non-blocking writer (no `write` on the request
-/// path); on SIGTERM every queued line is still written before the process exits.
-#[test]
-fn every_access_line_is_written_out_on_sigterm() {
-    use std::io::{Read, Write};
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let up = rt.block_on(fixed(200, &[("content-type", "text/plain")], "ok"));
+/// The `consentry` binary serving `upstream` on a port of its own, the way an
+/// operator runs it: its configuration file, its process, its stderr as `stderr`
+/// says. Returns once it accepts connections, with the first one.
+fn run_binary(
+    upstream: &str,
+    name: &str,
+    env: &[(&str, &str)],
+    stderr: std::process::Stdio,
+) -> (
+    std::process::Child,
+    u16,
+    std::path::PathBuf,
+    std::net::TcpStream,
+) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let yaml = config_yaml(&up.url(), "", "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
-    let path = std::env::temp_dir().join(format!("consentry-flush-{}.yaml", std::process::id()));
+    let yaml = config_yaml(upstream, "", "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let path = std::env::temp_dir().join(format!("consentry-{name}-{}.yaml", std::process::id()));
     std::fs::write(&path, yaml).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
         .args(["--config", path.to_str().unwrap()])
-        .stderr(std::process::Stdio::piped())
+        .envs(env.iter().copied())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut stream = loop {
+    let stream = loop {
         match std::net::TcpStream::connect(("127.0.0.1", port)) {
             Ok(s) => break s,
             Err(_) if std::time::Instant::now() < deadline => {
@@ -1120,6 +1128,18 @@ fn every_access_line_is_written_out_on_sigterm() {
             Err(e) => panic!("the proxy did not listen: {e}"),
         }
     };
+    (child, port, path, stream)
+}
+
+/// The access log goes through a non-blocking writer (no `write` on the request
+/// path); on SIGTERM every queued line is still written before the process exits.
+#[test]
+fn every_access_line_is_written_out_on_sigterm() {
+    use std::io::{Read, Write};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let up = rt.block_on(fixed(200, &[("content-type", "text/plain")], "ok"));
+    let (mut child, _port, path, mut stream) =
+        run_binary(&up.url(), "flush", &[], std::process::Stdio::piped());
     const REQUESTS: usize = 300;
     let mut answers = Vec::new();
     for i in 0..REQUESTS {
@@ -1174,20 +1194,12 @@ fn memory_a_burst_used_goes_back_to_the_system_once_it_closes() {
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     let up = rt.block_on(fixed(200, &[("content-type", "text/plain")], "ok"));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let yaml = config_yaml(&up.url(), "", "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
-    let path = std::env::temp_dir().join(format!("consentry-burst-{}.yaml", std::process::id()));
-    std::fs::write(&path, yaml).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_consentry"))
-        .args(["--config", path.to_str().unwrap()])
-        .env("RUST_LOG", "warn")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, port, path, mut first) = run_binary(
+        &up.url(),
+        "burst",
+        &[("RUST_LOG", "warn")],
+        std::process::Stdio::null(),
+    );
     let pid = child.id();
     let request = |stream: &mut std::net::TcpStream| {
         stream
@@ -1196,16 +1208,6 @@ fn memory_a_burst_used_goes_back_to_the_system_once_it_closes() {
         let mut answer = [0u8; 4096];
         let n = stream.read(&mut answer).unwrap();
         assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut first = loop {
-        match std::net::TcpStream::connect(("127.0.0.1", port)) {
-            Ok(s) => break s,
-            Err(_) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(20))
-            }
-            Err(e) => panic!("the proxy did not listen: {e}"),
-        }
     };
     for _ in 0..50 {
         request(&mut first);

@@ -31,62 +31,103 @@ pub struct AccessLine<'a> {
     pub stripped: usize,
 }
 
+/// How one format writes the line: what comes before each field, and how strings are
+/// written. The fields and their order are the same in both.
+struct Style {
+    /// Up to the first field's value; the time stamp goes in the middle.
+    before_stamp: &'static [u8],
+    after_stamp: &'static [u8],
+    /// Before each field's value, in the order of [`AccessLine::write`].
+    site: &'static [u8],
+    method: &'static [u8],
+    path: &'static [u8],
+    status: &'static [u8],
+    ms: &'static [u8],
+    upstream_ms: &'static [u8],
+    removed: &'static [u8],
+    expired: &'static [u8],
+    stripped: &'static [u8],
+    end: &'static [u8],
+    /// The strings tracing recorded with `Debug` (text) or as JSON strings.
+    string: fn(&str, &mut Vec<u8>),
+    /// The strings tracing recorded with `Display` (method, removed, expired).
+    shown: fn(&str, &mut Vec<u8>),
+}
+
+/// tracing-subscriber's text format without colour, with `PlainFields`.
+const TEXT: Style = Style {
+    before_stamp: b"",
+    after_stamp: b"  INFO consentry::access: request request_id=",
+    site: b" site=",
+    method: b" method=",
+    path: b" path=",
+    status: b" status=",
+    ms: b" ms=",
+    upstream_ms: b" upstream_ms=",
+    removed: b" removed=",
+    expired: b" expired=",
+    stripped: b" stripped=",
+    end: b"\n",
+    string: debug_str,
+    shown: |value, out| out.extend_from_slice(value.as_bytes()),
+};
+
+/// tracing-subscriber's JSON format with `flatten_event`.
+const JSON: Style = Style {
+    before_stamp: b"{\"timestamp\":\"",
+    after_stamp: b"\",\"level\":\"INFO\",\"message\":\"request\",\"request_id\":",
+    site: b",\"site\":",
+    method: b",\"method\":",
+    path: b",\"path\":",
+    status: b",\"status\":",
+    ms: b",\"ms\":",
+    upstream_ms: b",\"upstream_ms\":",
+    removed: b",\"removed\":",
+    expired: b",\"expired\":",
+    stripped: b",\"stripped\":",
+    end: b",\"target\":\"consentry::access\"}\n",
+    string: json_str,
+    shown: json_str,
+};
+
 impl AccessLine<'_> {
     /// The line as the text format writes it, newline included.
     pub fn write_text(&self, now: SystemTime, out: &mut Vec<u8>) {
-        write_timestamp(now, out);
-        out.extend_from_slice(b"  INFO consentry::access: request request_id=");
-        debug_str(self.request_id, out);
-        out.extend_from_slice(b" site=");
-        debug_str(self.site, out);
-        out.extend_from_slice(b" method=");
-        out.extend_from_slice(self.method.as_str().as_bytes());
-        out.extend_from_slice(b" path=");
-        debug_str(self.path, out);
-        out.extend_from_slice(b" status=");
-        write_u64(u64::from(self.status), out);
-        out.extend_from_slice(b" ms=");
-        write_millis(self.elapsed, out);
-        if let Some(upstream) = self.upstream {
-            out.extend_from_slice(b" upstream_ms=");
-            write_millis(upstream, out);
-        }
-        out.extend_from_slice(b" removed=");
-        out.extend_from_slice(self.removed.as_bytes());
-        out.extend_from_slice(b" expired=");
-        out.extend_from_slice(self.expired.as_bytes());
-        out.extend_from_slice(b" stripped=");
-        write_u64(self.stripped as u64, out);
-        out.push(b'\n');
+        self.write(&TEXT, now, out);
     }
 
     /// The line as the JSON format (`flatten_event`) writes it, newline included.
     pub fn write_json(&self, now: SystemTime, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"timestamp\":\"");
+        self.write(&JSON, now, out);
+    }
+
+    fn write(&self, style: &Style, now: SystemTime, out: &mut Vec<u8>) {
+        out.extend_from_slice(style.before_stamp);
         write_timestamp(now, out);
-        out.extend_from_slice(b"\",\"level\":\"INFO\",\"message\":\"request\",\"request_id\":");
-        json_str(self.request_id, out);
-        out.extend_from_slice(b",\"site\":");
-        json_str(self.site, out);
-        out.extend_from_slice(b",\"method\":");
-        json_str(self.method.as_str(), out);
-        out.extend_from_slice(b",\"path\":");
-        json_str(self.path, out);
-        out.extend_from_slice(b",\"status\":");
+        out.extend_from_slice(style.after_stamp);
+        (style.string)(self.request_id, out);
+        out.extend_from_slice(style.site);
+        (style.string)(self.site, out);
+        out.extend_from_slice(style.method);
+        (style.shown)(self.method.as_str(), out);
+        out.extend_from_slice(style.path);
+        (style.string)(self.path, out);
+        out.extend_from_slice(style.status);
         write_u64(u64::from(self.status), out);
-        out.extend_from_slice(b",\"ms\":");
+        out.extend_from_slice(style.ms);
         write_millis(self.elapsed, out);
+        // tracing leaves a `None` out.
         if let Some(upstream) = self.upstream {
-            out.extend_from_slice(b",\"upstream_ms\":");
+            out.extend_from_slice(style.upstream_ms);
             write_millis(upstream, out);
         }
-        out.extend_from_slice(b",\"removed\":");
-        json_str(self.removed, out);
-        out.extend_from_slice(b",\"expired\":");
-        json_str(self.expired, out);
-        out.extend_from_slice(b",\"stripped\":");
+        out.extend_from_slice(style.removed);
+        (style.shown)(self.removed, out);
+        out.extend_from_slice(style.expired);
+        (style.shown)(self.expired, out);
+        out.extend_from_slice(style.stripped);
         write_u64(self.stripped as u64, out);
-        out.extend_from_slice(b",\"target\":\"consentry::access\"}\n");
+        out.extend_from_slice(style.end);
     }
 }
 
@@ -231,19 +272,8 @@ mod tests {
     /// The lines tracing-subscriber writes for the same event, as the access event
     /// was emitted before (text without colour with `PlainFields`, or JSON).
     fn through_tracing(line: &AccessLine<'_>, json: bool) -> String {
-        use std::sync::{Arc, Mutex};
-        #[derive(Clone)]
-        struct Sink(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Sink {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let sink = Sink(Arc::new(Mutex::new(Vec::new())));
+        use crate::ops::logging::tests::Sink;
+        let sink = Sink::default();
         let writer = sink.clone();
         let builder = tracing_subscriber::fmt()
             .with_ansi(false)
@@ -274,8 +304,7 @@ mod tests {
                 emit,
             );
         }
-        let bytes = sink.0.lock().unwrap().clone();
-        String::from_utf8(bytes).unwrap()
+        sink.text()
     }
 
     /// The part of a line after its time stamp, and the time stamp parsed.

@@ -337,7 +337,7 @@ fn write_access_line(line: &AccessLine<'_>, writer: &NonBlocking, format: LogFor
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The lines events make through `fields`, without time stamps.
@@ -345,13 +345,13 @@ mod tests {
     where
         F: for<'w> tracing_subscriber::fmt::FormatFields<'w> + Send + Sync + 'static,
     {
-        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = out.clone();
+        let sink = Sink::default();
+        let writer = sink.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
             .without_time()
             .fmt_fields(fields)
-            .with_writer(move || Sink(sink.clone()))
+            .with_writer(move || writer.clone())
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             let r#type = "x";
@@ -379,11 +379,18 @@ mod tests {
             let _in = span.enter();
             tracing::info!(flag = true, "with {} args", 2);
         });
-        let bytes = out.lock().unwrap().clone();
-        String::from_utf8(bytes).unwrap()
+        sink.text()
     }
 
-    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    /// Where a test's subscriber writes; clones share the bytes.
+    #[derive(Clone, Default)]
+    pub(crate) struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Sink {
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
 
     impl std::io::Write for Sink {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
