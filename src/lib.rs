@@ -33,7 +33,7 @@
 //!
 //! User documentation: `README.md` and `docs/` (the behaviour, every key, bad input).
 
-// No `unsafe` but the three libc calls of `ops::memory`, which allows it for itself.
+// No `unsafe` but the four libc calls of `ops::memory`, which allows it for itself.
 #![deny(unsafe_code)]
 
 pub mod config;

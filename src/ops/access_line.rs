@@ -258,10 +258,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// What the access event carried before: `f64` milliseconds.
-    fn millis_f64(d: Duration) -> f64 {
-        (d.as_secs_f64() * 1e6).round() / 1e3
-    }
+    /// What the access event carries through tracing: `f64` milliseconds.
+    use crate::ops::logging::millis as millis_f64;
 
     fn written(f: impl FnOnce(&mut Vec<u8>)) -> String {
         let mut out = Vec::new();

@@ -257,7 +257,7 @@ pub fn removed_summary(report: &Report, categories: &Categories) -> String {
 
 /// Milliseconds to the microsecond, so that a log line reads `0.578`, not
 /// `0.5778880000000001`.
-fn millis(d: Duration) -> f64 {
+pub(crate) fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 

@@ -15,7 +15,7 @@
 //! extents a peak needed: 3.4 MiB for good after 10,000 connections (bench/README.md,
 //! "Memory after a burst").
 //!
-//! The only `unsafe` of the crate: three libc calls that take and return plain values.
+//! The only `unsafe` of the crate: four libc calls that take and return plain values.
 
 #![allow(unsafe_code)]
 
@@ -101,22 +101,26 @@ impl Policy {
 pub fn spawn_trimmer() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        glibc::leave_trimming_to_the_trimmer();
-        let Some(first) = glibc::held() else {
+        let Some(page) = glibc::page_size() else {
             return;
         };
+        let Some(first) = glibc::held(page) else {
+            return;
+        };
+        // Only once the trimmer can run: it takes over this job.
+        glibc::leave_trimming_to_the_trimmer();
         let spawned = std::thread::Builder::new()
             .name("consentry-trim".into())
             .spawn(move || {
                 let mut policy = Policy::new(first);
                 loop {
                     std::thread::sleep(PERIOD);
-                    let Some(held) = glibc::held() else {
+                    let Some(held) = glibc::held(page) else {
                         return;
                     };
                     if policy.look(held) {
                         glibc::trim();
-                        if let Some(after) = glibc::held() {
+                        if let Some(after) = glibc::held(page) {
                             tracing::debug!(
                                 before_bytes = held.resident,
                                 after_bytes = after.resident,
@@ -137,12 +141,16 @@ pub fn spawn_trimmer() {
 mod glibc {
     use super::Held;
 
+    /// The system's page size, the unit of `/proc/self/statm`.
+    pub fn page_size() -> Option<usize> {
+        // SAFETY: sysconf reads a constant of the system; no pointer is involved.
+        usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()
+    }
+
     /// The resident set (from `/proc/self/statm`) and malloc's allocated bytes.
-    pub fn held() -> Option<Held> {
+    pub fn held(page: usize) -> Option<Held> {
         let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
         let resident_pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
-        // SAFETY: sysconf reads a constant of the system; no pointer is involved.
-        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
         // SAFETY: mallinfo2 takes nothing and returns a struct by value (glibc 2.33
         // and later; Debian 12 has 2.36).
         let info = unsafe { libc::mallinfo2() };
@@ -252,7 +260,8 @@ mod tests {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn this_process_s_memory_can_be_read() {
-        let held = glibc::held().expect("statm and mallinfo2 are readable");
+        let held = glibc::held(glibc::page_size().expect("a page size"))
+            .expect("statm and mallinfo2 are readable");
         assert!(held.resident > 0);
         assert!(held.allocated > 0);
     }
