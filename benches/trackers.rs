@@ -9,7 +9,9 @@
 //! - `no-tracker/5MB`: rewriter throughput on a large page;
 //! - `rules-N/30KB`: five trackers with N extra `trackers.rules` (10, 100, 1000).
 //!
-//! Run: `cargo bench --bench trackers -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench --bench trackers -- --warm-up-time 1 --measurement-time 3`;
+//! instructions per page, which this machine's noise does not move:
+//! `bench/trackers_callgrind.sh`.
 
 use std::path::Path;
 
@@ -18,7 +20,7 @@ use consentry::consent::RequestCookies;
 use consentry::html::inject::{self, RequestFacts};
 use consentry::net::reply;
 use consentry::{Config, Consent};
-use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http_body_util::BodyExt;
 
@@ -156,4 +158,65 @@ fn bench_trackers(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench_trackers);
-criterion_main!(benches);
+
+/// `TRACKERS_PAGES=CASE:N` rewrites N pages of one case (`inj`, `none`, `five`,
+/// `big`) and exits, for an instruction count under callgrind that the machine's
+/// noise does not move (bench/trackers_callgrind.sh).
+fn count_pages(spec: &str) {
+    let (case, n) = spec.split_once(':').unwrap_or((spec, "100"));
+    let n: usize = n.parse().expect("TRACKERS_PAGES=CASE:N");
+    let (config, size, trackers) = match case {
+        "inj" => (config("trackers:\n  block: false\n"), 30 * 1024, false),
+        "none" => (config(""), 30 * 1024, false),
+        "five" => (config(""), 30 * 1024, true),
+        "big" => (config(""), 5 * 1024 * 1024, false),
+        other => panic!("TRACKERS_PAGES: no case {other} (inj, none, five, big)"),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let request = http::Request::get("/explore/").body(()).unwrap();
+    let facts = RequestFacts::of(&request);
+    let site = config.sites[0].clone();
+    let consent = Consent::read(
+        &RequestCookies::default(),
+        false,
+        &site.consent,
+        &config.categories,
+    );
+    let html = page(size, trackers);
+    let (head, ()) = http::Response::builder()
+        .status(200)
+        .header(CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(CONTENT_LENGTH, html.len())
+        .body(())
+        .unwrap()
+        .into_parts();
+    let mut total = 0;
+    for _ in 0..n {
+        let mut parts = head.clone();
+        let plan = inject::plan(
+            &facts,
+            &parts,
+            &site,
+            &config.categories,
+            "portal.test",
+            &consent,
+        )
+        .expect("an HTML page is rewritten");
+        let body = inject::apply(plan, &mut parts, reply::full(html.clone()));
+        total += rt
+            .block_on(async { body.collect().await.expect("body").to_bytes() })
+            .len();
+    }
+    println!("{case}: {n} pages, {total} bytes out");
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("TRACKERS_PAGES") {
+        count_pages(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

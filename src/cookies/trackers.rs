@@ -10,7 +10,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::dfa::DFA;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Anchored, MatchKind, StartKind};
 
 use crate::cookies::category::{CategoryId, CategorySet};
 use crate::cookies::classify::NamePattern;
@@ -97,7 +99,49 @@ pub struct TrackerMatcher {
     /// Every literal a tracker's element must contain (hosts, path literals, inline
     /// signatures), case-insensitive: an element with none of them is no tracker
     /// (once its URLs are read as written; see `html::tracker_scan`).
-    triggers: Option<AhoCorasick>,
+    triggers: Option<Triggers>,
+}
+
+/// The trigger literals as a DFA walked by hand: asked once per tag that may load
+/// something, on haystacks of tens of bytes, where `AhoCorasick::is_match`'s set-up
+/// costs more than the walk (benches/trackers.rs).
+#[derive(Debug, Clone)]
+struct Triggers {
+    dfa: DFA,
+    start: aho_corasick::automaton::StateID,
+}
+
+impl Triggers {
+    fn build(literals: &[String]) -> Option<Triggers> {
+        let dfa = DFA::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .start_kind(StartKind::Unanchored)
+            .build(literals)
+            .ok()?;
+        let start = dfa.start_state(Anchored::No).ok()?;
+        Some(Triggers { dfa, start })
+    }
+
+    fn is_match(&self, bytes: &[u8]) -> bool {
+        let dfa = &self.dfa;
+        if dfa.is_match(self.start) {
+            return true;
+        }
+        let mut state = self.start;
+        for &byte in bytes {
+            state = dfa.next_state(Anchored::No, state, byte);
+            if dfa.is_special(state) {
+                if dfa.is_match(state) {
+                    return true;
+                }
+                if dfa.is_dead(state) {
+                    return false;
+                }
+            }
+        }
+        false
+    }
 }
 
 /// A pattern that is not `host[/path]`.
@@ -234,10 +278,7 @@ impl TrackerMatcher {
                 triggers.extend(url_literal(url));
             }
         }
-        matcher.triggers = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .build(&triggers)
-            .ok();
+        matcher.triggers = Triggers::build(&triggers);
         if !signatures.is_empty() {
             // Standard semantics, so that every signature in a script is reported and
             // the one of the earliest rule wins, whatever its position in the text.

@@ -872,6 +872,8 @@ struct Rewriting {
     bom: Bom,
     /// Output ready to be sent, in order.
     ready: VecDeque<Bytes>,
+    /// The tracker stage's output of one chunk (kept for its allocation).
+    pieces: Vec<Bytes>,
     done: bool,
     /// The upstream's body broke off: this goes out after what is ready.
     failed: Option<std::io::Error>,
@@ -907,6 +909,7 @@ impl Rewriting {
             bom: Bom::Undecided(BytesMut::new()),
             input,
             ready: VecDeque::new(),
+            pieces: Vec::new(),
             done: false,
             failed: None,
         }
@@ -925,11 +928,25 @@ impl Rewriting {
             self.by_html_lang = None;
         }
         for part in [parsed, untouched] {
-            let part = match &mut self.trackers {
-                Some(stage) if !part.is_empty() => stage.push(&part),
-                _ => part,
-            };
-            let out = self.body_end.push(part);
+            match &mut self.trackers {
+                Some(stage) if !part.is_empty() => {
+                    let mut pieces = std::mem::take(&mut self.pieces);
+                    stage.push(part, &mut pieces);
+                    self.body_end_all(&mut pieces);
+                    self.pieces = pieces;
+                }
+                _ => {
+                    let out = self.body_end.push(part);
+                    self.queue(out);
+                }
+            }
+        }
+    }
+
+    /// The tracker stage's output through the body-end stage, in order.
+    fn body_end_all(&mut self, pieces: &mut Vec<Bytes>) {
+        for piece in pieces.drain(..) {
+            let out = self.body_end.push(piece);
             self.queue(out);
         }
     }
@@ -967,14 +984,18 @@ impl Rewriting {
             Bom::Undecided(held) => self.rewrite(held.freeze()),
             Bom::Rewrite => {}
         }
-        let mut rest = self.head.finish();
+        let rest = self.head.finish();
         if let Some(stage) = &mut self.trackers {
-            let mut tail = BytesMut::from(&stage.push(&rest)[..]);
-            tail.extend_from_slice(&stage.finish());
-            rest = tail.freeze();
+            let mut pieces = std::mem::take(&mut self.pieces);
+            if !rest.is_empty() {
+                stage.push(rest, &mut pieces);
+            }
+            stage.finish(&mut pieces);
+            self.body_end_all(&mut pieces);
+        } else {
+            let out = self.body_end.push(rest);
+            self.queue(out);
         }
-        let out = self.body_end.push(rest);
-        self.queue(out);
         let out = self.body_end.finish();
         self.queue(out);
     }

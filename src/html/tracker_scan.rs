@@ -1,11 +1,26 @@
-//! The tracker stage: a page streams through a small HTML tokenizer that finds where
-//! each tag and each raw-text element (`<script>…</script>`, `<noscript>…`,
-//! `<iframe>…`) begins and ends, and only the ones that may hold a tracker go through
-//! lol_html with the [tracker handlers](super::trackers). Parsing every tag of a page
-//! with lol_html cost twenty times the injection (benches/trackers.rs); most pages
-//! hold a handful of trackers among thousands of tags.
+//! The tracker stage: finds the elements of a page that may hold a tracker and hands
+//! only those to lol_html with the [tracker handlers](super::trackers). Parsing every
+//! tag of a page with lol_html cost twenty times the injection (benches/trackers.rs);
+//! most pages hold a handful of trackers among thousands of tags, often none.
 //!
-//! What "may hold a tracker" means, decided per group of bytes (a tag, or a raw-text
+//! Two readers share the work:
+//!
+//! - the **quick scan** ([`skim`]) looks at every `<` of the page as if it began a
+//!   start tag, wherever it is (in a comment, a script, an attribute value...), and
+//!   reads whole only the elements the handlers act on, asking of each whether it
+//!   may hold a tracker. It keeps no state across tags, so it is cheap, and since
+//!   every element the browser sees begins with such a `<`, "nothing here" from it
+//!   is a sound answer. What it clears goes on at once, as it came (no copy);
+//! - the **tokenizer** ([`Tokenizer`]) follows the HTML standard's states that decide
+//!   where elements end: quoted attribute values, comments, bogus comments, RCDATA
+//!   and RAWTEXT elements, `<plaintext>`, and the script data escape states
+//!   (`<!--<script>` inside a script). It reads from a candidate the quick scan found
+//!   (after reading, without passing them on again, the bytes that went on since it
+//!   last stopped: it needs its state), decides whether the candidate is an element
+//!   at all, and if so hands it to a lol_html rewriter that starts where the
+//!   tokenizer is in the data state, so lol_html reads it as the browser does.
+//!
+//! What "may hold a tracker" means, for a group of bytes (a tag, or a raw-text
 //! element with its start and end tags), cheaply and conservatively:
 //!
 //! - an element the handlers act on (script, iframe, frame, embed, object, img,
@@ -18,13 +33,12 @@
 //! - a group past [`WINDOW_AFTER`] bytes: it streams through lol_html, in constant
 //!   memory, rather than be held.
 //!
-//! Each such group is handed to a fresh lol_html rewriter, starting where the
-//! tokenizer is in the data state, so lol_html reads it as the browser does. Every
-//! other byte passes as it came. The tokenizer follows the HTML standard's states
-//! that decide where elements end: quoted attribute values, comments, bogus comments,
-//! RCDATA and RAWTEXT elements, `<plaintext>`, and the script data escape states
-//! (`<!--<script>` inside a script).
+//! So a page with no tracker is never tokenized if it is shorter than
+//! [`BEHIND_AT_MOST`], and a page with trackers is tokenized as far as its last one;
+//! beyond that bound the tokenizer reads what went on as it goes, to keep memory
+//! constant.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -159,14 +173,412 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
 }
 
+/// Whether a whole group (a start tag, or a raw-text element with its end tag) of an
+/// element the handlers act on may hold a tracker. `start_tag_end` is where its start
+/// tag ends in `group` (0: the group is the tag).
+fn may_hold_tracker(pass: &TrackerPass, name: &[u8], group: &[u8], start_tag_end: usize) -> bool {
+    // A link is no request: `a` and `area` matter for their `ping` alone. Most
+    // tags of a page are links; without the word `ping` anywhere in the tag (in
+    // any case, any attribute), the search below is skipped.
+    if matches!(name, b"a" | b"area") && !mentions_ping(group) {
+        return false;
+    }
+    let matcher = &pass.site.trackers.matcher;
+    if matcher.may_contain_tracker(group) {
+        return true;
+    }
+    // A URL a browser reads differently from its bytes: read it so, then ask.
+    let tag_end = if start_tag_end > 0 {
+        start_tag_end.min(group.len())
+    } else {
+        group.len()
+    };
+    let tag = &group[..tag_end];
+    if !tag
+        .iter()
+        .any(|&b| matches!(b, b'&' | b'%' | b'\\' | b'\t' | b'\n' | b'\r') || b >= 0x80)
+    {
+        return false;
+    }
+    url_values(tag).any(|value| {
+        let value = String::from_utf8_lossy(value);
+        // A `src` whole (a browser drops its tabs and newlines), and each URL of
+        // a `srcset` or `ping` list.
+        pass.names_tracker(&value)
+            || value
+                .split([',', ' ', '\t', '\n', '\r'])
+                .any(|url| pass.names_tracker(url))
+    })
+}
+
+/// What the quick scan found in the bytes it was given.
+#[derive(Debug, PartialEq, Eq)]
+enum Skim {
+    /// Nothing before this offset is part of an element that may hold a tracker: it
+    /// can go on. The bytes from here (a `<` whose element has not come whole) are
+    /// needed to tell.
+    Clear(usize),
+    /// The `<` at `at` begins what may be an element holding a tracker, which ends at
+    /// `end` if it is one (`None`: not known; the tokenizer reads on from `at`).
+    Candidate { at: usize, end: Option<usize> },
+}
+
+/// The quick scan: every `<` of the bytes, whatever the tokenizer's state there (in
+/// a comment, a script, an attribute value...), is read as if it began a start tag.
+/// Those of an element the handlers act on are read whole (the tag, and a raw-text
+/// element up to its end tag) and asked [`may_hold_tracker`], as the tokenizer would
+/// ask it. Any element that the tokenizer would rewrite begins with such a `<`, so
+/// a clear answer is a sound one; a candidate may prove to be text once the tokenizer
+/// reads it in its place. `at_end`: no more bytes will come.
+fn skim(pass: &TrackerPass, bytes: &[u8], at_end: bool) -> Skim {
+    let len = bytes.len();
+    // Whatever is not whole at the end of the page is the tokenizer's to read.
+    let unresolved = |lt: usize| {
+        if at_end || len - lt > WINDOW_AFTER {
+            Skim::Candidate { at: lt, end: None }
+        } else {
+            Skim::Clear(lt)
+        }
+    };
+    for lt in memchr::memchr_iter(b'<', bytes) {
+        let (name, name_end) = match start_tag_name(bytes, lt) {
+            StartName::Other => continue,
+            StartName::Cut => return unresolved(lt),
+            StartName::Handled { name, end } => (name, end),
+        };
+        let name = &name.bytes[..name.len];
+        let mut unused = TagName {
+            bytes: [0; 16],
+            len: 0,
+            done: true,
+        };
+        let Some(gt) = read_tag(bytes, name_end, Attr::BeforeName, &mut unused).0 else {
+            return unresolved(lt);
+        };
+        let (group_end, start_tag_end) = match RawElement::from_name(name) {
+            Some(element) => {
+                let content = gt + 1;
+                let Some(close) = raw_end(bytes, content, element.name()) else {
+                    return unresolved(lt);
+                };
+                // `<!--` in a script can move its end past the first `</script>`
+                // (the script data escape states): the tokenizer reads it.
+                if element == RawElement::Script
+                    && memmem::find(&bytes[content..close], b"<!--").is_some()
+                {
+                    return Skim::Candidate { at: lt, end: None };
+                }
+                let after_name = close + 2 + element.name().len();
+                let Some(close_gt) = read_tag(bytes, after_name, Attr::BeforeName, &mut unused).0
+                else {
+                    return unresolved(lt);
+                };
+                (close_gt + 1, content - lt)
+            }
+            None => (gt + 1, 0),
+        };
+        let group = &bytes[lt..group_end];
+        if group.len() > WINDOW_AFTER || may_hold_tracker(pass, name, group, start_tag_end) {
+            return Skim::Candidate {
+                at: lt,
+                end: Some(group_end),
+            };
+        }
+    }
+    Skim::Clear(len)
+}
+
+/// A start tag's name, read from its `<`.
+enum StartName {
+    /// Not a start tag, or not of an element the handlers act on.
+    Other,
+    /// The bytes end before the name does.
+    Cut,
+    /// An element the handlers act on; its name ends at `end`.
+    Handled { name: ShortName, end: usize },
+}
+
+/// A lower-case tag name of up to eight bytes (every name the handlers act on).
+struct ShortName {
+    bytes: [u8; 8],
+    len: usize,
+}
+
+/// The first letters of the names the handlers act on, either case: most tags of a
+/// page (`div`, `p`, `h2`, `ul`, `td`...) are told apart by that byte alone.
+const HANDLED_FIRST: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    let firsts = b"aefilnos";
+    while i < firsts.len() {
+        table[firsts[i] as usize] = true;
+        table[firsts[i].to_ascii_uppercase() as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+fn start_tag_name(bytes: &[u8], lt: usize) -> StartName {
+    let Some(&first) = bytes.get(lt + 1) else {
+        return StartName::Cut;
+    };
+    if !HANDLED_FIRST[first as usize] {
+        return StartName::Other;
+    }
+    let mut name = ShortName {
+        bytes: [0; 8],
+        len: 0,
+    };
+    for (i, &b) in bytes[lt + 1..].iter().enumerate() {
+        if is_space(b) || b == b'/' || b == b'>' {
+            return if handled(&name.bytes[..name.len]) {
+                StartName::Handled {
+                    name,
+                    end: lt + 1 + i,
+                }
+            } else {
+                StartName::Other
+            };
+        }
+        if name.len == name.bytes.len() {
+            return StartName::Other;
+        }
+        name.bytes[name.len] = b.to_ascii_lowercase();
+        name.len += 1;
+    }
+    StartName::Cut
+}
+
+/// Where the first end tag of a raw-text element (`</name` then a space, `/` or `>`)
+/// begins, from `from`.
+fn raw_end(bytes: &[u8], from: usize, name: &[u8]) -> Option<usize> {
+    let mut i = from;
+    while let Some(found) = memchr(b'<', &bytes[i..]) {
+        let at = i + found;
+        let rest = &bytes[at..];
+        if rest.len() < name.len() + 3 {
+            return None;
+        }
+        if rest[1] == b'/' && rest[2..2 + name.len()].eq_ignore_ascii_case(name) {
+            let after = rest[2 + name.len()];
+            if is_space(after) || after == b'/' || after == b'>' {
+                return Some(at);
+            }
+        }
+        i = at + 1;
+    }
+    None
+}
+
+/// How much a response keeps of what went on unread by the tokenizer, at most, before
+/// the tokenizer reads it (a page shorter than this is never read whole when the quick
+/// scan finds nothing).
+const BEHIND_AT_MOST: usize = 64 * 1024;
+
+/// How much of a chunk the quick scan looks at to decide what was pending before it.
+const PROBE: usize = 512;
+
+/// How much the tokenizer reads at a time past a candidate before asking whether the
+/// quick scan can take over again.
+const READ_SLICE: usize = 2048;
+
+/// The tracker stage of one response.
+///
+/// Most of a page goes on after a quick scan ([`skim`]) that reads only the tags of
+/// elements the handlers act on, and finds nothing a browser would load there. When
+/// it finds a candidate, the [`Tokenizer`] reads the page from where it last stopped
+/// (the bytes since went on already: it reads them only to know its state), then
+/// reads the candidate in its place, rewrites it if it is an element holding a
+/// tracker, and hands back to the quick scan once it is between groups again. So a
+/// page is tokenized only as far as its last tracker, and the part of it that went on
+/// unread is kept, up to [`BEHIND_AT_MOST`], for the tokenizer to read when needed.
+pub struct TrackerStage {
+    pass: Arc<TrackerPass>,
+    tokenizer: Tokenizer,
+    /// The tokenizer reads every byte (from a candidate until it is at rest again).
+    reading: bool,
+    /// Input not gone on yet: from a `<` whose element has not come whole.
+    pending: Bytes,
+    /// What went on after the quick scan, not yet read by the tokenizer.
+    behind: VecDeque<Bytes>,
+    behind_len: usize,
+    /// [`BEHIND_AT_MOST`], smaller in tests.
+    behind_at_most: usize,
+}
+
+impl TrackerStage {
+    pub fn new(pass: Arc<TrackerPass>, encoding: AsciiCompatibleEncoding) -> TrackerStage {
+        TrackerStage {
+            tokenizer: Tokenizer::new(pass.clone(), encoding),
+            pass,
+            reading: false,
+            pending: Bytes::new(),
+            behind: VecDeque::new(),
+            behind_len: 0,
+            behind_at_most: BEHIND_AT_MOST,
+        }
+    }
+
+    /// Takes a chunk; what may go on now is added to `out`.
+    pub fn push(&mut self, chunk: Bytes, out: &mut Vec<Bytes>) {
+        if self.tokenizer.cut {
+            return;
+        }
+        if self.reading {
+            Self::put(out, self.tokenizer.push(&chunk));
+            self.reading = !self.tokenizer.at_rest();
+            return;
+        }
+        self.pending = if self.pending.is_empty() {
+            chunk
+        } else if self.pending_resolved_by(&chunk) {
+            // What was pending is decided by the chunk's first bytes: it goes on as
+            // it is, and the chunk is not copied behind it.
+            let pending = std::mem::take(&mut self.pending);
+            self.pass_unread(pending, out);
+            if self.tokenizer.cut {
+                return;
+            }
+            chunk
+        } else {
+            let mut joined = BytesMut::with_capacity(self.pending.len() + chunk.len());
+            joined.extend_from_slice(&self.pending);
+            joined.extend_from_slice(&chunk);
+            joined.freeze()
+        };
+        self.skim(false, out);
+    }
+
+    /// Whether the quick scan clears every pending byte once it sees the chunk's
+    /// first bytes (most pending bytes are a tag cut by the chunk's end).
+    fn pending_resolved_by(&self, chunk: &[u8]) -> bool {
+        let mut probe = Vec::with_capacity(self.pending.len() + PROBE.min(chunk.len()));
+        probe.extend_from_slice(&self.pending);
+        probe.extend_from_slice(&chunk[..PROBE.min(chunk.len())]);
+        match skim(&self.pass, &probe, false) {
+            Skim::Clear(upto) => upto >= self.pending.len(),
+            Skim::Candidate { .. } => false,
+        }
+    }
+
+    /// The end of the page: whatever is held goes on.
+    pub fn finish(&mut self, out: &mut Vec<Bytes>) {
+        if self.tokenizer.cut {
+            return;
+        }
+        if !self.reading {
+            self.skim(true, out);
+        }
+        if self.reading {
+            Self::put(out, self.tokenizer.finish());
+        }
+    }
+
+    fn put(out: &mut Vec<Bytes>, bytes: Bytes) {
+        if !bytes.is_empty() {
+            out.push(bytes);
+        }
+    }
+
+    /// Lets the pending bytes go on as far as the quick scan clears them; hands over
+    /// to the tokenizer at a candidate.
+    fn skim(&mut self, at_end: bool, out: &mut Vec<Bytes>) {
+        let mut found = skim(&self.pass, &self.pending, at_end);
+        loop {
+            let (at, end) = match found {
+                Skim::Clear(upto) => {
+                    let clear = self.pending.split_to(upto);
+                    self.pass_unread(clear, out);
+                    return;
+                }
+                Skim::Candidate { at, end } => (at, end),
+            };
+            let group = match end {
+                // A window is open (the previous group was rewritten) and this one
+                // follows it at once: through the same window, spaces and all.
+                Some(end) if self.tokenizer.window_between_groups() => self.pending.split_to(end),
+                _ => {
+                    let before = self.pending.split_to(at);
+                    self.pass_unread(before, out);
+                    self.catch_up();
+                    match end {
+                        Some(end) => self.pending.split_to(end - at),
+                        None => std::mem::take(&mut self.pending),
+                    }
+                }
+            };
+            Self::put(out, self.tokenizer.push(&group));
+            if self.tokenizer.cut {
+                return;
+            }
+            if end.is_some() && (self.tokenizer.at_rest() || self.tokenizer.window_between_groups())
+            {
+                found = skim(&self.pass, &self.pending, at_end);
+                // The rewriter the group went through serves the next one too when it
+                // follows at once (a head's snippets); otherwise it ends here.
+                let adjacent = matches!(found, Skim::Candidate { at, end: Some(_) }
+                    if self.pending[..at].iter().all(|&b| is_space(b)));
+                if self.tokenizer.window_between_groups() && !adjacent {
+                    Self::put(out, self.tokenizer.end_window());
+                }
+                continue;
+            }
+            // The candidate was text (in a comment, a script, an attribute value...)
+            // or an element the tokenizer reads past its end: it reads on, a slice at
+            // a time, until it is between groups again.
+            while !self.tokenizer.at_rest() && !self.pending.is_empty() {
+                if self.tokenizer.window_between_groups() {
+                    Self::put(out, self.tokenizer.end_window());
+                    break;
+                }
+                let slice = self.pending.split_to(self.pending.len().min(READ_SLICE));
+                Self::put(out, self.tokenizer.push(&slice));
+                if self.tokenizer.cut {
+                    return;
+                }
+            }
+            if self.tokenizer.window_between_groups() {
+                Self::put(out, self.tokenizer.end_window());
+            }
+            if !self.tokenizer.at_rest() {
+                self.reading = true;
+                return;
+            }
+            found = skim(&self.pass, &self.pending, at_end);
+        }
+    }
+
+    /// Bytes the quick scan cleared go on; the tokenizer reads them later.
+    fn pass_unread(&mut self, bytes: Bytes, out: &mut Vec<Bytes>) {
+        if bytes.is_empty() {
+            return;
+        }
+        out.push(bytes.clone());
+        self.behind_len += bytes.len();
+        self.behind.push_back(bytes);
+        if self.behind_len > self.behind_at_most {
+            self.catch_up();
+        }
+    }
+
+    /// The tokenizer reads what went on unread, to know its state after it.
+    fn catch_up(&mut self) {
+        for bytes in self.behind.drain(..) {
+            self.tokenizer.read_gone(&bytes);
+        }
+        self.behind_len = 0;
+    }
+}
+
 /// A group handed to lol_html.
 struct Window {
     rewriter: HtmlRewriter<'static, Sink>,
     sink: Sink,
 }
 
-/// The tracker stage of one response.
-pub struct TrackerStage {
+/// The HTML tokenizer that reads a page group by group and rewrites the groups that
+/// may hold a tracker (the slow, exact reading [`TrackerStage`] falls back on).
+struct Tokenizer {
     pass: Arc<TrackerPass>,
     encoding: AsciiCompatibleEncoding,
     state: State,
@@ -186,11 +598,17 @@ pub struct TrackerStage {
     window: Option<Window>,
     /// lol_html gave up (its memory bound): the rest of the page is dropped.
     cut: bool,
+    /// How many of the next input bytes to go on have gone on already: the quick scan
+    /// passed them before the tokenizer read them (see [`TrackerStage`]).
+    skip: usize,
+    /// The current group began in bytes that had gone on already: it is read, never
+    /// rewritten (the quick scan found nothing in it a browser would load).
+    group_gone: bool,
 }
 
-impl TrackerStage {
-    pub fn new(pass: Arc<TrackerPass>, encoding: AsciiCompatibleEncoding) -> TrackerStage {
-        TrackerStage {
+impl Tokenizer {
+    fn new(pass: Arc<TrackerPass>, encoding: AsciiCompatibleEncoding) -> Tokenizer {
+        Tokenizer {
             pass,
             encoding,
             state: State::Data,
@@ -202,11 +620,58 @@ impl TrackerStage {
             start_tag_end: 0,
             window: None,
             cut: false,
+            skip: 0,
+            group_gone: false,
         }
     }
 
+    /// Whether the tokenizer is between groups with nothing held: where the quick
+    /// scan can take over.
+    fn at_rest(&self) -> bool {
+        self.state == State::Data
+            && self.held.is_empty()
+            && self.window.is_none()
+            && self.skip == 0
+            && !self.cut
+    }
+
+    /// Whether the tokenizer is between groups with a window still open.
+    fn window_between_groups(&self) -> bool {
+        self.window.is_some()
+            && self.state == State::Data
+            && self.held.is_empty()
+            && self.skip == 0
+            && !self.cut
+    }
+
+    /// Closes the open window; returns what it still held.
+    fn end_window(&mut self) -> Bytes {
+        let mut out = BytesMut::new();
+        self.close_window(&mut out);
+        out.freeze()
+    }
+
+    /// Reads bytes that have gone on already, to know the state after them.
+    fn read_gone(&mut self, bytes: &[u8]) {
+        if self.cut {
+            return;
+        }
+        self.skip += bytes.len();
+        self.held.extend_from_slice(bytes);
+        let mut out = BytesMut::new();
+        self.scan(&mut out);
+        debug_assert!(out.is_empty(), "bytes already gone went on again");
+    }
+
+    /// Input bytes going on as they came, less those that went on already.
+    fn emit(skip: &mut usize, bytes: &[u8], out: &mut BytesMut) {
+        let gone = (*skip).min(bytes.len());
+        *skip -= gone;
+        out.extend_from_slice(&bytes[gone..]);
+    }
+
     /// Takes a chunk; returns what may go on now.
-    pub fn push(&mut self, chunk: &[u8]) -> Bytes {
+    fn push(&mut self, chunk: &[u8]) -> Bytes {
         if self.cut {
             return Bytes::new();
         }
@@ -219,7 +684,7 @@ impl TrackerStage {
     }
 
     /// The end of the page: whatever is held goes on (through its window, if any).
-    pub fn finish(&mut self) -> Bytes {
+    fn finish(&mut self) -> Bytes {
         if self.cut {
             return Bytes::new();
         }
@@ -230,7 +695,7 @@ impl TrackerStage {
             self.feed(&rest, &mut out);
             self.close_window(&mut out);
         } else {
-            out.extend_from_slice(&rest);
+            Self::emit(&mut self.skip, &rest, &mut out);
         }
         out.freeze()
     }
@@ -241,7 +706,7 @@ impl TrackerStage {
         if self.window.is_some() {
             self.feed(&bytes, out);
         } else {
-            out.extend_from_slice(&bytes);
+            Self::emit(&mut self.skip, &bytes, out);
         }
         self.pos -= len.min(self.pos);
         self.start_tag_end -= len.min(self.start_tag_end);
@@ -250,57 +715,36 @@ impl TrackerStage {
     /// The current group ends at `end` (exclusive) in `held`: it goes on, through
     /// lol_html when it may hold a tracker.
     fn group_done(&mut self, end: usize, out: &mut BytesMut) {
-        let windowed =
-            self.window.is_some() || self.group_handled && self.needs_window(&self.held[..end]);
-        if windowed {
+        let needs = self.group_handled && self.needs_window(&self.held[..end]);
+        if needs || self.window.is_some() {
             let group = self.held.split_to(end);
             self.feed(&group, out);
-            self.close_window(out);
+            // Trackers come in runs (a head's snippets one after another): the window
+            // stays open for what follows, and closes after a group that needs none,
+            // rather than a rewriter being built for each.
+            if !needs {
+                self.close_window(out);
+            }
         } else {
-            out.extend_from_slice(&self.held[..end]);
+            Self::emit(&mut self.skip, &self.held[..end], out);
             self.held.advance(end);
         }
         self.pos = 0;
         self.start_tag_end = 0;
         self.state = State::Data;
         self.group_handled = false;
+        self.group_gone = false;
         self.name_len = 0;
     }
 
     /// Whether a whole group (of an element the handlers act on) may hold a tracker.
     fn needs_window(&self, group: &[u8]) -> bool {
-        // A link is no request: `a` and `area` matter for their `ping` alone. Most
-        // tags of a page are links; without the word `ping` anywhere in the tag (in
-        // any case, any attribute), the search below is skipped.
-        if matches!(&self.name[..self.name_len], b"a" | b"area") && !mentions_ping(group) {
-            return false;
-        }
-        let matcher = &self.pass.site.trackers.matcher;
-        if matcher.may_contain_tracker(group) {
-            return true;
-        }
-        // A URL a browser reads differently from its bytes: read it so, then ask.
-        let tag_end = if self.start_tag_end > 0 {
-            self.start_tag_end.min(group.len())
-        } else {
-            group.len()
-        };
-        let tag = &group[..tag_end];
-        if !tag
-            .iter()
-            .any(|&b| matches!(b, b'&' | b'%' | b'\\' | b'\t' | b'\n' | b'\r') || b >= 0x80)
-        {
-            return false;
-        }
-        url_values(tag).any(|value| {
-            let value = String::from_utf8_lossy(value);
-            // A `src` whole (a browser drops its tabs and newlines), and each URL of
-            // a `srcset` or `ping` list.
-            self.pass.names_tracker(&value)
-                || value
-                    .split([',', ' ', '\t', '\n', '\r'])
-                    .any(|url| self.pass.names_tracker(url))
-        })
+        may_hold_tracker(
+            &self.pass,
+            &self.name[..self.name_len],
+            group,
+            self.start_tag_end,
+        )
     }
 
     fn open_window(&mut self) {
@@ -411,7 +855,7 @@ impl TrackerStage {
             self.pass_on(len, out);
             return;
         }
-        out.extend_from_slice(&self.held[..len]);
+        Self::emit(&mut self.skip, &self.held[..len], out);
         self.held.advance(len);
         self.pos -= len.min(self.pos);
         self.start_tag_end -= len.min(self.start_tag_end);
@@ -438,6 +882,8 @@ impl TrackerStage {
                     attr: Attr::TagName,
                 };
                 self.pos = 1;
+                // `held` starts at the group: `skip` counts from there.
+                self.group_gone = self.skip > 0;
             }
             b'/' => {
                 let Some(&after) = self.held.get(2) else {
@@ -491,7 +937,8 @@ impl TrackerStage {
         self.name = name.bytes;
         self.name_len = name.len;
         if name.done {
-            self.group_handled = !end_tag && handled(&self.name[..self.name_len]);
+            self.group_handled =
+                !end_tag && !self.group_gone && handled(&self.name[..self.name_len]);
         }
         match gt {
             Some(gt) => self.tag_done(end_tag, gt, out),
@@ -866,7 +1313,13 @@ mod tests {
 
     /// Through the tracker stage, in chunks of the given sizes (cycled).
     fn staged(html: &str, sizes: &[usize]) -> String {
+        staged_with(html, sizes, BEHIND_AT_MOST)
+    }
+
+    /// The same, the tokenizer catching up once `behind` bytes went on unread.
+    fn staged_with(html: &str, sizes: &[usize], behind: usize) -> String {
         let mut stage = TrackerStage::new(pass(), AsciiCompatibleEncoding::utf_8());
+        stage.behind_at_most = behind;
         let mut out = Vec::new();
         let mut rest = html.as_bytes();
         let mut i = 0;
@@ -877,11 +1330,15 @@ mod tests {
                 .unwrap_or(7)
                 .max(1)
                 .min(rest.len());
-            out.extend_from_slice(&stage.push(&rest[..n]));
+            let mut pieces = Vec::new();
+            stage.push(Bytes::copy_from_slice(&rest[..n]), &mut pieces);
+            pieces.iter().for_each(|p| out.extend_from_slice(p));
             rest = &rest[n..];
             i += 1;
         }
-        out.extend_from_slice(&stage.finish());
+        let mut pieces = Vec::new();
+        stage.finish(&mut pieces);
+        pieces.iter().for_each(|p| out.extend_from_slice(p));
         String::from_utf8(out).unwrap()
     }
 
@@ -1011,6 +1468,20 @@ mod tests {
         "<a href=\"/?q=a&amp;b=%20\">q</a>",
         "<SCRIPT SRC=\"HTTPS://WWW.GOOGLETAGMANAGER.COM/gtm.js\"></SCRIPT>",
         "<script>var u = \"<!--\"; fbq('init','4');</script>",
+        // Tracker markup that is no element (the quick scan's candidates that the
+        // tokenizer finds to be text), and what follows it.
+        "<div title=\"<img src=https://www.facebook.com/tr?id=5>\">t</div>",
+        "<div data-embed='<iframe src=\"https://www.youtube.com/embed/z\"></iframe>'>v</div>",
+        "<style>.x{} <img src=\"https://www.facebook.com/tr?id=6\"></style>",
+        "<script>document.write('<img src=\"https://www.facebook.com/tr?id=7\">')</script>",
+        "<xmp><script>fbq('init','9')</script></xmp>",
+        "<a<img src=\"https://www.facebook.com/tr?id=8\">",
+        "<noscript><iframe src=\"https://www.googletagmanager.com/ns.html?id=GTM-1\"></iframe></noscript>",
+        "<div title=\"unclosed>",
+        "<p title='x>y' data-u=a\"b>q</p>",
+        "<!DOCTYPE html>",
+        "<img src=\"/static/icon.png\" alt=\"\">",
+        "<script src=\"/static/app.js\" defer></script>",
     ];
 
     proptest! {
@@ -1022,9 +1493,10 @@ mod tests {
         fn the_stage_rewrites_as_lol_html_over_the_whole_page(
             picks in proptest::collection::vec(0usize..FRAGMENTS.len(), 1..20),
             sizes in proptest::collection::vec(1usize..64, 1..8),
+            behind in 0usize..300,
         ) {
             let page: String = picks.iter().map(|&i| FRAGMENTS[i]).collect();
-            prop_assert_eq!(staged(&page, &sizes), whole(&page), "page: {}", page);
+            prop_assert_eq!(staged_with(&page, &sizes, behind), whole(&page), "page: {}", page);
         }
     }
 }
