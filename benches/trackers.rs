@@ -170,7 +170,16 @@ fn count_pages(spec: &str) {
         "none" => (config(""), 30 * 1024, false),
         "five" => (config(""), 30 * 1024, true),
         "big" => (config(""), 5 * 1024 * 1024, false),
-        other => panic!("TRACKERS_PAGES: no case {other} (inj, none, five, big)"),
+        // A page from a file (bench/load.sh's, say), trackers on or off.
+        _ if case.starts_with("file=") || case.starts_with("fileinj=") => {
+            let yaml = if case.starts_with("fileinj=") {
+                "trackers:\n  block: false\n"
+            } else {
+                ""
+            };
+            (config(yaml), 0, false)
+        }
+        other => panic!("TRACKERS_PAGES: no case {other} (inj, none, five, big, file=PATH)"),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -184,7 +193,23 @@ fn count_pages(spec: &str) {
         &site.consent,
         &config.categories,
     );
-    let html = page(size, trackers);
+    let html = match case.split_once('=') {
+        Some((_, path)) => Bytes::from(std::fs::read(path).expect("TRACKERS_PAGES: the file")),
+        None => page(size, trackers),
+    };
+    // The body in chunks of TRACKERS_CHUNK bytes (default: whole), as an upstream's
+    // socket reads would cut it.
+    let chunk: usize = std::env::var("TRACKERS_CHUNK")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX);
+    let body = || -> consentry::Body {
+        let pieces: Vec<Result<hyper::body::Frame<Bytes>, consentry::BoxError>> = html
+            .chunks(chunk.max(1))
+            .map(|c| Ok(hyper::body::Frame::data(html.slice_ref(c))))
+            .collect();
+        http_body_util::StreamBody::new(futures_util::stream::iter(pieces)).boxed_unsync()
+    };
     let (head, ()) = http::Response::builder()
         .status(200)
         .header(CONTENT_TYPE, "text/html; charset=utf-8")
@@ -204,7 +229,7 @@ fn count_pages(spec: &str) {
             &consent,
         )
         .expect("an HTML page is rewritten");
-        let body = inject::apply(plan, &mut parts, reply::full(html.clone()));
+        let body = inject::apply(plan, &mut parts, body());
         total += rt
             .block_on(async { body.collect().await.expect("body").to_bytes() })
             .len();
