@@ -1122,6 +1122,24 @@ struct TagName {
     done: bool,
 }
 
+/// The bytes that end a tag or attribute name (a space, `/`, `>`, and for an
+/// attribute's `=`), as one table lookup per byte in the tag loop.
+const ENDS_NAME: [u8; 256] = {
+    let mut table = [0u8; 256];
+    table[b' ' as usize] = 1;
+    table[b'\t' as usize] = 1;
+    table[b'\n' as usize] = 1;
+    table[b'\r' as usize] = 1;
+    table[0x0c] = 1;
+    table[b'/' as usize] = 1;
+    table[b'>' as usize] = 1;
+    table[b'=' as usize] = EQUALS;
+    table
+};
+
+/// `=` in [`ENDS_NAME`]: it ends an attribute's name, not a tag's.
+const EQUALS: u8 = 2;
+
 /// Reads a tag from `from` in attribute state `attr`: where its `>` is, if it came,
 /// else the state and position reached. A plain function over a slice, so that the
 /// byte loop keeps everything in registers.
@@ -1137,7 +1155,7 @@ fn read_tag(
         let b = bytes[i];
         match attr {
             Attr::TagName => {
-                if is_space(b) || b == b'/' || b == b'>' {
+                if ENDS_NAME[b as usize] & !EQUALS != 0 {
                     name.done = true;
                     attr = Attr::BeforeName;
                     continue;
@@ -1159,10 +1177,7 @@ fn read_tag(
             }
             Attr::Name => {
                 // Most of a name is letters: skip to what can end it.
-                match bytes[i..]
-                    .iter()
-                    .position(|&c| c == b'>' || c == b'=' || c == b'/' || is_space(c))
-                {
+                match bytes[i..].iter().position(|&c| ENDS_NAME[c as usize] != 0) {
                     Some(at) => i += at,
                     None => {
                         i = len;
