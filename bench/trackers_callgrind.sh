@@ -8,7 +8,8 @@
 #   CASES="none big" bench/trackers_callgrind.sh
 #
 # Cases: inj (trackers.block false: the injection alone), none (30 KB, no tracker),
-# five (30 KB, the five most common trackers), big (5 MB, no tracker; slow).
+# five (30 KB, the five most common trackers), rulesN (five, with N extra
+# trackers.rules: rules10, rules100, rules1000), big (5 MB, no tracker; slow).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind is needed" >&2; exit 1; }
@@ -25,7 +26,7 @@ for c in ${CASES:-inj none five}; do
     a=$(count "$c" $lo)
     b=$(count "$c" $hi)
     per[$c]=$(( (b - a) / (hi - lo) ))
-    printf '%-5s %12d instructions/page\n' "$c" "${per[$c]}"
+    printf '%-10s %10d instructions/page\n' "$c" "${per[$c]}"
 done
 if [[ -n ${per[inj]:-} ]]; then
     for c in none five; do

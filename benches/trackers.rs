@@ -160,7 +160,7 @@ fn bench_trackers(c: &mut Criterion) {
 criterion_group!(benches, bench_trackers);
 
 /// `TRACKERS_PAGES=CASE:N` rewrites N pages of one case (`inj`, `none`, `five`,
-/// `big`) and exits, for an instruction count under callgrind that the machine's
+/// `big`, `rulesN`, `file=PATH`) and exits, for an instruction count under callgrind that the machine's
 /// noise does not move (bench/trackers_callgrind.sh).
 fn count_pages(spec: &str) {
     let (case, n) = spec.split_once(':').unwrap_or((spec, "100"));
@@ -170,6 +170,11 @@ fn count_pages(spec: &str) {
         "none" => (config(""), 30 * 1024, false),
         "five" => (config(""), 30 * 1024, true),
         "big" => (config(""), 5 * 1024 * 1024, false),
+        // Five trackers and N extra rules: `rules10`, `rules100`, `rules1000`.
+        _ if case.starts_with("rules") => {
+            let n: usize = case["rules".len()..].parse().expect("rulesN");
+            (config(&extra_rules(n)), 30 * 1024, true)
+        }
         // A page from a file (bench/load.sh's, say), trackers on or off.
         _ if case.starts_with("file=") || case.starts_with("fileinj=") => {
             let yaml = if case.starts_with("fileinj=") {

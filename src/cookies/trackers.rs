@@ -10,8 +10,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use aho_corasick::automaton::Automaton;
+use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::dfa::DFA;
+use aho_corasick::nfa::contiguous;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Anchored, MatchKind, StartKind};
 
 use crate::cookies::category::{CategoryId, CategorySet};
@@ -102,46 +103,67 @@ pub struct TrackerMatcher {
     triggers: Option<Triggers>,
 }
 
-/// The trigger literals as a DFA walked by hand: asked once per tag that may load
-/// something, on haystacks of tens of bytes, where `AhoCorasick::is_match`'s set-up
-/// costs more than the walk (benches/trackers.rs).
+/// The trigger literals as an automaton walked by hand: asked once per tag that may
+/// load something, on haystacks of tens of bytes, where `AhoCorasick::is_match`'s
+/// set-up costs more than the walk (benches/trackers.rs). A DFA (one table lookup per
+/// byte) for the catalogue and up to a few hundred rules; past that its tables would
+/// take megabytes (7 MB for 1,000 rules), and a contiguous NFA serves instead.
 #[derive(Debug, Clone)]
-struct Triggers {
-    dfa: DFA,
-    start: aho_corasick::automaton::StateID,
+enum Triggers {
+    Dfa(DFA, StateID),
+    Nfa(contiguous::NFA, StateID),
 }
+
+/// Up to this many literals, the triggers are a DFA (about 2 MB at most).
+const DFA_LITERALS: usize = 250;
 
 impl Triggers {
     fn build(literals: &[String]) -> Option<Triggers> {
-        let dfa = DFA::builder()
+        if literals.len() <= DFA_LITERALS {
+            let dfa = DFA::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .start_kind(StartKind::Unanchored)
+                .build(literals)
+                .ok()?;
+            let start = dfa.start_state(Anchored::No).ok()?;
+            return Some(Triggers::Dfa(dfa, start));
+        }
+        let nfa = contiguous::NFA::builder()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
-            .start_kind(StartKind::Unanchored)
             .build(literals)
             .ok()?;
-        let start = dfa.start_state(Anchored::No).ok()?;
-        Some(Triggers { dfa, start })
+        let start = nfa.start_state(Anchored::No).ok()?;
+        Some(Triggers::Nfa(nfa, start))
     }
 
     fn is_match(&self, bytes: &[u8]) -> bool {
-        let dfa = &self.dfa;
-        if dfa.is_match(self.start) {
-            return true;
+        match self {
+            Triggers::Dfa(dfa, start) => walk(dfa, *start, bytes),
+            Triggers::Nfa(nfa, start) => walk(nfa, *start, bytes),
         }
-        let mut state = self.start;
-        for &byte in bytes {
-            state = dfa.next_state(Anchored::No, state, byte);
-            if dfa.is_special(state) {
-                if dfa.is_match(state) {
-                    return true;
-                }
-                if dfa.is_dead(state) {
-                    return false;
-                }
+    }
+}
+
+/// Whether any literal ends in `bytes`: the automaton's states, byte by byte.
+fn walk(automaton: &impl Automaton, start: StateID, bytes: &[u8]) -> bool {
+    if automaton.is_match(start) {
+        return true;
+    }
+    let mut state = start;
+    for &byte in bytes {
+        state = automaton.next_state(Anchored::No, state, byte);
+        if automaton.is_special(state) {
+            if automaton.is_match(state) {
+                return true;
+            }
+            if automaton.is_dead(state) {
+                return false;
             }
         }
-        false
     }
+    false
 }
 
 /// A pattern that is not `host[/path]`.
@@ -535,6 +557,38 @@ mod tests {
             "third_party" => Some(CategoryId(3)),
             _ => None,
         })
+    }
+
+    /// The trigger literals are found in any case, whether they make a DFA (the
+    /// catalogue and a few rules) or, past a few hundred, a contiguous NFA.
+    #[test]
+    fn triggers_find_their_literals_as_a_dfa_and_as_an_nfa() {
+        for extra in [0usize, 10, DFA_LITERALS + 50] {
+            let rules: Vec<TrackerRule> = (0..extra)
+                .map(|i| TrackerRule {
+                    url: Some(format!("stats{i}.example.org/js/*")),
+                    inline: None,
+                    category: CategoryId(1),
+                    provider: format!("Stats {i}"),
+                })
+                .collect();
+            let m = TrackerMatcher::compile(&rules, |_| Some(CategoryId(1)));
+            let nfa = matches!(m.triggers, Some(Triggers::Nfa(..)));
+            assert_eq!(nfa, extra > DFA_LITERALS, "{extra} rules");
+            let tag = br#"<script src="https://WWW.Google-Analytics.com/analytics.js">"#;
+            assert!(
+                m.may_contain_tracker(tag),
+                "{extra} rules: a catalogue host"
+            );
+            assert!(!m.may_contain_tracker(br#"<img src="/static/icon-1.png" alt="">"#));
+            if extra > 0 {
+                let last = format!("<img src=\"//STATS{}.example.org/js/p.gif\">", extra - 1);
+                assert!(
+                    m.may_contain_tracker(last.as_bytes()),
+                    "{extra} rules: a rule's host"
+                );
+            }
+        }
     }
 
     fn provider(m: &TrackerMatcher, id: Option<TrackerId>) -> Option<&str> {
