@@ -7,15 +7,15 @@
 
 use std::path::Path;
 
+mod support;
+
 use async_compression::tokio::bufread::{GzipDecoder, GzipEncoder};
 use bytes::Bytes;
-use consentry::consent::RequestCookies;
-use consentry::html::inject::{self, RequestFacts};
+use consentry::Config;
+use consentry::html::inject::RequestFacts;
 use consentry::net::reply;
-use consentry::{Config, Consent};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
-use http_body_util::BodyExt;
 use tokio::io::AsyncReadExt;
 use tokio::runtime::Runtime;
 
@@ -79,13 +79,7 @@ fn count(haystack: &[u8], needle: &[u8]) -> usize {
 fn bench_inject(c: &mut Criterion) {
     let config =
         Config::from_yaml(SHIPPED, "proxy.yaml", Path::new(".")).expect("proxy.yaml compiles");
-    let site = config.sites[0].clone();
-    let consent = Consent::read(
-        &RequestCookies::default(),
-        false,
-        &site.consent,
-        &config.categories,
-    );
+    let consent = support::undecided_visitor(&config);
     let request = http::Request::get("/explore/")
         .header("host", "portal.test")
         .body(())
@@ -116,17 +110,7 @@ fn bench_inject(c: &mut Criterion) {
             let (head, ()) = builder.body(()).unwrap().into_parts();
 
             let run = |mut parts: http::response::Parts, body: consentry::Body| {
-                let plan = inject::plan(
-                    &facts,
-                    &parts,
-                    &site,
-                    &config.categories,
-                    "portal.test",
-                    &consent,
-                )
-                .expect("an HTML page is rewritten");
-                let body = inject::apply(plan, &mut parts, body);
-                let out = rt.block_on(async { body.collect().await.expect("body").to_bytes() });
+                let out = support::rewrite(&rt, &facts, &config, &consent, &mut parts, body);
                 (parts, out)
             };
 

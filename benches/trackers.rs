@@ -15,11 +15,12 @@
 
 use std::path::Path;
 
+mod support;
+
 use bytes::Bytes;
-use consentry::consent::RequestCookies;
-use consentry::html::inject::{self, RequestFacts};
+use consentry::Config;
+use consentry::html::inject::RequestFacts;
 use consentry::net::reply;
-use consentry::{Config, Consent};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http_body_util::BodyExt;
@@ -58,6 +59,18 @@ fn page(size: usize, trackers: bool) -> Bytes {
     }
     html.push_str("</main></body></html>\n");
     Bytes::from(html)
+}
+
+/// The head of an identity HTML response of `len` bytes.
+fn html_head(len: usize) -> http::response::Parts {
+    http::Response::builder()
+        .status(200)
+        .header(CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(CONTENT_LENGTH, len)
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0
 }
 
 fn config(trackers_yaml: &str) -> Config {
@@ -108,35 +121,13 @@ fn bench_trackers(c: &mut Criterion) {
         ),
     ];
     for (label, config, size, trackers) in cases {
-        let site = config.sites[0].clone();
-        let consent = Consent::read(
-            &RequestCookies::default(),
-            false,
-            &site.consent,
-            &config.categories,
-        );
+        let consent = support::undecided_visitor(&config);
         let html = page(size, trackers);
         group.throughput(Throughput::Bytes(html.len() as u64));
         group.sample_size(if size > 1024 * 1024 { 10 } else { 50 });
-        let (head, ()) = http::Response::builder()
-            .status(200)
-            .header(CONTENT_TYPE, "text/html; charset=utf-8")
-            .header(CONTENT_LENGTH, html.len())
-            .body(())
-            .unwrap()
-            .into_parts();
+        let head = html_head(html.len());
         let run = |mut parts: http::response::Parts, body: consentry::Body| {
-            let plan = inject::plan(
-                &facts,
-                &parts,
-                &site,
-                &config.categories,
-                "portal.test",
-                &consent,
-            )
-            .expect("an HTML page is rewritten");
-            let body = inject::apply(plan, &mut parts, body);
-            rt.block_on(async { body.collect().await.expect("body").to_bytes() })
+            support::rewrite(&rt, &facts, &config, &consent, &mut parts, body)
         };
         let out = run(head.clone(), reply::full(html.clone()));
         if trackers && label != "injection-only" {
@@ -191,13 +182,7 @@ fn count_pages(spec: &str) {
         .unwrap();
     let request = http::Request::get("/explore/").body(()).unwrap();
     let facts = RequestFacts::of(&request);
-    let site = config.sites[0].clone();
-    let consent = Consent::read(
-        &RequestCookies::default(),
-        false,
-        &site.consent,
-        &config.categories,
-    );
+    let consent = support::undecided_visitor(&config);
     let html = match case.split_once('=') {
         Some((_, path)) => Bytes::from(std::fs::read(path).expect("TRACKERS_PAGES: the file")),
         None => page(size, trackers),
@@ -215,29 +200,11 @@ fn count_pages(spec: &str) {
             .collect();
         http_body_util::StreamBody::new(futures_util::stream::iter(pieces)).boxed_unsync()
     };
-    let (head, ()) = http::Response::builder()
-        .status(200)
-        .header(CONTENT_TYPE, "text/html; charset=utf-8")
-        .header(CONTENT_LENGTH, html.len())
-        .body(())
-        .unwrap()
-        .into_parts();
+    let head = html_head(html.len());
     let mut total = 0;
     for _ in 0..n {
         let mut parts = head.clone();
-        let plan = inject::plan(
-            &facts,
-            &parts,
-            &site,
-            &config.categories,
-            "portal.test",
-            &consent,
-        )
-        .expect("an HTML page is rewritten");
-        let body = inject::apply(plan, &mut parts, body());
-        total += rt
-            .block_on(async { body.collect().await.expect("body").to_bytes() })
-            .len();
+        total += support::rewrite(&rt, &facts, &config, &consent, &mut parts, body()).len();
     }
     println!("{case}: {n} pages, {total} bytes out");
 }
