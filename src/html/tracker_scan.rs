@@ -469,8 +469,9 @@ impl TrackerStage {
         if !self.reading {
             self.skim(true, out);
         }
-        // (At rest, the tokenizer holds nothing; its kept rewriter ends.)
-        Self::put(out, self.tokenizer.finish());
+        if self.reading {
+            Self::put(out, self.tokenizer.finish());
+        }
     }
 
     fn put(out: &mut Vec<Bytes>, bytes: Bytes) {
@@ -595,8 +596,6 @@ struct Tokenizer {
     /// Where the start tag of the current raw-text element ends, in `held`.
     start_tag_end: usize,
     window: Option<Window>,
-    /// The last window's rewriter, between groups: the next window reuses it.
-    parked: Option<Window>,
     /// lol_html gave up (its memory bound): the rest of the page is dropped.
     cut: bool,
     /// How many of the next input bytes to go on have gone on already: the quick scan
@@ -620,7 +619,6 @@ impl Tokenizer {
             group_handled: false,
             start_tag_end: 0,
             window: None,
-            parked: None,
             cut: false,
             skip: 0,
             group_gone: false,
@@ -699,7 +697,6 @@ impl Tokenizer {
         } else {
             Self::emit(&mut self.skip, &rest, &mut out);
         }
-        self.end_parked(&mut out);
         out.freeze()
     }
 
@@ -751,10 +748,6 @@ impl Tokenizer {
     }
 
     fn open_window(&mut self) {
-        if let Some(window) = self.parked.take() {
-            self.window = Some(window);
-            return;
-        }
         #[cfg(test)]
         tests::WINDOWS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let sink = Sink::default();
@@ -788,29 +781,10 @@ impl Tokenizer {
         }
     }
 
-    /// Ends the window, as far as the page is concerned: what it emitted goes on. Its
-    /// rewriter is kept for the next group that needs one (building one costs more
-    /// than a whole tag's rewrite), unless it still holds a script back.
     fn close_window(&mut self, out: &mut BytesMut) {
         let Some(window) = self.window.take() else {
             return;
         };
-        if window.sink.is_idle() {
-            out.extend_from_slice(&window.sink.take());
-            self.parked = Some(window);
-            return;
-        }
-        self.end_rewriter(window, out);
-    }
-
-    /// The end of the page: a kept rewriter ends too (it holds nothing).
-    fn end_parked(&mut self, out: &mut BytesMut) {
-        if let Some(window) = self.parked.take() {
-            self.end_rewriter(window, out);
-        }
-    }
-
-    fn end_rewriter(&mut self, window: Window, out: &mut BytesMut) {
         match window.rewriter.end() {
             Ok(()) => {
                 window.sink.finish_open_script(&self.pass);

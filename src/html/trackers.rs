@@ -261,13 +261,6 @@ impl Sink {
     }
 
     /// Decides a script still open when the document ends.
-    /// Whether the sink holds nothing back (no script waiting for its end tag).
-    pub fn is_idle(&self) -> bool {
-        self.0
-            .lock()
-            .is_ok_and(|state| state.script.is_none() && !state.cutting)
-    }
-
     pub fn finish_open_script(&self, pass: &TrackerPass) {
         self.finish_script(pass);
     }
