@@ -330,7 +330,7 @@ fn start_tag_name(bytes: &[u8], lt: usize) -> StartName {
         len: 0,
     };
     for (i, &b) in bytes[lt + 1..].iter().enumerate() {
-        if is_space(b) || b == b'/' || b == b'>' {
+        if ends_tag_name(b) {
             return if handled(&name.bytes[..name.len]) {
                 StartName::Handled {
                     name,
@@ -359,15 +359,25 @@ fn raw_end(bytes: &[u8], from: usize, name: &[u8]) -> Option<usize> {
         if rest.len() < name.len() + 3 {
             return None;
         }
-        if rest[1] == b'/' && rest[2..2 + name.len()].eq_ignore_ascii_case(name) {
-            let after = rest[2 + name.len()];
-            if is_space(after) || after == b'/' || after == b'>' {
-                return Some(at);
-            }
+        if is_end_tag(rest, name) {
+            return Some(at);
         }
         i = at + 1;
     }
     None
+}
+
+/// Whether `rest` (from a `<`, at least `name.len() + 3` bytes) begins the end tag of
+/// `name`: `</name` then what ends a tag name.
+fn is_end_tag(rest: &[u8], name: &[u8]) -> bool {
+    rest[1] == b'/'
+        && rest[2..2 + name.len()].eq_ignore_ascii_case(name)
+        && ends_tag_name(rest[2 + name.len()])
+}
+
+/// A space, `/` or `>`: what ends a tag's name.
+fn ends_tag_name(byte: u8) -> bool {
+    ENDS_NAME[byte as usize] & !EQUALS != 0
 }
 
 /// How much a response keeps of what went on unread by the tokenizer, at most, before
@@ -393,7 +403,7 @@ const READ_SLICE: usize = 2048;
 /// page is tokenized only as far as its last tracker, and the part of it that went on
 /// unread is kept, up to [`BEHIND_AT_MOST`], for the tokenizer to read when needed.
 pub struct TrackerStage {
-    pass: Arc<TrackerPass>,
+    /// Also holds the response's tracker pass, which the quick scan asks too.
     tokenizer: Tokenizer,
     /// The tokenizer reads every byte (from a candidate until it is at rest again).
     reading: bool,
@@ -404,18 +414,21 @@ pub struct TrackerStage {
     behind_len: usize,
     /// [`BEHIND_AT_MOST`], smaller in tests.
     behind_at_most: usize,
+    /// The pending bytes and a chunk's first bytes, for [`Self::pending_resolved_by`]
+    /// (kept for its allocation).
+    probe: Vec<u8>,
 }
 
 impl TrackerStage {
     pub fn new(pass: Arc<TrackerPass>, encoding: AsciiCompatibleEncoding) -> TrackerStage {
         TrackerStage {
-            tokenizer: Tokenizer::new(pass.clone(), encoding),
-            pass,
+            tokenizer: Tokenizer::new(pass, encoding),
             reading: false,
             pending: Bytes::new(),
             behind: VecDeque::new(),
             behind_len: 0,
             behind_at_most: BEHIND_AT_MOST,
+            probe: Vec::new(),
         }
     }
 
@@ -446,16 +459,17 @@ impl TrackerStage {
             joined.extend_from_slice(&chunk);
             joined.freeze()
         };
-        self.skim(false, out);
+        self.skim_pending(false, out);
     }
 
     /// Whether the quick scan clears every pending byte once it sees the chunk's
     /// first bytes (most pending bytes are a tag cut by the chunk's end).
-    fn pending_resolved_by(&self, chunk: &[u8]) -> bool {
-        let mut probe = Vec::with_capacity(self.pending.len() + PROBE.min(chunk.len()));
+    fn pending_resolved_by(&mut self, chunk: &[u8]) -> bool {
+        let probe = &mut self.probe;
+        probe.clear();
         probe.extend_from_slice(&self.pending);
         probe.extend_from_slice(&chunk[..PROBE.min(chunk.len())]);
-        match skim(&self.pass, &probe, false) {
+        match skim(&self.tokenizer.pass, probe, false) {
             Skim::Clear(upto) => upto >= self.pending.len(),
             Skim::Candidate { .. } => false,
         }
@@ -467,7 +481,7 @@ impl TrackerStage {
             return;
         }
         if !self.reading {
-            self.skim(true, out);
+            self.skim_pending(true, out);
         }
         if self.reading {
             Self::put(out, self.tokenizer.finish());
@@ -482,8 +496,8 @@ impl TrackerStage {
 
     /// Lets the pending bytes go on as far as the quick scan clears them; hands over
     /// to the tokenizer at a candidate.
-    fn skim(&mut self, at_end: bool, out: &mut Vec<Bytes>) {
-        let mut found = skim(&self.pass, &self.pending, at_end);
+    fn skim_pending(&mut self, at_end: bool, out: &mut Vec<Bytes>) {
+        let mut found = skim(&self.tokenizer.pass, &self.pending, at_end);
         loop {
             let (at, end) = match found {
                 Skim::Clear(upto) => {
@@ -513,7 +527,7 @@ impl TrackerStage {
             }
             if end.is_some() && (self.tokenizer.at_rest() || self.tokenizer.window_between_groups())
             {
-                found = skim(&self.pass, &self.pending, at_end);
+                found = skim(&self.tokenizer.pass, &self.pending, at_end);
                 // The rewriter the group went through serves the next one too when it
                 // follows at once (a head's snippets); otherwise it ends here.
                 let adjacent = matches!(found, Skim::Candidate { at, end: Some(_) }
@@ -544,7 +558,7 @@ impl TrackerStage {
                 self.reading = true;
                 return;
             }
-            found = skim(&self.pass, &self.pending, at_end);
+            found = skim(&self.tokenizer.pass, &self.pending, at_end);
         }
     }
 
@@ -628,20 +642,17 @@ impl Tokenizer {
     /// Whether the tokenizer is between groups with nothing held: where the quick
     /// scan can take over.
     fn at_rest(&self) -> bool {
-        self.state == State::Data
-            && self.held.is_empty()
-            && self.window.is_none()
-            && self.skip == 0
-            && !self.cut
+        self.between_groups() && self.window.is_none()
     }
 
     /// Whether the tokenizer is between groups with a window still open.
     fn window_between_groups(&self) -> bool {
-        self.window.is_some()
-            && self.state == State::Data
-            && self.held.is_empty()
-            && self.skip == 0
-            && !self.cut
+        self.between_groups() && self.window.is_some()
+    }
+
+    /// In the data state, with nothing held or owed (a window may be open).
+    fn between_groups(&self) -> bool {
+        self.state == State::Data && self.held.is_empty() && self.skip == 0 && !self.cut
     }
 
     /// Closes the open window; returns what it still held.
@@ -1072,7 +1083,7 @@ impl Tokenizer {
                 }
                 if rest.len() >= 8
                     && rest[1..7].eq_ignore_ascii_case(b"script")
-                    && (is_space(rest[7]) || rest[7] == b'/' || rest[7] == b'>')
+                    && ends_tag_name(rest[7])
                     && script == ScriptEscape::Escaped
                 {
                     script = ScriptEscape::DoubleEscaped;
@@ -1080,11 +1091,7 @@ impl Tokenizer {
                     continue;
                 }
             }
-            let closes = rest[1] == b'/' && rest[2..2 + name.len()].eq_ignore_ascii_case(name) && {
-                let after = rest[2 + name.len()];
-                is_space(after) || after == b'/' || after == b'>'
-            };
-            if closes {
+            if is_end_tag(rest, name) {
                 if script == ScriptEscape::DoubleEscaped {
                     script = ScriptEscape::Escaped;
                     i += 2 + name.len();
@@ -1155,7 +1162,7 @@ fn read_tag(
         let b = bytes[i];
         match attr {
             Attr::TagName => {
-                if ENDS_NAME[b as usize] & !EQUALS != 0 {
+                if ends_tag_name(b) {
                     name.done = true;
                     attr = Attr::BeforeName;
                     continue;
