@@ -65,3 +65,30 @@ pub type Body = http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, BoxErro
 /// SipHash cost more per request than the lookups around it; foldhash is seeded per
 /// map, and every such map is either built from the configuration or bounded.
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// 128 random bits in hex: consentry's consent IDs (its own cookie) and record IDs.
+pub fn random_id() -> String {
+    use aws_lc_rs::rand::SecureRandom;
+    use std::fmt::Write;
+    let mut bytes = [0u8; 16];
+    if aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .is_err()
+    {
+        // No system randomness at all: time and a counter still make IDs unique
+        // within this process, which is what a record ID needs (and a consent ID
+        // too: the choice itself does not depend on it).
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        bytes[..8].copy_from_slice(&now.to_be_bytes());
+        bytes[8..].copy_from_slice(&n.to_be_bytes());
+    }
+    let mut out = String::with_capacity(32);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}

@@ -332,7 +332,7 @@ where
         _ => None,
     };
     let had_id = kept.is_some();
-    let consent_id = kept.unwrap_or_else(new_consent_id);
+    let consent_id = kept.unwrap_or_else(crate::random_id);
     let revision = site
         .consent
         .revision
@@ -422,24 +422,6 @@ where
         );
     }
     response
-}
-
-/// A new consent ID for consentry's own cookie: 128 random bits in hex.
-fn new_consent_id() -> String {
-    use aws_lc_rs::rand::SecureRandom;
-    let mut bytes = [0u8; 16];
-    if aws_lc_rs::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .is_err()
-    {
-        // No system randomness: the time still tells visitors apart well enough
-        // for a record, and the choice itself does not depend on it.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        bytes = now.to_be_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The directories above a local path's last segment, deepest first, `/` left out:

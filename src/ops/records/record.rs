@@ -171,27 +171,8 @@ pub fn parse_time(text: &str) -> Option<i64> {
     i64::try_from(time.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-/// 128 random bits in hex: record IDs and consentry's consent IDs.
-pub fn random_id() -> String {
-    use aws_lc_rs::rand::SecureRandom;
-    let mut bytes = [0u8; 16];
-    if aws_lc_rs::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .is_err()
-    {
-        // No system randomness at all: time and a counter still make IDs unique
-        // within this process, which is what a record ID needs.
-        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        bytes[..8].copy_from_slice(&now_ms().to_be_bytes());
-        bytes[8..].copy_from_slice(&n.to_be_bytes());
-    }
-    let mut out = String::with_capacity(32);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
+/// Record IDs are the crate's random IDs (consent IDs are too).
+pub use crate::random_id;
 
 /// An IP address truncated for records: IPv4 to its /24, IPv6 to its /48.
 pub fn truncated_ip(ip: IpAddr) -> String {
