@@ -247,11 +247,7 @@ fn skim(pass: &TrackerPass, bytes: &[u8], at_end: bool) -> Skim {
             StartName::Handled { name, end } => (name, end),
         };
         let name = &name.bytes[..name.len];
-        let mut unused = TagName {
-            bytes: [0; 16],
-            len: 0,
-            done: true,
-        };
+        let mut unused = name_unused();
         let Some(gt) = read_tag(bytes, name_end, Attr::BeforeName, &mut unused).0 else {
             return unresolved(lt);
         };
@@ -373,6 +369,207 @@ fn is_end_tag(rest: &[u8], name: &[u8]) -> bool {
     rest[1] == b'/'
         && rest[2..2 + name.len()].eq_ignore_ascii_case(name)
         && ends_tag_name(rest[2 + name.len()])
+}
+
+/// How far `bytes`, read by the tokenizer from the data state, are whole groups and
+/// text: the tokenizer is in the data state there, and what follows (if anything)
+/// begins a group that does not end in `bytes`. The same transitions as
+/// [`Tokenizer::scan`], for bytes that went on already: nothing is held or passed on,
+/// so a page is followed at the cost of finding its tags' ends.
+fn whole_groups(bytes: &[u8]) -> usize {
+    let len = bytes.len();
+    let mut i = 0;
+    loop {
+        let Some(found) = memchr(b'<', &bytes[i..]) else {
+            return len;
+        };
+        let lt = i + found;
+        let Some(&next) = bytes.get(lt + 1) else {
+            return lt;
+        };
+        let mut name = TagName {
+            bytes: [0; 16],
+            len: 0,
+            done: false,
+        };
+        let group_end = match next {
+            b'a'..=b'z' | b'A'..=b'Z' => {
+                let Some(gt) = read_tag(bytes, lt + 1, Attr::TagName, &mut name).0 else {
+                    return lt;
+                };
+                let name = &name.bytes[..name.len];
+                if name == b"plaintext" {
+                    return lt;
+                }
+                match RawElement::from_name(name) {
+                    None => Some(gt + 1),
+                    Some(element) => {
+                        match raw_text_end(bytes, gt + 1, element, ScriptEscape::Normal) {
+                            RawTextEnd::At(at) => {
+                                let after_name = at + 2 + element.name().len();
+                                read_tag(bytes, after_name, Attr::BeforeName, &mut name_unused())
+                                    .0
+                                    .map(|gt| gt + 1)
+                            }
+                            RawTextEnd::NotYet { .. } => None,
+                        }
+                    }
+                }
+            }
+            b'/' => match bytes.get(lt + 2) {
+                None => None,
+                Some(after) if after.is_ascii_alphabetic() => {
+                    read_tag(bytes, lt + 2, Attr::TagName, &mut name)
+                        .0
+                        .map(|gt| gt + 1)
+                }
+                Some(b'>') => Some(lt + 3),
+                Some(_) => memchr(b'>', &bytes[lt + 2..]).map(|at| lt + 2 + at + 1),
+            },
+            b'!' => {
+                let have = (len - lt).min(4);
+                if bytes[lt..lt + have] == b"<!--"[..have] {
+                    if have < 4 {
+                        None
+                    } else {
+                        comment_end(bytes, lt)
+                    }
+                } else {
+                    memchr(b'>', &bytes[lt + 2..]).map(|at| lt + 2 + at + 1)
+                }
+            }
+            b'?' => memchr(b'>', &bytes[lt + 1..]).map(|at| lt + 1 + at + 1),
+            // A `<` that starts nothing: text.
+            _ => Some(lt + 1),
+        };
+        match group_end {
+            Some(end) => i = end,
+            None => return lt,
+        }
+    }
+}
+
+/// A tag name buffer whose content is not wanted.
+fn name_unused() -> TagName {
+    TagName {
+        bytes: [0; 16],
+        len: 0,
+        done: true,
+    }
+}
+
+/// Where the comment whose `<!--` is at `lt` ends (past its `-->` or `--!>`; `<!-->`
+/// and `<!--->` end at once), if it does in `bytes`.
+fn comment_end(bytes: &[u8], lt: usize) -> Option<usize> {
+    match comment_opening(bytes, lt) {
+        CommentOpening::Ends(end) => Some(end),
+        CommentOpening::Cut => None,
+        CommentOpening::Open => comment_close(&bytes[lt + 4..]).map(|end| lt + 4 + end),
+    }
+}
+
+/// What follows a comment's `<!--`.
+enum CommentOpening {
+    /// `<!-->` or `<!--->`: the comment ends here.
+    Ends(usize),
+    /// The bytes end before that is known.
+    Cut,
+    /// A comment with content.
+    Open,
+}
+
+fn comment_opening(bytes: &[u8], lt: usize) -> CommentOpening {
+    match (bytes.get(lt + 4), bytes.get(lt + 5)) {
+        (Some(b'>'), _) => CommentOpening::Ends(lt + 5),
+        (Some(b'-'), Some(b'>')) => CommentOpening::Ends(lt + 6),
+        (None, _) | (Some(b'-'), None) => CommentOpening::Cut,
+        _ => CommentOpening::Open,
+    }
+}
+
+/// Past the first `-->` or `--!>` of a comment's content, if there is one.
+fn comment_close(content: &[u8]) -> Option<usize> {
+    [&b"-->"[..], b"--!>"]
+        .iter()
+        .filter_map(|close| memmem::find(content, close).map(|at| at + close.len()))
+        .min()
+}
+
+/// Where a raw-text element's content ends, as far as the bytes go.
+enum RawTextEnd {
+    /// Its end tag's `<` is here.
+    At(usize),
+    /// Not in these bytes: read on from `pos` (the last bytes may begin the end tag),
+    /// in this script escape state.
+    NotYet { pos: usize, script: ScriptEscape },
+}
+
+/// Looks for the end tag of a raw-text element from `from` (content), through the
+/// script data escape states for a script (`<!--`, `<script`, `-->`).
+fn raw_text_end(
+    bytes: &[u8],
+    from: usize,
+    element: RawElement,
+    mut script: ScriptEscape,
+) -> RawTextEnd {
+    let name = element.name();
+    let len = bytes.len();
+    let mut i = from;
+    loop {
+        let found = if element == RawElement::Script {
+            memchr2(b'<', b'-', &bytes[i..len])
+        } else {
+            memchr(b'<', &bytes[i..len])
+        };
+        let Some(at) = found else {
+            return RawTextEnd::NotYet { pos: len, script };
+        };
+        i += at;
+        let rest = &bytes[i..len];
+        if rest[0] == b'-' {
+            // `-->` leaves the escaped states.
+            if rest.len() < 3 {
+                return RawTextEnd::NotYet { pos: i, script };
+            }
+            if rest.starts_with(b"-->") && script != ScriptEscape::Normal {
+                script = ScriptEscape::Normal;
+                i += 3;
+            } else {
+                i += 1;
+            }
+            continue;
+        }
+        // `<`: an end tag, or for scripts `<!--` and `<script`.
+        let needed = name.len() + 3;
+        if rest.len() < needed.max(4) {
+            return RawTextEnd::NotYet { pos: i, script };
+        }
+        if element == RawElement::Script {
+            if rest.starts_with(b"<!--") && script == ScriptEscape::Normal {
+                script = ScriptEscape::Escaped;
+                i += 4;
+                continue;
+            }
+            if rest.len() >= 8
+                && rest[1..7].eq_ignore_ascii_case(b"script")
+                && ends_tag_name(rest[7])
+                && script == ScriptEscape::Escaped
+            {
+                script = ScriptEscape::DoubleEscaped;
+                i += 7;
+                continue;
+            }
+        }
+        if is_end_tag(rest, name) {
+            if script == ScriptEscape::DoubleEscaped {
+                script = ScriptEscape::Escaped;
+                i += 2 + name.len();
+                continue;
+            }
+            return RawTextEnd::At(i);
+        }
+        i += 1;
+    }
 }
 
 /// A space, `/` or `>`: what ends a tag's name.
@@ -662,9 +859,29 @@ impl Tokenizer {
         out.freeze()
     }
 
-    /// Reads bytes that have gone on already, to know the state after them.
-    fn read_gone(&mut self, bytes: &[u8]) {
-        if self.cut {
+    /// Reads bytes that have gone on already, to know the state after them. From
+    /// the data state with nothing held, whole groups are only followed
+    /// ([`whole_groups`]): nothing of them is held or passed on, since they went on
+    /// already. A group not whole in the bytes, or one the tokenizer was in the
+    /// middle of, is read exactly, a slice at a time until it is at rest again.
+    fn read_gone(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() && !self.cut {
+            let take = if self.at_rest() {
+                bytes = &bytes[whole_groups(bytes)..];
+                // What is left begins a group that does not end in these bytes.
+                bytes.len()
+            } else {
+                READ_SLICE.min(bytes.len())
+            };
+            let (now, later) = bytes.split_at(take);
+            self.read_gone_exactly(now);
+            bytes = later;
+        }
+    }
+
+    /// Reads bytes that have gone on already with the whole tokenizer.
+    fn read_gone_exactly(&mut self, bytes: &[u8]) {
+        if self.cut || bytes.is_empty() {
             return;
         }
         self.skip += bytes.len();
@@ -986,28 +1203,18 @@ impl Tokenizer {
 
     fn scan_comment(&mut self, opened: bool, out: &mut BytesMut) -> bool {
         if !opened {
-            // `<!-->` and `<!--->` end at once (the held bytes start with `<!--`).
-            match (self.held.get(4), self.held.get(5)) {
-                (Some(b'>'), _) => {
-                    self.group_done(5, out);
+            // The held bytes start with `<!--`.
+            match comment_opening(&self.held, 0) {
+                CommentOpening::Ends(end) => {
+                    self.group_done(end, out);
                     return true;
                 }
-                (Some(b'-'), Some(b'>')) => {
-                    self.group_done(6, out);
-                    return true;
-                }
-                (None, _) | (Some(b'-'), None) => return false,
-                _ => {}
+                CommentOpening::Cut => return false,
+                CommentOpening::Open => self.state = State::Comment { opened: true },
             }
-            self.state = State::Comment { opened: true };
         }
         let from = self.pos;
-        let rest = &self.held[from..];
-        let end = [&b"-->"[..], b"--!>"]
-            .iter()
-            .filter_map(|close| memmem::find(rest, close).map(|at| at + close.len()))
-            .min();
-        if let Some(end) = end {
+        if let Some(end) = comment_close(&self.held[from..]) {
             self.group_done(from + end, out);
             return true;
         }
@@ -1039,74 +1246,21 @@ impl Tokenizer {
 
     /// Looks for the end tag of a raw-text element (through the script escape states
     /// for a script).
-    fn scan_raw(&mut self, element: RawElement, mut script: ScriptEscape) -> bool {
-        let name = element.name();
-        let len = self.held.len();
-        let mut i = self.pos;
-        loop {
-            let found = if element == RawElement::Script {
-                memchr2(b'<', b'-', &self.held[i..len])
-            } else {
-                memchr(b'<', &self.held[i..len])
-            };
-            let Some(at) = found else {
-                self.pos = len;
-                break;
-            };
-            i += at;
-            let rest = &self.held[i..len];
-            if rest[0] == b'-' {
-                // `-->` leaves the escaped states.
-                if rest.len() < 3 {
-                    self.pos = i;
-                    break;
-                }
-                if rest.starts_with(b"-->") && script != ScriptEscape::Normal {
-                    script = ScriptEscape::Normal;
-                    i += 3;
-                } else {
-                    i += 1;
-                }
-                continue;
-            }
-            // `<`: an end tag, or for scripts `<!--` and `<script`.
-            let needed = name.len() + 3;
-            if rest.len() < needed.max(4) {
-                self.pos = i;
-                break;
-            }
-            if element == RawElement::Script {
-                if rest.starts_with(b"<!--") && script == ScriptEscape::Normal {
-                    script = ScriptEscape::Escaped;
-                    i += 4;
-                    continue;
-                }
-                if rest.len() >= 8
-                    && rest[1..7].eq_ignore_ascii_case(b"script")
-                    && ends_tag_name(rest[7])
-                    && script == ScriptEscape::Escaped
-                {
-                    script = ScriptEscape::DoubleEscaped;
-                    i += 7;
-                    continue;
-                }
-            }
-            if is_end_tag(rest, name) {
-                if script == ScriptEscape::DoubleEscaped {
-                    script = ScriptEscape::Escaped;
-                    i += 2 + name.len();
-                    continue;
-                }
+    fn scan_raw(&mut self, element: RawElement, script: ScriptEscape) -> bool {
+        match raw_text_end(&self.held, self.pos, element, script) {
+            RawTextEnd::At(at) => {
                 self.state = State::RawEnd {
                     attr: Attr::BeforeName,
                 };
-                self.pos = i + 2 + name.len();
-                return true;
+                self.pos = at + 2 + element.name().len();
+                true
             }
-            i += 1;
+            RawTextEnd::NotYet { pos, script } => {
+                self.pos = pos;
+                self.state = State::RawText { element, script };
+                false
+            }
         }
-        self.state = State::RawText { element, script };
-        false
     }
 
     fn scan_raw_end(&mut self, attr: Attr, out: &mut BytesMut) -> bool {
@@ -1396,6 +1550,19 @@ mod tests {
         }
     }
 
+    /// An `=` where an attribute's name begins starts that name (the HTML
+    /// standard's "unexpected equals sign before attribute name"); it opens no value,
+    /// so a quote after it is part of the name and the tag ends at the next `>`.
+    #[test]
+    fn an_equals_sign_before_an_attribute_name_opens_no_value() {
+        let page = "<p =\"a><img src=\"https://www.facebook.com/tr?id=1\">\">x</p>";
+        for sizes in [&[1][..], &[7], &[4096]] {
+            let out = staged_with(page, sizes, 0);
+            assert_eq!(out, whole(page), "chunks of {sizes:?}");
+            assert!(!out.contains(" src=\"https://www.facebook.com"), "{out}");
+        }
+    }
+
     #[test]
     fn a_double_escaped_script_is_one_script_as_browsers_read_it() {
         let page = "<script><!--<script>x</script>fbq('init','1')</script><p>after</p>";
@@ -1518,6 +1685,8 @@ mod tests {
         "<noscript><iframe src=\"https://www.googletagmanager.com/ns.html?id=GTM-1\"></iframe></noscript>",
         "<div title=\"unclosed>",
         "<p title='x>y' data-u=a\"b>q</p>",
+        "<p =\"a>",
+        "<img ='x src=https://www.facebook.com/tr?id=10>",
         "<!DOCTYPE html>",
         "<img src=\"/static/icon.png\" alt=\"\">",
         "<script src=\"/static/app.js\" defer></script>",
@@ -1536,6 +1705,35 @@ mod tests {
         ) {
             let page: String = picks.iter().map(|&i| FRAGMENTS[i]).collect();
             prop_assert_eq!(staged_with(&page, &sizes, behind), whole(&page), "page: {}", page);
+        }
+
+        /// Following bytes that went on already ([`whole_groups`]) leaves the
+        /// tokenizer where reading them exactly leaves it, however they are cut.
+        #[test]
+        fn following_gone_bytes_ends_where_reading_them_does(
+            picks in proptest::collection::vec(0usize..FRAGMENTS.len(), 1..20),
+            sizes in proptest::collection::vec(1usize..64, 1..8),
+        ) {
+            let page: String = picks.iter().map(|&i| FRAGMENTS[i]).collect();
+            let mut followed = Tokenizer::new(pass(), AsciiCompatibleEncoding::utf_8());
+            let mut read = Tokenizer::new(pass(), AsciiCompatibleEncoding::utf_8());
+            let mut rest = page.as_bytes();
+            for n in sizes.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (now, later) = rest.split_at((*n).min(rest.len()));
+                followed.read_gone(now);
+                read.read_gone_exactly(now);
+                prop_assert_eq!(followed.state, read.state, "page: {}", page);
+                prop_assert_eq!(&followed.held[..], &read.held[..], "page: {}", page);
+                prop_assert_eq!(followed.skip, read.skip);
+                prop_assert_eq!(
+                    &followed.name[..followed.name_len],
+                    &read.name[..read.name_len]
+                );
+                rest = later;
+            }
         }
     }
 }
