@@ -161,54 +161,184 @@ fn handled(name: &[u8]) -> bool {
     )
 }
 
-/// Whether `tag` holds `ping` in any case: where a `ping` attribute could be.
-fn mentions_ping(tag: &[u8]) -> bool {
-    memchr::memchr2_iter(b'p', b'P', tag).any(|at| {
-        tag.get(at..at + 4)
-            .is_some_and(|w| w.eq_ignore_ascii_case(b"ping"))
-    })
-}
-
 fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
 }
 
-/// Whether a whole group (a start tag, or a raw-text element with its end tag) of an
-/// element the handlers act on may hold a tracker. `start_tag_end` is where its start
-/// tag ends in `group` (0: the group is the tag).
+/// Whether an element the handlers act on may hold a tracker, from its whole group (a
+/// start tag, or a raw-text element with its end tag; `start_tag_end` is where the
+/// start tag ends in `group`, 0 when the group is the tag).
 fn may_hold_tracker(pass: &TrackerPass, name: &[u8], group: &[u8], start_tag_end: usize) -> bool {
-    // A link is no request: `a` and `area` matter for their `ping` alone. Most
-    // tags of a page are links; without the word `ping` anywhere in the tag (in
-    // any case, any attribute), the search below is skipped.
-    if matches!(name, b"a" | b"area") && !mentions_ping(group) {
-        return false;
-    }
-    let matcher = &pass.site.trackers.matcher;
-    if matcher.may_contain_tracker(group) {
-        return true;
-    }
-    // A URL a browser reads differently from its bytes: read it so, then ask.
     let tag_end = if start_tag_end > 0 {
         start_tag_end.min(group.len())
     } else {
         group.len()
     };
+    let name_end = 1 + name.len().min(group.len().saturating_sub(1));
     let tag = &group[..tag_end];
-    if !tag
+    // The tag ends in the group: `read_handled_tag` gives its verdict.
+    let urls = read_handled_tag(pass, name, tag, name_end).is_none_or(|(_, urls)| urls);
+    urls || content_may_hold_tracker(pass, name, &group[tag_end..])
+}
+
+/// Reads the start tag of an element the handlers act on, from the end of its name,
+/// as the tokenizer does: where its `>` is (`None`: not in `bytes`), and whether one
+/// of its URL attributes may name a tracker ([`url_may_name_tracker`]). Which
+/// attributes: `src`, `href`, `data`, `srcset` and `ping` (every attribute the
+/// handlers read a URL from; `a` and `area` load nothing but their `ping`).
+fn read_handled_tag(
+    pass: &TrackerPass,
+    name: &[u8],
+    bytes: &[u8],
+    from: usize,
+) -> Option<(usize, bool)> {
+    let link = matches!(name, b"a" | b"area");
+    let mut may = false;
+    let gt = read_attributes(bytes, from, |attribute, value| {
+        let url = if link {
+            attribute.eq_ignore_ascii_case(b"ping")
+        } else {
+            URL_ATTRIBUTES
+                .iter()
+                .any(|n| attribute.eq_ignore_ascii_case(n))
+        };
+        if url && !may {
+            may = url_may_name_tracker(pass, value);
+        }
+    })?;
+    Some((gt, may))
+}
+
+/// The attributes the handlers read URLs from.
+const URL_ATTRIBUTES: [&[u8]; 5] = [b"src", b"href", b"data", b"srcset", b"ping"];
+
+/// Whether a URL attribute's value, as written, may name a tracker: it holds one of
+/// the site's trigger literals, or a browser reads it differently from its bytes
+/// (character references, percent-escapes, tabs or newlines, `\`, non-ASCII) and,
+/// read so, it names one (a `src` whole, and each URL of a `srcset` or `ping` list).
+fn url_may_name_tracker(pass: &TrackerPass, value: &[u8]) -> bool {
+    if pass.site.trackers.matcher.may_contain_tracker(value) {
+        return true;
+    }
+    if !value
         .iter()
         .any(|&b| matches!(b, b'&' | b'%' | b'\\' | b'\t' | b'\n' | b'\r') || b >= 0x80)
     {
         return false;
     }
-    url_values(tag).any(|value| {
-        let value = String::from_utf8_lossy(value);
-        // A `src` whole (a browser drops its tabs and newlines), and each URL of
-        // a `srcset` or `ping` list.
-        pass.names_tracker(&value)
-            || value
-                .split([',', ' ', '\t', '\n', '\r'])
-                .any(|url| pass.names_tracker(url))
-    })
+    let value = String::from_utf8_lossy(value);
+    pass.names_tracker(&value)
+        || value
+            .split([',', ' ', '\t', '\n', '\r'])
+            .any(|url| pass.names_tracker(url))
+}
+
+/// Whether the content of a raw-text element the handlers act on may hold a tracker:
+/// a script's text holds a trigger literal (inline signatures are matched as
+/// written), or a `<noscript>`'s markup holds an element that may (read as the quick
+/// scan reads a page; a browser without scripting parses it as markup).
+fn content_may_hold_tracker(pass: &TrackerPass, name: &[u8], content: &[u8]) -> bool {
+    match name {
+        b"script" => pass.site.trackers.matcher.may_contain_tracker(content),
+        b"noscript" => !matches!(skim(pass, content, true), Skim::Clear(_)),
+        _ => false,
+    }
+}
+
+/// Reads a start tag's attributes from `from` (after its name) through the HTML
+/// tokenizer's attribute states, as [`read_tag`] does, calling `each(name, value)`
+/// with each attribute's name and value as written (no quotes; empty when it has
+/// none). Returns where the tag's `>` is, if it is in `bytes`.
+fn read_attributes(bytes: &[u8], from: usize, mut each: impl FnMut(&[u8], &[u8])) -> Option<usize> {
+    let len = bytes.len();
+    let mut i = from;
+    let mut attr = Attr::BeforeName;
+    let mut name = 0..0;
+    let mut value_start = 0;
+    while i < len {
+        let b = bytes[i];
+        match attr {
+            Attr::BeforeName => {
+                if b == b'>' {
+                    return Some(i);
+                }
+                if !is_space(b) && b != b'/' {
+                    // An `=` here begins the name (HTML: "unexpected equals sign
+                    // before attribute name").
+                    name = i..i;
+                    attr = Attr::Name;
+                }
+            }
+            Attr::Name => {
+                let at = bytes[i..]
+                    .iter()
+                    .position(|&c| ENDS_NAME[c as usize] != 0)?;
+                i += at;
+                name.end = i;
+                match bytes[i] {
+                    b'>' => {
+                        each(&bytes[name.clone()], b"");
+                        return Some(i);
+                    }
+                    b'=' => attr = Attr::BeforeValue,
+                    b'/' => {
+                        each(&bytes[name.clone()], b"");
+                        attr = Attr::BeforeName;
+                    }
+                    _ => attr = Attr::AfterName,
+                }
+            }
+            Attr::AfterName => {
+                if b == b'=' {
+                    attr = Attr::BeforeValue;
+                } else if !is_space(b) {
+                    each(&bytes[name.clone()], b"");
+                    if b == b'>' {
+                        return Some(i);
+                    } else if b == b'/' {
+                        attr = Attr::BeforeName;
+                    } else {
+                        name = i..i;
+                        attr = Attr::Name;
+                    }
+                }
+            }
+            Attr::BeforeValue => {
+                if b == b'"' {
+                    value_start = i + 1;
+                    attr = Attr::Double;
+                } else if b == b'\'' {
+                    value_start = i + 1;
+                    attr = Attr::Single;
+                } else if b == b'>' {
+                    each(&bytes[name.clone()], b"");
+                    return Some(i);
+                } else if !is_space(b) {
+                    value_start = i;
+                    attr = Attr::Unquoted;
+                }
+            }
+            Attr::Double | Attr::Single => {
+                let quote = if attr == Attr::Double { b'"' } else { b'\'' };
+                let at = memchr(quote, &bytes[i..])?;
+                i += at;
+                each(&bytes[name.clone()], &bytes[value_start..i]);
+                attr = Attr::BeforeName;
+            }
+            Attr::Unquoted => {
+                let at = bytes[i..].iter().position(|&c| c == b'>' || is_space(c))?;
+                i += at;
+                each(&bytes[name.clone()], &bytes[value_start..i]);
+                if bytes[i] == b'>' {
+                    return Some(i);
+                }
+                attr = Attr::BeforeName;
+            }
+            Attr::TagName => attr = Attr::BeforeName,
+        }
+        i += 1;
+    }
+    None
 }
 
 /// What the quick scan found in the bytes it was given.
@@ -247,11 +377,10 @@ fn skim(pass: &TrackerPass, bytes: &[u8], at_end: bool) -> Skim {
             StartName::Handled { name, end } => (name, end),
         };
         let name = &name.bytes[..name.len];
-        let mut unused = name_unused();
-        let Some(gt) = read_tag(bytes, name_end, Attr::BeforeName, &mut unused).0 else {
+        let Some((gt, urls)) = read_handled_tag(pass, name, bytes, name_end) else {
             return unresolved(lt);
         };
-        let (group_end, start_tag_end) = match RawElement::from_name(name) {
+        let (group_end, content) = match RawElement::from_name(name) {
             Some(element) => {
                 let content = gt + 1;
                 let Some(close) = raw_end(bytes, content, element.name()) else {
@@ -265,16 +394,16 @@ fn skim(pass: &TrackerPass, bytes: &[u8], at_end: bool) -> Skim {
                     return Skim::Candidate { at: lt, end: None };
                 }
                 let after_name = close + 2 + element.name().len();
-                let Some(close_gt) = read_tag(bytes, after_name, Attr::BeforeName, &mut unused).0
+                let Some(close_gt) =
+                    read_tag(bytes, after_name, Attr::BeforeName, &mut name_unused()).0
                 else {
                     return unresolved(lt);
                 };
-                (close_gt + 1, content - lt)
+                (close_gt + 1, &bytes[content..close])
             }
-            None => (gt + 1, 0),
+            None => (gt + 1, &b""[..]),
         };
-        let group = &bytes[lt..group_end];
-        if group.len() > WINDOW_AFTER || may_hold_tracker(pass, name, group, start_tag_end) {
+        if group_end - lt > WINDOW_AFTER || urls || content_may_hold_tracker(pass, name, content) {
             return Skim::Candidate {
                 at: lt,
                 end: Some(group_end),
@@ -1400,52 +1529,6 @@ fn read_tag(
     (None, attr, i)
 }
 
-/// The values of a start tag's URL attributes (`src`, `href`, `data`, `srcset`,
-/// `ping`), as written.
-fn url_values(tag: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = tag;
-    std::iter::from_fn(move || {
-        loop {
-            // Find `name=` then a value.
-            let eq = memchr(b'=', rest)?;
-            let before = &rest[..eq];
-            let name_start = before
-                .iter()
-                .rposition(|&b| is_space(b) || b == b'/' || b == b'"' || b == b'\'')
-                .map_or(0, |p| p + 1);
-            let name = before[name_start..].trim_ascii();
-            let mut after = &rest[eq + 1..];
-            while let [first, tail @ ..] = after {
-                if is_space(*first) {
-                    after = tail;
-                } else {
-                    break;
-                }
-            }
-            let (value, remaining) = match after.first() {
-                Some(&q @ (b'"' | b'\'')) => match memchr(q, &after[1..]) {
-                    Some(end) => (&after[1..1 + end], &after[2 + end..]),
-                    None => (&after[1..], &after[after.len()..]),
-                },
-                _ => {
-                    let end = after
-                        .iter()
-                        .position(|&b| is_space(b) || b == b'>')
-                        .unwrap_or(after.len());
-                    (&after[..end], &after[end..])
-                }
-            };
-            rest = remaining;
-            let url_attribute = [&b"src"[..], b"href", b"data", b"srcset", b"ping"]
-                .iter()
-                .any(|n| name.eq_ignore_ascii_case(n));
-            if url_attribute {
-                return Some(value);
-            }
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1615,6 +1698,34 @@ mod tests {
         }
     }
 
+    /// Found in review: URL attributes were told by a guess (the word before an `=`),
+    /// which missed `src = "…"` and `src` on a line of its own, so a pixel whose host
+    /// was written with character references stayed live. Attributes are now read
+    /// through the tokenizer's attribute states.
+    #[test]
+    fn a_url_attribute_is_found_however_its_equals_sign_is_spaced() {
+        for page in [
+            "<img src = \"https://www&#46;facebook&#46;com/tr?id=1\">",
+            "<img\nsrc\n=\nhttps://www&#46;facebook&#46;com/tr?id=1>",
+            "<img alt=\"src=/x.png\" src\t=\t'https://www&#46;facebook&#46;com/tr?id=1'>",
+        ] {
+            let out = staged(page, &[4]);
+            assert_eq!(out, whole(page), "{page}");
+            assert!(out.contains("data-consentry-category"), "{page} → {out}");
+        }
+    }
+
+    /// Found in review: only a `<noscript>`'s own tag was read for URLs a browser
+    /// reads differently, not the markup in it, which a browser without scripting
+    /// loads.
+    #[test]
+    fn a_noscript_s_markup_is_read_for_urls_a_browser_reads_differently() {
+        let page = "<noscript><img src=\"https://www&#46;facebook&#46;com/tr?id=1\"></noscript>";
+        let out = staged(page, &[4]);
+        assert_eq!(out, whole(page));
+        assert!(!out.contains("src=\"https://www&#46;facebook"), "{out}");
+    }
+
     #[test]
     fn a_tracker_at_the_end_of_a_long_tag_or_script_is_caught() {
         let filler = "a".repeat(3 * WINDOW_AFTER);
@@ -1687,6 +1798,9 @@ mod tests {
         "<p title='x>y' data-u=a\"b>q</p>",
         "<p =\"a>",
         "<img ='x src=https://www.facebook.com/tr?id=10>",
+        "<img src = \"https://www&#46;facebook&#46;com/tr?id=11\">",
+        "<noscript><img src=\"https://www&#46;facebook&#46;com/tr?id=12\"></noscript>",
+        "<img\nsrc\n=\nhttps://www&#46;facebook&#46;com/tr?id=13 alt=x>",
         "<!DOCTYPE html>",
         "<img src=\"/static/icon.png\" alt=\"\">",
         "<script src=\"/static/app.js\" defer></script>",
