@@ -3,6 +3,7 @@
 //! codings), and tracker elements of refused categories made inert ([`tracker_scan`]
 //! finds the elements that may hold one, [`trackers`] rewrites them with lol_html).
 
+mod byte_masks;
 pub mod inject;
 pub mod tracker_scan;
 pub mod trackers;

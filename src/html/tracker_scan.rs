@@ -46,6 +46,7 @@ use lol_html::send::{HtmlRewriter, Settings};
 use lol_html::{AsciiCompatibleEncoding, MemorySettings};
 use memchr::{memchr, memchr2, memmem};
 
+use crate::html::byte_masks;
 use crate::html::trackers::{Sink, TrackerPass, handlers};
 
 /// A group longer than this goes through lol_html as it streams rather than be held.
@@ -320,7 +321,7 @@ fn read_attributes(bytes: &[u8], from: usize, mut each: impl FnMut(&[u8], &[u8])
             }
             Attr::Double | Attr::Single => {
                 let quote = if attr == Attr::Double { b'"' } else { b'\'' };
-                let at = memchr(quote, &bytes[i..])?;
+                let at = byte_masks::find(&bytes[i..], quote)?;
                 i += at;
                 each(&bytes[name.clone()], &bytes[value_start..i]);
                 attr = Attr::BeforeName;
@@ -370,7 +371,7 @@ fn skim(pass: &TrackerPass, bytes: &[u8], at_end: bool) -> Skim {
             Skim::Clear(lt)
         }
     };
-    for lt in memchr::memchr_iter(b'<', bytes) {
+    for lt in byte_masks::positions(bytes, b'<') {
         let (name, name_end) = match start_tag_name(bytes, lt) {
             StartName::Other => continue,
             StartName::Cut => return unresolved(lt),
@@ -509,7 +510,7 @@ fn whole_groups(bytes: &[u8]) -> usize {
     let len = bytes.len();
     let mut i = 0;
     loop {
-        let Some(found) = memchr(b'<', &bytes[i..]) else {
+        let Some(found) = byte_masks::find(&bytes[i..], b'<') else {
             return len;
         };
         let lt = i + found;
@@ -1505,7 +1506,7 @@ fn read_tag(
             }
             Attr::Double | Attr::Single => {
                 let quote = if attr == Attr::Double { b'"' } else { b'\'' };
-                match memchr(quote, &bytes[i..]) {
+                match byte_masks::find(&bytes[i..], quote) {
                     Some(at) => {
                         i += at;
                         attr = Attr::BeforeName;
