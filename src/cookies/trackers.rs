@@ -101,6 +101,16 @@ pub struct TrackerMatcher {
     /// signatures), case-insensitive: an element with none of them is no tracker
     /// (once its URLs are read as written; see `html::tracker_scan`).
     triggers: Option<Triggers>,
+    /// The same literals and every byte a browser may read otherwise in a URL
+    /// ([`read_otherwise`]): one walk tells a URL value that needs no more look.
+    url_triggers: Option<Triggers>,
+}
+
+/// Whether a browser may read a URL's bytes as other bytes from this one on: `&`
+/// (character references), `%` (percent-escapes), `\` (read as `/`), tabs and
+/// newlines (dropped), non-ASCII (host names are mapped, IDNA).
+fn read_otherwise(byte: u8) -> bool {
+    matches!(byte, b'&' | b'%' | b'\\' | b'\t' | b'\n' | b'\r') || byte >= 0x80
 }
 
 /// The trigger literals as an automaton walked by hand: asked once per tag that may
@@ -118,8 +128,13 @@ enum Triggers {
 const DFA_LITERALS: usize = 250;
 
 impl Triggers {
-    fn build(literals: &[String]) -> Option<Triggers> {
-        if literals.len() <= DFA_LITERALS {
+    /// `single_bytes`: more patterns of one byte each, which do not count towards
+    /// [`DFA_LITERALS`] (they add a state each).
+    fn build<P: AsRef<[u8]>>(literals: &[P], single_bytes: &[u8]) -> Option<Triggers> {
+        let count = literals.len();
+        let singles = single_bytes.iter().map(std::slice::from_ref);
+        let literals: Vec<&[u8]> = literals.iter().map(AsRef::as_ref).chain(singles).collect();
+        if count <= DFA_LITERALS {
             let dfa = DFA::builder()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
@@ -244,6 +259,7 @@ impl TrackerMatcher {
             categories: CategorySet::EMPTY,
             has_undeclared: false,
             triggers: None,
+            url_triggers: None,
         };
         let mut signatures: Vec<String> = Vec::new();
         let mut order = 0u32;
@@ -300,7 +316,9 @@ impl TrackerMatcher {
                 triggers.extend(url_literal(url));
             }
         }
-        matcher.triggers = Triggers::build(&triggers);
+        matcher.triggers = Triggers::build(&triggers, &[]);
+        let escapes: Vec<u8> = (0..=255u8).filter(|&b| read_otherwise(b)).collect();
+        matcher.url_triggers = Triggers::build(&triggers, &escapes);
         if !signatures.is_empty() {
             // Standard semantics, so that every signature in a script is reported and
             // the one of the earliest rule wins, whatever its position in the text.
@@ -341,6 +359,13 @@ impl TrackerMatcher {
     /// automaton have failed to build: the safe answer).
     pub fn may_contain_tracker(&self, bytes: &[u8]) -> bool {
         self.triggers.as_ref().is_none_or(|t| t.is_match(bytes))
+    }
+
+    /// Whether a URL as written contains a literal of some tracker or a byte a
+    /// browser may read otherwise ([`read_otherwise`]): when not, it names no tracker
+    /// (always, should the automaton have failed to build).
+    pub fn url_may_name_tracker(&self, url: &[u8]) -> bool {
+        self.url_triggers.as_ref().is_none_or(|t| t.is_match(url))
     }
 
     pub fn tracker(&self, id: TrackerId) -> &Tracker {
@@ -581,6 +606,22 @@ mod tests {
                 "{extra} rules: a catalogue host"
             );
             assert!(!m.may_contain_tracker(br#"<img src="/static/icon-1.png" alt="">"#));
+            // A URL value: its literals, or a byte a browser reads otherwise.
+            assert!(m.url_may_name_tracker(b"https://WWW.Google-Analytics.com/a.js"));
+            assert!(!m.url_may_name_tracker(b"/static/icon-1.png"));
+            for escaped in [
+                &b"https://www&#46;x.com/"[..],
+                b"/a%2e",
+                b"\\x",
+                b"a\tb",
+                "é".as_bytes(),
+            ] {
+                assert!(
+                    m.url_may_name_tracker(escaped),
+                    "{extra} rules: {escaped:?}"
+                );
+                assert!(!m.may_contain_tracker(escaped));
+            }
             if extra > 0 {
                 let last = format!("<img src=\"//STATS{}.example.org/js/p.gif\">", extra - 1);
                 assert!(

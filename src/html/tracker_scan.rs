@@ -199,9 +199,7 @@ fn read_handled_tag(
         let url = if link {
             attribute.eq_ignore_ascii_case(b"ping")
         } else {
-            URL_ATTRIBUTES
-                .iter()
-                .any(|n| attribute.eq_ignore_ascii_case(n))
+            is_url_attribute(attribute)
         };
         if url && !may {
             may = url_may_name_tracker(pass, value);
@@ -210,22 +208,31 @@ fn read_handled_tag(
     Some((gt, may))
 }
 
-/// The attributes the handlers read URLs from.
-const URL_ATTRIBUTES: [&[u8]; 5] = [b"src", b"href", b"data", b"srcset", b"ping"];
+/// Whether the handlers read a URL from an attribute of this name (any case): `src`,
+/// `href`, `data`, `srcset`, `ping`.
+fn is_url_attribute(name: &[u8]) -> bool {
+    match name.len() {
+        3 => name.eq_ignore_ascii_case(b"src"),
+        4 => [&b"href"[..], b"data", b"ping"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n)),
+        6 => name.eq_ignore_ascii_case(b"srcset"),
+        _ => false,
+    }
+}
 
 /// Whether a URL attribute's value, as written, may name a tracker: it holds one of
 /// the site's trigger literals, or a browser reads it differently from its bytes
 /// (character references, percent-escapes, tabs or newlines, `\`, non-ASCII) and,
 /// read so, it names one (a `src` whole, and each URL of a `srcset` or `ping` list).
 fn url_may_name_tracker(pass: &TrackerPass, value: &[u8]) -> bool {
-    if pass.site.trackers.matcher.may_contain_tracker(value) {
-        return true;
-    }
-    if !value
-        .iter()
-        .any(|&b| matches!(b, b'&' | b'%' | b'\\' | b'\t' | b'\n' | b'\r') || b >= 0x80)
-    {
+    let matcher = &pass.site.trackers.matcher;
+    // One walk clears most values; the rest are asked again.
+    if !matcher.url_may_name_tracker(value) {
         return false;
+    }
+    if matcher.may_contain_tracker(value) {
+        return true;
     }
     let value = String::from_utf8_lossy(value);
     pass.names_tracker(&value)
