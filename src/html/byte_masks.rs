@@ -13,13 +13,13 @@
 /// Bytes per block.
 const BLOCK: usize = 16;
 
-/// A bit per byte of `block`: set where the byte is `byte`.
+/// A bit per byte of a block (two little-endian words): set where the byte is
+/// `byte`.
 #[inline]
-fn block_mask(block: &[u8; BLOCK], byte: u8) -> u32 {
+fn block_mask((lo, hi): (u64, u64), byte: u8) -> u32 {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     {
         use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set_epi64x, _mm_set1_epi8};
-        let (lo, hi) = halves(block);
         // SAFETY: these intrinsics need SSE2 alone, which this code is compiled for
         // (the `cfg` above; every x86-64 CPU has it). They touch no memory.
         unsafe {
@@ -29,21 +29,8 @@ fn block_mask(block: &[u8; BLOCK], byte: u8) -> u32 {
     }
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
     {
-        let (lo, hi) = halves(block);
         word_mask(lo, byte) | word_mask(hi, byte) << 8
     }
-}
-
-/// A block as two little-endian words.
-#[inline]
-fn halves(block: &[u8; BLOCK]) -> (u64, u64) {
-    let (lo, hi) = block.split_at(8);
-    let word = |half: &[u8]| {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(half);
-        u64::from_le_bytes(bytes)
-    };
-    (word(lo), word(hi))
 }
 
 /// A bit per byte of a word (bit `i` for byte `i`), set where the byte is `byte`.
@@ -61,23 +48,28 @@ fn word_mask(word: u64, byte: u8) -> u32 {
     mask
 }
 
-/// The block of `bytes` at `at`, zero-padded past their end, and a mask of the
+/// The eight bytes of `bytes` at `at` as a little-endian word.
+#[inline]
+fn word(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(word)
+}
+
+/// The block of `bytes` at `at` (zero-padded past their end), and a mask of the
 /// bits that are inside `bytes`.
 #[inline]
-fn block_at(bytes: &[u8], at: usize) -> ([u8; BLOCK], u32) {
-    match bytes.get(at..at + BLOCK) {
-        Some(block) => {
-            let mut whole = [0u8; BLOCK];
-            whole.copy_from_slice(block);
-            (whole, 0xffff)
-        }
-        None => {
-            let rest = &bytes[at.min(bytes.len())..];
-            let mut padded = [0u8; BLOCK];
-            padded[..rest.len()].copy_from_slice(rest);
-            (padded, (1u32 << rest.len()) - 1)
-        }
+fn block_at(bytes: &[u8], at: usize) -> ((u64, u64), u32) {
+    if at + BLOCK <= bytes.len() {
+        return ((word(bytes, at), word(bytes, at + 8)), 0xffff);
     }
+    let rest = &bytes[at.min(bytes.len())..];
+    let mut padded = [0u8; BLOCK];
+    padded[..rest.len()].copy_from_slice(rest);
+    (
+        (word(&padded, 0), word(&padded, 8)),
+        (1u32 << rest.len()) - 1,
+    )
 }
 
 /// The first `byte` in `bytes`, for searches that end within a few bytes (a quoted
@@ -87,7 +79,7 @@ pub fn find(bytes: &[u8], byte: u8) -> Option<usize> {
     let mut at = 0;
     while at < bytes.len() {
         let (block, inside) = block_at(bytes, at);
-        let mask = block_mask(&block, byte) & inside;
+        let mask = block_mask(block, byte) & inside;
         if mask != 0 {
             return Some(at + mask.trailing_zeros() as usize);
         }
@@ -129,7 +121,7 @@ impl Iterator for Positions<'_> {
                 return None;
             }
             let (block, inside) = block_at(self.bytes, self.next_block);
-            self.mask = block_mask(&block, self.byte) & inside;
+            self.mask = block_mask(block, self.byte) & inside;
             self.block = self.next_block;
             self.next_block += BLOCK;
         }
@@ -157,8 +149,8 @@ mod tests {
 
         #[test]
         fn the_word_mask_is_the_block_mask(bytes in proptest::array::uniform16(any::<u8>()), byte: u8) {
-            let (lo, hi) = halves(&bytes);
-            prop_assert_eq!(word_mask(lo, byte) | word_mask(hi, byte) << 8, block_mask(&bytes, byte));
+            let (lo, hi) = (word(&bytes, 0), word(&bytes, 8));
+            prop_assert_eq!(word_mask(lo, byte) | word_mask(hi, byte) << 8, block_mask((lo, hi), byte));
         }
     }
 }
