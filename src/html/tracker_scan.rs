@@ -253,6 +253,43 @@ fn content_may_hold_tracker(pass: &TrackerPass, name: &[u8], content: &[u8]) -> 
     }
 }
 
+/// What the script handlers would make of a whole `<script>` group without a `src`
+/// (`start_tag_end`: where its start tag ends in `group`), decided without lol_html:
+/// `Some(Some(tag))`, its start tag made inert; `Some(None)`, left as it is. `None`
+/// when lol_html must read it: a `src` (the element handler), a duplicated attribute
+/// (which one lol_html reads), non-ASCII bytes in its tag (lol_html writes the tag
+/// back through the page's encoding), a self-closing tag, `<!--` in its text (the
+/// script escape states) or a text past [`INLINE_HOLD`](super::trackers::INLINE_HOLD).
+fn inline_script(pass: &TrackerPass, group: &[u8], start_tag_end: usize) -> Option<Option<String>> {
+    let tag = group.get(..start_tag_end)?;
+    let text_end = raw_end(group, start_tag_end, b"script")?;
+    let text = &group[start_tag_end..text_end];
+    if text.len() > super::trackers::INLINE_HOLD
+        || memmem::find(text, b"<!--").is_some()
+        || tag.iter().any(|&b| b >= 0x80)
+        || tag.ends_with(b"/>")
+    {
+        return None;
+    }
+    let mut attributes: Vec<(String, String)> = Vec::new();
+    let mut readable = true;
+    read_attributes(tag, "<script".len(), |name, value| {
+        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+        if name == "src" || attributes.iter().any(|(n, _)| *n == name) {
+            readable = false;
+        }
+        attributes.push((name, String::from_utf8_lossy(value).into_owned()));
+    })?;
+    if !readable {
+        return None;
+    }
+    let type_attr = attributes.iter().find(|(n, _)| n == "type");
+    if !super::trackers::executable(type_attr.map(|(_, v)| v.as_str())) {
+        return Some(None);
+    }
+    Some(pass.inert_inline_script(&attributes, text))
+}
+
 /// Reads a start tag's attributes from `from` (after its name) through the HTML
 /// tokenizer's attribute states, as [`read_tag`] does, calling `each(name, value)`
 /// with each attribute's name and value as written (no quotes; empty when it has
@@ -1080,6 +1117,25 @@ impl Tokenizer {
     /// The current group ends at `end` (exclusive) in `held`: it goes on, through
     /// lol_html when it may hold a tracker.
     fn group_done(&mut self, end: usize, out: &mut BytesMut) {
+        let inline = self.group_handled && &self.name[..self.name_len] == b"script";
+        if let Some(start_tag) = inline
+            .then(|| inline_script(&self.pass, &self.held[..end], self.start_tag_end))
+            .flatten()
+        {
+            // Decided here, as the handlers would have: no window for it (a window
+            // open before it ends, its stream ending at this group's start).
+            self.close_window(out);
+            let group = self.held.split_to(end);
+            match start_tag {
+                Some(tag) => {
+                    out.extend_from_slice(tag.as_bytes());
+                    out.extend_from_slice(&group[self.start_tag_end..]);
+                }
+                None => out.extend_from_slice(&group),
+            }
+            self.group_ended();
+            return;
+        }
         let needs = self.group_handled && self.needs_window(&self.held[..end]);
         if needs || self.window.is_some() {
             let group = self.held.split_to(end);
@@ -1094,6 +1150,11 @@ impl Tokenizer {
             Self::emit(&mut self.skip, &self.held[..end], out);
             self.held.advance(end);
         }
+        self.group_ended();
+    }
+
+    /// Back in the data state, between groups.
+    fn group_ended(&mut self) {
         self.pos = 0;
         self.start_tag_end = 0;
         self.state = State::Data;
@@ -1654,6 +1715,38 @@ mod tests {
         }
     }
 
+    /// Inline scripts are decided without lol_html when their tag reads one way
+    /// only; the others go through a window.
+    #[test]
+    fn an_inline_script_is_decided_without_lol_html_when_its_tag_reads_one_way() {
+        let pass = pass();
+        let decide = |group: &str| {
+            let start_tag_end = group.find('>').map_or(0, |gt| gt + 1);
+            inline_script(&pass, group.as_bytes(), start_tag_end)
+        };
+        assert_eq!(
+            decide("<script Nonce=a>fbq('init','1')</script>"),
+            Some(Some(
+                "<script type=\"text/plain\" nonce=\"a\" data-consentry-category=\"third_party\">"
+                    .into()
+            ))
+        );
+        assert_eq!(decide("<script>var x = 1;</script>"), Some(None));
+        assert_eq!(
+            decide("<script type=text/x-template>fbq('init','1')</script>"),
+            Some(None)
+        );
+        for left_to_lol_html in [
+            "<script src=/a.js>fbq('init','1')</script>",
+            "<script type=a TYPE=b>fbq('init','1')</script>",
+            "<script/>fbq('init','1')</script>",
+            "<script><!-- fbq('init','1') --></script>",
+            "<script title=\"caf\u{e9}\">fbq('init','1')</script>",
+        ] {
+            assert_eq!(decide(left_to_lol_html), None, "{left_to_lol_html}");
+        }
+    }
+
     #[test]
     fn a_double_escaped_script_is_one_script_as_browsers_read_it() {
         let page = "<script><!--<script>x</script>fbq('init','1')</script><p>after</p>";
@@ -1809,6 +1902,14 @@ mod tests {
         "<img src = \"https://www&#46;facebook&#46;com/tr?id=11\">",
         "<noscript><img src=\"https://www&#46;facebook&#46;com/tr?id=12\"></noscript>",
         "<img\nsrc\n=\nhttps://www&#46;facebook&#46;com/tr?id=13 alt=x>",
+        // Inline scripts decided without lol_html, and those left to it.
+        "<SCRIPT TYPE=\"text/javascript\" Nonce=abc data-x='a\"b' data-y=\"&amp;\">gtag('config','G-2');</SCRIPT >",
+        "<script type=\"module\" async defer=\"\">fbq('init','3')</script>",
+        "<script type=text/x-template>gtag('config','T')</script>",
+        "<script data-a data-b= >fbq('init','4')</script>",
+        "<script type=\"text/javascript\" TYPE=\"text/plain\">fbq('init','5')</script>",
+        "<script/>fbq('init','6')</script>",
+        "<script title=\"caf\u{e9}\">fbq('init','7')</script>",
         "<!DOCTYPE html>",
         "<img src=\"/static/icon.png\" alt=\"\">",
         "<script src=\"/static/app.js\" defer></script>",

@@ -109,6 +109,19 @@ impl TrackerPass {
             .is_some_and(|id| !self.matcher().tracker(id).allowed(self.granted))
     }
 
+    /// The start tag that makes an inline script inert, when its text is a tracker's
+    /// the visitor refuses (counted either way): from its attributes (names in lower
+    /// case, values as written, as lol_html gives them) and its whole text.
+    pub(crate) fn inert_inline_script(
+        &self,
+        attributes: &[(String, String)],
+        text: &[u8],
+    ) -> Option<String> {
+        let id = self.matcher().match_inline(text)?;
+        let id = self.refused(id)?;
+        Some(inert_script_tag(attributes, self.category_name(id)))
+    }
+
     fn refused(&self, id: TrackerId) -> Option<TrackerId> {
         let allowed = self.matcher().tracker(id).allowed(self.granted);
         self.site.trackers.tally.record(id, allowed);
@@ -281,13 +294,9 @@ impl Sink {
         let Some(text_start) = held.text_start else {
             return;
         };
-        let Some(id) = pass.matcher().match_inline(&state.out[text_start..]) else {
+        let Some(tag) = pass.inert_inline_script(&held.attributes, &state.out[text_start..]) else {
             return;
         };
-        if pass.refused(id).is_none() {
-            return;
-        }
-        let tag = inert_script_tag(&held.attributes, pass.category_name(id));
         let text = state.out.split_off(text_start);
         state.out.truncate(held.mark);
         state.out.extend_from_slice(tag.as_bytes());
@@ -320,7 +329,7 @@ fn attribute(value: &str) -> String {
 
 /// Whether a `<script type>` runs: none, empty, a JavaScript MIME type or `module`
 /// (HTML, "prepare the script element").
-fn executable(type_attr: Option<&str>) -> bool {
+pub(crate) fn executable(type_attr: Option<&str>) -> bool {
     let Some(t) = type_attr else {
         return true;
     };
