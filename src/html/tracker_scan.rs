@@ -439,9 +439,7 @@ fn skim(pass: &TrackerPass, bytes: &[u8], at_end: bool) -> Skim {
                     return Skim::Candidate { at: lt, end: None };
                 }
                 let after_name = close + 2 + element.name().len();
-                let Some(close_gt) =
-                    read_tag(bytes, after_name, Attr::BeforeName, &mut name_unused()).0
-                else {
+                let Some(close_gt) = tag_end(bytes, after_name) else {
                     return unresolved(lt);
                 };
                 (close_gt + 1, &bytes[content..close])
@@ -551,52 +549,87 @@ fn is_end_tag(rest: &[u8], name: &[u8]) -> bool {
 /// [`Tokenizer::scan`], for bytes that went on already: nothing is held or passed on,
 /// so a page is followed at the cost of finding its tags' ends.
 fn whole_groups(bytes: &[u8]) -> usize {
+    follow(None, bytes).0
+}
+
+/// Why [`follow`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// At the end of the bytes.
+    End,
+    /// At a group that does not end in the bytes (or `<plaintext>`).
+    Cut,
+    /// At an element the handlers act on that may hold a tracker.
+    Candidate,
+}
+
+/// Follows `bytes` from the data state group by group, as [`Tokenizer::scan`] reads
+/// them, and stops where the tokenizer is in the data state before a group that is
+/// not whole in them, or (given the pass) before an element that may hold a tracker
+/// ([`read_handled_tag`], [`content_may_hold_tracker`]), or at their end.
+fn follow(pass: Option<&TrackerPass>, bytes: &[u8]) -> (usize, Stop) {
     let len = bytes.len();
     let mut i = 0;
     loop {
         let Some(found) = byte_masks::find(&bytes[i..], b'<') else {
-            return len;
+            return (len, Stop::End);
         };
         let lt = i + found;
         let Some(&next) = bytes.get(lt + 1) else {
-            return lt;
-        };
-        let mut name = TagName {
-            bytes: [0; 16],
-            len: 0,
-            done: false,
+            return (lt, Stop::Cut);
         };
         let group_end = match next {
             b'a'..=b'z' | b'A'..=b'Z' => {
-                let Some(gt) = read_tag(bytes, lt + 1, Attr::TagName, &mut name).0 else {
-                    return lt;
+                let Some(name_end) = tag_name_end(bytes, lt + 1) else {
+                    return (lt, Stop::Cut);
                 };
-                let name = &name.bytes[..name.len];
-                if name == b"plaintext" {
-                    return lt;
+                let mut buffer = [0u8; 9];
+                let name = lower_name(&bytes[lt + 1..name_end], &mut buffer);
+                let handled_name = name.filter(|name| pass.is_some() && handled(name));
+                let (gt, urls) = match (pass, handled_name) {
+                    (Some(pass), Some(name)) => match read_handled_tag(pass, name, bytes, name_end)
+                    {
+                        Some(found) => found,
+                        None => return (lt, Stop::Cut),
+                    },
+                    _ => match tag_end(bytes, name_end) {
+                        Some(gt) => (gt, false),
+                        None => return (lt, Stop::Cut),
+                    },
+                };
+                if name == Some(b"plaintext") {
+                    return (lt, Stop::Cut);
                 }
-                match RawElement::from_name(name) {
-                    None => Some(gt + 1),
+                let (end, content) = match name.and_then(RawElement::from_name) {
+                    None => (Some(gt + 1), 0..0),
                     Some(element) => {
                         match raw_text_end(bytes, gt + 1, element, ScriptEscape::Normal) {
-                            RawTextEnd::At(at) => {
-                                let after_name = at + 2 + element.name().len();
-                                read_tag(bytes, after_name, Attr::BeforeName, &mut name_unused())
-                                    .0
-                                    .map(|gt| gt + 1)
-                            }
-                            RawTextEnd::NotYet { .. } => None,
+                            RawTextEnd::At(at) => (
+                                tag_end(bytes, at + 2 + element.name().len()).map(|gt| gt + 1),
+                                gt + 1..at,
+                            ),
+                            RawTextEnd::NotYet { .. } => (None, 0..0),
                         }
                     }
+                };
+                let Some(end) = end else {
+                    return (lt, Stop::Cut);
+                };
+                if let (Some(pass), Some(name)) = (pass, handled_name) {
+                    if urls
+                        || end - lt > WINDOW_AFTER
+                        || content_may_hold_tracker(pass, name, &bytes[content])
+                    {
+                        return (lt, Stop::Candidate);
+                    }
                 }
+                Some(end)
             }
             b'/' => match bytes.get(lt + 2) {
                 None => None,
-                Some(after) if after.is_ascii_alphabetic() => {
-                    read_tag(bytes, lt + 2, Attr::TagName, &mut name)
-                        .0
-                        .map(|gt| gt + 1)
-                }
+                Some(after) if after.is_ascii_alphabetic() => tag_name_end(bytes, lt + 2)
+                    .and_then(|name_end| tag_end(bytes, name_end))
+                    .map(|gt| gt + 1),
                 Some(b'>') => Some(lt + 3),
                 Some(_) => memchr(b'>', &bytes[lt + 2..]).map(|at| lt + 2 + at + 1),
             },
@@ -618,18 +651,50 @@ fn whole_groups(bytes: &[u8]) -> usize {
         };
         match group_end {
             Some(end) => i = end,
-            None => return lt,
+            None => return (lt, Stop::Cut),
         }
     }
 }
 
-/// A tag name buffer whose content is not wanted.
-fn name_unused() -> TagName {
-    TagName {
-        bytes: [0; 16],
-        len: 0,
-        done: true,
+/// A start tag's name in lower case, when it may be one that matters to the
+/// follower (an element the handlers act on, a raw-text element, `plaintext`): most
+/// names (`div`, `h2`, `ul`, `td`...) are told apart by their first byte.
+fn lower_name<'a>(name: &[u8], buffer: &'a mut [u8; 9]) -> Option<&'a [u8]> {
+    let first = *name.first()?;
+    if name.len() > buffer.len() || !MATTERS_FIRST[first as usize] {
+        return None;
     }
+    let lower = &mut buffer[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    Some(lower)
+}
+
+/// The first letters, either case, of the names [`lower_name`] gives: those of
+/// [`HANDLED_FIRST`], and `p`, `t`, `x` (`plaintext`, `textarea`, `title`, `xmp`).
+const MATTERS_FIRST: [bool; 256] = {
+    let mut table = HANDLED_FIRST;
+    let more = b"ptx";
+    let mut i = 0;
+    while i < more.len() {
+        table[more[i] as usize] = true;
+        table[more[i].to_ascii_uppercase() as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+/// Where the tag name that begins at `from` ends (a space, `/` or `>`), if it does
+/// in `bytes`.
+fn tag_name_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let at = bytes[from..].iter().position(|&b| ends_tag_name(b))?;
+    Some(from + at)
+}
+
+/// Where the tag whose name ends at `from` ends (its `>`), if it does in `bytes`:
+/// [`read_attributes`], the attributes unread.
+fn tag_end(bytes: &[u8], from: usize) -> Option<usize> {
+    read_attributes(bytes, from, |_, _| {})
 }
 
 /// Where the comment whose `<!--` is at `lt` ends (past its `-->` or `--!>`; `<!-->`
@@ -785,6 +850,9 @@ pub struct TrackerStage {
     behind_len: usize,
     /// [`BEHIND_AT_MOST`], smaller in tests.
     behind_at_most: usize,
+    /// The page passed [`BEHIND_AT_MOST`]: it is followed from here on
+    /// ([`Self::follow_pending`]), not skimmed.
+    following: bool,
     /// The pending bytes and a chunk's first bytes, for [`Self::pending_resolved_by`]
     /// (kept for its allocation).
     probe: Vec<u8>,
@@ -799,6 +867,7 @@ impl TrackerStage {
             behind: VecDeque::new(),
             behind_len: 0,
             behind_at_most: BEHIND_AT_MOST,
+            following: false,
             probe: Vec::new(),
         }
     }
@@ -806,6 +875,11 @@ impl TrackerStage {
     /// Takes a chunk; what may go on now is added to `out`.
     pub fn push(&mut self, chunk: Bytes, out: &mut Vec<Bytes>) {
         if self.tokenizer.cut {
+            return;
+        }
+        if self.following {
+            self.pending = self.followed_into(chunk, out);
+            self.follow_pending(false, out);
             return;
         }
         if self.reading {
@@ -825,11 +899,14 @@ impl TrackerStage {
             }
             chunk
         } else {
-            let mut joined = BytesMut::with_capacity(self.pending.len() + chunk.len());
-            joined.extend_from_slice(&self.pending);
-            joined.extend_from_slice(&chunk);
-            joined.freeze()
+            join(std::mem::take(&mut self.pending), chunk)
         };
+        if self.behind_len + self.pending.len() > self.behind_at_most {
+            // The tokenizer would read all of it after the quick scan: follow it.
+            self.following = true;
+            self.follow_pending(false, out);
+            return;
+        }
         self.skim_pending(false, out);
     }
 
@@ -846,9 +923,38 @@ impl TrackerStage {
         }
     }
 
+    /// Following: the pending bytes (a group the last chunk cut) and the chunk. When
+    /// the group ends in the chunk's first bytes, the pending bytes and those go on
+    /// as they are, and the chunk is not copied behind them.
+    fn followed_into(&mut self, chunk: Bytes, out: &mut Vec<Bytes>) -> Bytes {
+        if self.pending.is_empty() {
+            return chunk;
+        }
+        if self.tokenizer.at_rest() {
+            let probe = &mut self.probe;
+            probe.clear();
+            probe.extend_from_slice(&self.pending);
+            probe.extend_from_slice(&chunk[..PROBE.min(chunk.len())]);
+            let (upto, _) = follow(Some(&self.tokenizer.pass), probe);
+            if let Some(in_chunk) = upto.checked_sub(self.pending.len()) {
+                // Whole groups, none a candidate, up to `upto`.
+                Self::put(out, std::mem::take(&mut self.pending));
+                Self::put(out, chunk.slice(..in_chunk));
+                return chunk.slice(in_chunk..);
+            }
+        }
+        join(std::mem::take(&mut self.pending), chunk)
+    }
+
     /// The end of the page: whatever is held goes on.
     pub fn finish(&mut self, out: &mut Vec<Bytes>) {
         if self.tokenizer.cut {
+            return;
+        }
+        if self.following {
+            // Every pending byte is followed or read (or the page was cut).
+            self.follow_pending(true, out);
+            Self::put(out, self.tokenizer.finish());
             return;
         }
         if !self.reading {
@@ -909,27 +1015,61 @@ impl TrackerStage {
                 continue;
             }
             // The candidate was text (in a comment, a script, an attribute value...)
-            // or an element the tokenizer reads past its end: it reads on, a slice at
-            // a time, until it is between groups again.
-            while !self.tokenizer.at_rest() && !self.pending.is_empty() {
-                if self.tokenizer.window_between_groups() {
-                    Self::put(out, self.tokenizer.end_window());
-                    break;
-                }
-                let slice = self.pending.split_to(self.pending.len().min(READ_SLICE));
-                Self::put(out, self.tokenizer.push(&slice));
-                if self.tokenizer.cut {
-                    return;
-                }
-            }
-            if self.tokenizer.window_between_groups() {
-                Self::put(out, self.tokenizer.end_window());
-            }
-            if !self.tokenizer.at_rest() {
-                self.reading = true;
+            // or an element the tokenizer reads past its end: it reads on until it is
+            // between groups again.
+            if !self.tokenizer_reads_on(out) {
+                self.reading = !self.tokenizer.cut;
                 return;
             }
             found = skim(&self.tokenizer.pass, &self.pending, at_end);
+        }
+    }
+
+    /// The tokenizer reads the pending bytes, a slice at a time, until it is at rest
+    /// (between groups, no window open) or they are all read; whether it is at rest.
+    fn tokenizer_reads_on(&mut self, out: &mut Vec<Bytes>) -> bool {
+        while !self.tokenizer.at_rest() && !self.pending.is_empty() {
+            if self.tokenizer.window_between_groups() {
+                break;
+            }
+            let slice = self.pending.split_to(self.pending.len().min(READ_SLICE));
+            Self::put(out, self.tokenizer.push(&slice));
+            if self.tokenizer.cut {
+                return false;
+            }
+        }
+        if self.tokenizer.window_between_groups() {
+            Self::put(out, self.tokenizer.end_window());
+        }
+        self.tokenizer.at_rest()
+    }
+
+    /// Past [`BEHIND_AT_MOST`] the tokenizer reads every byte anyway: the quick scan
+    /// would read them a second time. From there on the pending bytes are followed
+    /// exactly ([`follow`]), asking of each element the handlers act on whether it
+    /// may hold a tracker; what is followed goes on at once, and the tokenizer stays
+    /// at rest, since it is in the data state after it. A candidate, or a group too
+    /// long to hold, is the tokenizer's to read.
+    fn follow_pending(&mut self, at_end: bool, out: &mut Vec<Bytes>) {
+        self.catch_up();
+        loop {
+            if !self.tokenizer_reads_on(out) {
+                return;
+            }
+            let (upto, stop) = follow(Some(&self.tokenizer.pass), &self.pending);
+            Self::put(out, self.pending.split_to(upto));
+            match stop {
+                Stop::End => return,
+                Stop::Cut if !at_end && self.pending.len() <= WINDOW_AFTER => return,
+                Stop::Cut | Stop::Candidate => {
+                    // The tokenizer takes it from here (its first slice at least).
+                    let slice = self.pending.split_to(self.pending.len().min(READ_SLICE));
+                    Self::put(out, self.tokenizer.push(&slice));
+                    if self.tokenizer.cut {
+                        return;
+                    }
+                }
+            }
         }
     }
 
@@ -943,6 +1083,7 @@ impl TrackerStage {
         self.behind.push_back(bytes);
         if self.behind_len > self.behind_at_most {
             self.catch_up();
+            self.following = true;
         }
     }
 
@@ -953,6 +1094,17 @@ impl TrackerStage {
         }
         self.behind_len = 0;
     }
+}
+
+/// `pending` then `chunk`, in one buffer (a copy unless `pending` is empty).
+fn join(pending: Bytes, chunk: Bytes) -> Bytes {
+    if pending.is_empty() {
+        return chunk;
+    }
+    let mut joined = BytesMut::with_capacity(pending.len() + chunk.len());
+    joined.extend_from_slice(&pending);
+    joined.extend_from_slice(&chunk);
+    joined.freeze()
 }
 
 /// A group handed to lol_html.
@@ -1847,6 +1999,28 @@ mod tests {
         assert!(out.ends_with("</script><p>ok</p>"));
         let plain = format!("<div title=\"{filler}\"></div><style>{filler}</style><p>ok</p>");
         assert_eq!(staged(&plain, &[4096]), plain);
+    }
+
+    /// Past [`BEHIND_AT_MOST`] a page is followed exactly rather than skimmed: the
+    /// trackers in it are still found, and tracker markup that is text is still
+    /// left as it is, whatever the chunks.
+    #[test]
+    fn a_page_past_the_bound_is_followed_and_its_trackers_found() {
+        let mut page = String::new();
+        while page.len() < 2 * BEHIND_AT_MOST {
+            page.push_str(
+                "<div class=\"card\"><a href=\"/d/\">Data</a><img src=\"/i.png\" alt=\"\"></div>\n",
+            );
+        }
+        page.push_str("<!-- <img src=\"https://www.facebook.com/tr?id=1\"> -->");
+        page.push_str("<div title=\"<img src=https://www.facebook.com/tr?id=2>\">t</div>");
+        page.push_str("<textarea><script src=\"https://www.googletagmanager.com/gtag/js\"></script></textarea>");
+        page.push_str("<img src=\"https://www.facebook.com/tr?id=3\"><script>fbq('init','4')</script><p>end</p>");
+        let expected = whole(&page);
+        assert!(!expected.contains("src=\"https://www.facebook.com/tr?id=3\""));
+        for sizes in [&[16384][..], &[4096, 777], &[100_000]] {
+            assert_eq!(staged(&page, sizes), expected, "chunks of {sizes:?}");
+        }
     }
 
     /// Fragments of pages, the tricky ones included.
