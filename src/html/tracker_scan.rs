@@ -34,9 +34,15 @@
 //!   memory, rather than be held.
 //!
 //! So a page with no tracker is never tokenized if it is shorter than
-//! [`BEHIND_AT_MOST`], and a page with trackers is tokenized as far as its last one;
-//! beyond that bound the tokenizer reads what went on as it goes, to keep memory
-//! constant.
+//! [`BEHIND_AT_MOST`], and a page with trackers is tokenized as far as its last one.
+//! The tokenizer does not read again what went on: it follows it ([`follow`]),
+//! finding tags' ends and nothing else. Beyond that bound, where it would have to
+//! follow every byte the quick scan read, the page is followed exactly as it comes
+//! instead, each element the handlers act on asked the same question, to keep
+//! memory constant without reading the page twice.
+//!
+//! An inline script whose tag reads only one way is decided by the tokenizer as the
+//! handlers would decide it ([`inline_script`]); lol_html reads the rest.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
