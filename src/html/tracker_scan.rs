@@ -53,7 +53,7 @@ use lol_html::{AsciiCompatibleEncoding, MemorySettings};
 use memchr::{memchr, memchr2, memmem};
 
 use crate::html::byte_masks;
-use crate::html::trackers::{Sink, TrackerPass, handlers};
+use crate::html::trackers::{HandlerKind, Sink, TrackerPass, handlers_for};
 
 /// A group longer than this goes through lol_html as it streams rather than be held.
 pub const WINDOW_AFTER: usize = 64 * 1024;
@@ -1117,6 +1117,8 @@ fn join(pending: Bytes, chunk: Bytes) -> Bytes {
 struct Window {
     rewriter: HtmlRewriter<'static, Sink>,
     sink: Sink,
+    /// The element kind whose handlers it has.
+    kind: HandlerKind,
 }
 
 /// The HTML tokenizer that reads a page group by group and rewrites the groups that
@@ -1250,8 +1252,11 @@ impl Tokenizer {
         }
         let mut out = BytesMut::new();
         let rest = self.held.split().freeze();
-        let needs = self.window.is_some() || self.group_handled && self.needs_window(&rest);
-        if needs {
+        let group_needs = self.group_handled && self.needs_window(&rest);
+        if group_needs {
+            self.window_for_group(&mut out);
+        }
+        if group_needs || self.window.is_some() {
             self.feed(&rest, &mut out);
             self.close_window(&mut out);
         } else {
@@ -1295,6 +1300,9 @@ impl Tokenizer {
             return;
         }
         let needs = self.group_handled && self.needs_window(&self.held[..end]);
+        if needs {
+            self.window_for_group(out);
+        }
         if needs || self.window.is_some() {
             let group = self.held.split_to(end);
             self.feed(&group, out);
@@ -1331,12 +1339,31 @@ impl Tokenizer {
         )
     }
 
-    fn open_window(&mut self) {
+    /// The current group's handler kind (it is of an element the handlers act on).
+    fn group_kind(&self) -> Option<HandlerKind> {
+        HandlerKind::of(&self.name[..self.name_len])
+    }
+
+    /// A window with the handlers of the current group's kind is open: one of
+    /// another kind, whose stream ended at a group's end, is closed first.
+    fn window_for_group(&mut self, out: &mut BytesMut) {
+        let kind = self.group_kind();
+        if self.window.as_ref().is_some_and(|w| Some(w.kind) != kind) {
+            self.close_window(out);
+        }
+        if self.window.is_none() {
+            if let Some(kind) = kind {
+                self.open_window(kind);
+            }
+        }
+    }
+
+    fn open_window(&mut self, kind: HandlerKind) {
         #[cfg(test)]
         tests::WINDOWS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let sink = Sink::default();
         let settings = Settings {
-            element_content_handlers: handlers(&self.pass, &sink),
+            element_content_handlers: handlers_for(&self.pass, &sink, kind),
             encoding: self.encoding,
             memory_settings: MemorySettings {
                 max_allowed_memory_usage: WINDOW_MEMORY,
@@ -1349,13 +1376,12 @@ impl Tokenizer {
         self.window = Some(Window {
             rewriter: HtmlRewriter::new(settings, sink.clone()),
             sink,
+            kind,
         });
     }
 
+    /// Writes bytes to the open window.
     fn feed(&mut self, bytes: &[u8], out: &mut BytesMut) {
-        if self.window.is_none() {
-            self.open_window();
-        }
         let Some(window) = self.window.as_mut() else {
             return;
         };
@@ -1402,8 +1428,13 @@ impl Tokenizer {
             if self.state != State::Data && self.held.len() > WINDOW_AFTER {
                 let safe = self.safe_prefix();
                 if safe > 0 {
-                    if self.group_handled && self.window.is_none() {
-                        self.open_window();
+                    if self.group_handled
+                        && self
+                            .window
+                            .as_ref()
+                            .is_none_or(|w| Some(w.kind) != self.group_kind())
+                    {
+                        self.window_for_group(out);
                     }
                     self.pass_on(safe, out);
                 }
@@ -1833,7 +1864,7 @@ mod tests {
         let pass = pass();
         let sink = Sink::default();
         let settings = Settings {
-            element_content_handlers: handlers(&pass, &sink),
+            element_content_handlers: crate::html::trackers::handlers(&pass, &sink),
             ..Settings::new_send()
         };
         let mut rewriter = HtmlRewriter::new(settings, sink.clone());

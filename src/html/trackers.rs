@@ -504,6 +504,56 @@ pub fn handlers(pass: &Arc<TrackerPass>, sink: &Sink) -> Handlers {
     list
 }
 
+/// The element kinds the handlers act on, each with its own selector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandlerKind {
+    Script,
+    Frames,
+    Images,
+    Links,
+    Ping,
+    Noscript,
+}
+
+impl HandlerKind {
+    /// The kind of an element (its lower-case name), if the handlers act on it.
+    pub fn of(element: &[u8]) -> Option<HandlerKind> {
+        Some(match element {
+            b"script" => HandlerKind::Script,
+            b"iframe" | b"frame" | b"embed" | b"object" => HandlerKind::Frames,
+            b"img" | b"source" | b"input" => HandlerKind::Images,
+            b"link" => HandlerKind::Links,
+            b"a" | b"area" => HandlerKind::Ping,
+            b"noscript" => HandlerKind::Noscript,
+            _ => return None,
+        })
+    }
+
+    fn selector(self, sel: &'static Selectors) -> &'static Selector {
+        match self {
+            HandlerKind::Script => &sel.script,
+            HandlerKind::Frames => &sel.frames,
+            HandlerKind::Images => &sel.images,
+            HandlerKind::Links => &sel.links,
+            HandlerKind::Ping => &sel.ping,
+            HandlerKind::Noscript => &sel.noscript,
+        }
+    }
+}
+
+/// The handlers of one element kind: a rewriter built for one element compiles its
+/// selector alone (a sixth of the cost of building one with every handler).
+pub fn handlers_for(pass: &Arc<TrackerPass>, sink: &Sink, kind: HandlerKind) -> Handlers {
+    let Some(sel) = SELECTORS.as_ref() else {
+        return Vec::new();
+    };
+    let wanted = kind.selector(sel);
+    handlers(pass, sink)
+        .into_iter()
+        .filter(|(selector, _)| std::ptr::eq(&**selector, wanted))
+        .collect()
+}
+
 fn script_handlers(pass: &Arc<TrackerPass>, sink: &Sink, sel: &'static Selectors) -> Handlers {
     let mut list: Handlers = Vec::new();
     let p = pass.clone();
