@@ -792,7 +792,10 @@ fn raw_text_end(
         if element == RawElement::Script {
             if rest.starts_with(b"<!--") && script == ScriptEscape::Normal {
                 script = ScriptEscape::Escaped;
-                i += 4;
+                // Its dashes count towards the `-->` that ends the escape (HTML:
+                // "script data escaped dash dash state"), so `<!-->` and `<!--->`
+                // end it at once.
+                i += 2;
                 continue;
             }
             if rest.len() >= 8
@@ -1933,6 +1936,24 @@ mod tests {
             "<script title=\"caf\u{e9}\">fbq('init','1')</script>",
         ] {
             assert_eq!(decide(left_to_lol_html), None, "{left_to_lol_html}");
+        }
+    }
+
+    /// Found by the property test: the dashes of a script's `<!--` count towards the
+    /// `-->` that ends its escape, so after `<!--->` a `<script>` is text and the
+    /// first `</script>` ends the script. The tokenizer read on past it, as if
+    /// double-escaped, and left the next element's tracker `ping` live.
+    #[test]
+    fn a_script_escape_ends_at_the_dashes_of_its_own_opening() {
+        for page in [
+            "<script><!---><script>x</script><a href=\"/x\" ping=\"https://www.google-analytics.com/p\">x</a>",
+            "<script><!--><script>x</script><a href=\"/x\" ping=\"https://www.google-analytics.com/p\">x</a>",
+        ] {
+            for sizes in [&[1][..], &[7], &[4096]] {
+                let out = staged_with(page, sizes, 0);
+                assert_eq!(out, whole(page), "{page}, chunks of {sizes:?}");
+                assert!(!out.contains("google-analytics"), "{out}");
+            }
         }
     }
 
