@@ -201,7 +201,7 @@ fn read_handled_tag(
 ) -> Option<(usize, bool)> {
     let link = matches!(name, b"a" | b"area");
     let mut may = false;
-    let gt = read_attributes(bytes, from, |attribute, value| {
+    let gt = read_attributes(bytes, from, |attribute, value, _| {
         let url = if link {
             attribute.eq_ignore_ascii_case(b"ping")
         } else {
@@ -259,13 +259,15 @@ fn content_may_hold_tracker(pass: &TrackerPass, name: &[u8], content: &[u8]) -> 
     }
 }
 
-/// What the script handlers would make of a whole `<script>` group without a `src`
-/// (`start_tag_end`: where its start tag ends in `group`), decided without lol_html:
-/// `Some(Some(tag))`, its start tag made inert; `Some(None)`, left as it is. `None`
-/// when lol_html must read it: a `src` (the element handler), a duplicated attribute
-/// (which one lol_html reads), non-ASCII bytes in its tag (lol_html writes the tag
-/// back through the page's encoding), a self-closing tag, `<!--` in its text (the
-/// script escape states) or a text past [`INLINE_HOLD`](super::trackers::INLINE_HOLD).
+/// What the script handlers would make of a whole `<script>` group (`start_tag_end`:
+/// where its start tag ends in `group`), decided without lol_html: `Some(Some(tag))`,
+/// its start tag made inert (a `src` naming a refused tracker, or an inline text
+/// holding a refused tracker's signature); `Some(None)`, left as it is. `None` when
+/// lol_html must read it: a duplicated attribute (which one lol_html reads), one
+/// named `data-consentry-…` (set in place rather than added), non-ASCII bytes in its
+/// tag (lol_html writes the tag back through the page's encoding), a self-closing
+/// tag, `<!--` in its text (the script escape states) or a text past
+/// [`INLINE_HOLD`](super::trackers::INLINE_HOLD).
 fn inline_script(pass: &TrackerPass, group: &[u8], start_tag_end: usize) -> Option<Option<String>> {
     let tag = group.get(..start_tag_end)?;
     let text_end = raw_end(group, start_tag_end, b"script")?;
@@ -277,30 +279,55 @@ fn inline_script(pass: &TrackerPass, group: &[u8], start_tag_end: usize) -> Opti
     {
         return None;
     }
-    let mut attributes: Vec<(String, String)> = Vec::new();
+    let name_end = "<script".len();
+    // Name as written, value as written, the attribute's whole text.
+    let mut written: Vec<(String, String, String)> = Vec::new();
     let mut readable = true;
-    read_attributes(tag, "<script".len(), |name, value| {
-        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-        if name == "src" || attributes.iter().any(|(n, _)| *n == name) {
+    read_attributes(tag, name_end, |name, value, raw| {
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with(b"data-consentry-")
+            || written
+                .iter()
+                .any(|(n, _, _)| n.as_bytes().eq_ignore_ascii_case(name))
+        {
             readable = false;
         }
-        attributes.push((name, String::from_utf8_lossy(value).into_owned()));
+        written.push((text(name), text(value), text(raw)));
     })?;
     if !readable {
         return None;
     }
-    let type_attr = attributes.iter().find(|(n, _)| n == "type");
-    if !super::trackers::executable(type_attr.map(|(_, v)| v.as_str())) {
+    let value_of = |wanted: &str| {
+        written
+            .iter()
+            .find(|(n, _, _)| n.eq_ignore_ascii_case(wanted))
+            .map(|(_, v, _)| v.as_str())
+    };
+    if let Some(src) = value_of("src") {
+        let tag_name = String::from_utf8_lossy(&tag[1..name_end]);
+        return Some(pass.inert_script_src(&tag_name, &written, src));
+    }
+    if !super::trackers::executable(value_of("type")) {
         return Some(None);
     }
+    let attributes: Vec<(String, String)> = written
+        .into_iter()
+        .map(|(name, value, _)| (name.to_ascii_lowercase(), value))
+        .collect();
     Some(pass.inert_inline_script(&attributes, text))
 }
 
 /// Reads a start tag's attributes from `from` (after its name) through the HTML
-/// tokenizer's attribute states, as [`read_tag`] does, calling `each(name, value)`
+/// tokenizer's attribute states, as [`read_tag`] does, calling `each(name, value, raw)`
 /// with each attribute's name and value as written (no quotes; empty when it has
-/// none). Returns where the tag's `>` is, if it is in `bytes`.
-fn read_attributes(bytes: &[u8], from: usize, mut each: impl FnMut(&[u8], &[u8])) -> Option<usize> {
+/// none), and its whole text as lol_html keeps it (from its name to its value's
+/// closing quote). Returns where the tag's `>` is, if it is in `bytes`.
+fn read_attributes(
+    bytes: &[u8],
+    from: usize,
+    mut each: impl FnMut(&[u8], &[u8], &[u8]),
+) -> Option<usize> {
     let len = bytes.len();
     let mut i = from;
     let mut attr = Attr::BeforeName;
@@ -328,12 +355,12 @@ fn read_attributes(bytes: &[u8], from: usize, mut each: impl FnMut(&[u8], &[u8])
                 name.end = i;
                 match bytes[i] {
                     b'>' => {
-                        each(&bytes[name.clone()], b"");
+                        each(&bytes[name.clone()], b"", &bytes[name.clone()]);
                         return Some(i);
                     }
                     b'=' => attr = Attr::BeforeValue,
                     b'/' => {
-                        each(&bytes[name.clone()], b"");
+                        each(&bytes[name.clone()], b"", &bytes[name.clone()]);
                         attr = Attr::BeforeName;
                     }
                     _ => attr = Attr::AfterName,
@@ -343,7 +370,7 @@ fn read_attributes(bytes: &[u8], from: usize, mut each: impl FnMut(&[u8], &[u8])
                 if b == b'=' {
                     attr = Attr::BeforeValue;
                 } else if !is_space(b) {
-                    each(&bytes[name.clone()], b"");
+                    each(&bytes[name.clone()], b"", &bytes[name.clone()]);
                     if b == b'>' {
                         return Some(i);
                     } else if b == b'/' {
@@ -362,7 +389,7 @@ fn read_attributes(bytes: &[u8], from: usize, mut each: impl FnMut(&[u8], &[u8])
                     value_start = i + 1;
                     attr = Attr::Single;
                 } else if b == b'>' {
-                    each(&bytes[name.clone()], b"");
+                    each(&bytes[name.clone()], b"", &bytes[name.clone()]);
                     return Some(i);
                 } else if !is_space(b) {
                     value_start = i;
@@ -373,13 +400,21 @@ fn read_attributes(bytes: &[u8], from: usize, mut each: impl FnMut(&[u8], &[u8])
                 let quote = if attr == Attr::Double { b'"' } else { b'\'' };
                 let at = byte_masks::find(&bytes[i..], quote)?;
                 i += at;
-                each(&bytes[name.clone()], &bytes[value_start..i]);
+                each(
+                    &bytes[name.clone()],
+                    &bytes[value_start..i],
+                    &bytes[name.start..=i],
+                );
                 attr = Attr::BeforeName;
             }
             Attr::Unquoted => {
                 let at = bytes[i..].iter().position(|&c| c == b'>' || is_space(c))?;
                 i += at;
-                each(&bytes[name.clone()], &bytes[value_start..i]);
+                each(
+                    &bytes[name.clone()],
+                    &bytes[value_start..i],
+                    &bytes[name.start..i],
+                );
                 if bytes[i] == b'>' {
                     return Some(i);
                 }
@@ -700,7 +735,7 @@ fn tag_name_end(bytes: &[u8], from: usize) -> Option<usize> {
 /// Where the tag whose name ends at `from` ends (its `>`), if it does in `bytes`:
 /// [`read_attributes`], the attributes unread.
 fn tag_end(bytes: &[u8], from: usize) -> Option<usize> {
-    read_attributes(bytes, from, |_, _| {})
+    read_attributes(bytes, from, |_, _, _| {})
 }
 
 /// Where the comment whose `<!--` is at `lt` ends (past its `-->` or `--!>`; `<!-->`
@@ -1928,8 +1963,20 @@ mod tests {
             decide("<script type=text/x-template>fbq('init','1')</script>"),
             Some(None)
         );
+        // A `src`: the tag lol_html would write, attributes as written, in place.
+        assert_eq!(
+            decide("<script src=/a.js>fbq('init','1')</script>"),
+            Some(None)
+        );
+        assert_eq!(
+            decide("<SCRIPT async SRC = 'https://connect.facebook.net/en_US/fbevents.js' Type=text/javascript data-x=\"a'b\"></SCRIPT>"),
+            Some(Some(
+                "<SCRIPT async Type=\"text/plain\" data-x=\"a'b\" data-consentry-type=\"text/javascript\" data-consentry-src=\"https://connect.facebook.net/en_US/fbevents.js\" data-consentry-category=\"third_party\">"
+                    .into()
+            ))
+        );
         for left_to_lol_html in [
-            "<script src=/a.js>fbq('init','1')</script>",
+            "<script src=/a.js data-consentry-src=x>fbq('init','1')</script>",
             "<script type=a TYPE=b>fbq('init','1')</script>",
             "<script/>fbq('init','1')</script>",
             "<script><!-- fbq('init','1') --></script>",
@@ -2134,7 +2181,13 @@ mod tests {
         "<img src = \"https://www&#46;facebook&#46;com/tr?id=11\">",
         "<noscript><img src=\"https://www&#46;facebook&#46;com/tr?id=12\"></noscript>",
         "<img\nsrc\n=\nhttps://www&#46;facebook&#46;com/tr?id=13 alt=x>",
-        // Inline scripts decided without lol_html, and those left to it.
+        // Scripts decided without lol_html, and those left to it.
+        "<script async src=\"https://www.googletagmanager.com/gtag/js?id=G\" data-x= >x</script>",
+        "<SCRIPT SRC = 'https://connect.facebook.net/en_US/fbevents.js' Type=text/javascript nonce=\"n'1\" defer></SCRIPT>",
+        "<script src=https://static.hotjar.com/c/hotjar-1.js?sv=6 defer data-a=\"&quot;\"></script>",
+        "<script type=module src=\"https://www.googletagmanager.com/gtm.js?id=GTM-1\"/>",
+        "<script src=\"/static/app.js\" type=\"text/javascript\"></script>",
+        "<script data-consentry-src=x src=\"https://www.googletagmanager.com/gtm.js?id=GTM-2\"></script>",
         "<SCRIPT TYPE=\"text/javascript\" Nonce=abc data-x='a\"b' data-y=\"&amp;\">gtag('config','G-2');</SCRIPT >",
         "<script type=\"module\" async defer=\"\">fbq('init','3')</script>",
         "<script type=text/x-template>gtag('config','T')</script>",

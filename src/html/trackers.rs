@@ -122,6 +122,46 @@ impl TrackerPass {
         Some(inert_script_tag(attributes, self.category_name(id)))
     }
 
+    /// The start tag the script handler writes for a `<script src>` whose URL is a
+    /// tracker the visitor refuses (counted either way), written as lol_html writes
+    /// a start tag it changed: the name as written, each attribute as written (`raw`,
+    /// from its name to its value's closing quote) or set (`name="value"`, `"`
+    /// escaped), `src` removed, the new ones after. `attributes`: name as written,
+    /// value as written, raw text. `None`: the tag is left as it is.
+    pub(crate) fn inert_script_src(
+        &self,
+        tag_name: &str,
+        attributes: &[(String, String, String)],
+        src: &str,
+    ) -> Option<String> {
+        let id = self.refused_url(src)?;
+        let is = |name: &str, wanted: &str| name.eq_ignore_ascii_case(wanted);
+        let mut tag = format!("<{tag_name}");
+        let mut type_value = None;
+        for (name, value, raw) in attributes {
+            if is(name, "src") {
+                continue;
+            }
+            tag.push(' ');
+            if is(name, "type") && type_value.is_none() {
+                type_value = Some(value);
+                tag.push_str(&format!("{name}=\"text/plain\""));
+            } else {
+                tag.push_str(raw);
+            }
+        }
+        match type_value {
+            Some(value) => tag.push_str(&format!(" data-consentry-type=\"{}\"", attribute(value))),
+            None => tag.push_str(" type=\"text/plain\""),
+        }
+        tag.push_str(&format!(
+            " data-consentry-src=\"{}\" data-consentry-category=\"{}\">",
+            attribute(src),
+            attribute(self.category_name(id))
+        ));
+        Some(tag)
+    }
+
     fn refused(&self, id: TrackerId) -> Option<TrackerId> {
         let allowed = self.matcher().tracker(id).allowed(self.granted);
         self.site.trackers.tally.record(id, allowed);
