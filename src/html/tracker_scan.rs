@@ -41,8 +41,9 @@
 //! instead, each element the handlers act on asked the same question, to keep
 //! memory constant without reading the page twice.
 //!
-//! An inline script whose tag reads only one way is decided by the tokenizer as the
-//! handlers would decide it ([`inline_script`]); lol_html reads the rest.
+//! A script whose tag reads only one way (inline, or with a `src`) is decided by the
+//! tokenizer as the handlers would decide it ([`decide_script`]); lol_html reads the
+//! rest, each window with the handlers of its element's kind only.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -268,7 +269,7 @@ fn content_may_hold_tracker(pass: &TrackerPass, name: &[u8], content: &[u8]) -> 
 /// tag (lol_html writes the tag back through the page's encoding), a self-closing
 /// tag, `<!--` in its text (the script escape states) or a text past
 /// [`INLINE_HOLD`](super::trackers::INLINE_HOLD).
-fn inline_script(pass: &TrackerPass, group: &[u8], start_tag_end: usize) -> Option<Option<String>> {
+fn decide_script(pass: &TrackerPass, group: &[u8], start_tag_end: usize) -> Option<Option<String>> {
     let tag = group.get(..start_tag_end)?;
     let text_end = raw_end(group, start_tag_end, b"script")?;
     let text = &group[start_tag_end..text_end];
@@ -1318,9 +1319,9 @@ impl Tokenizer {
     /// The current group ends at `end` (exclusive) in `held`: it goes on, through
     /// lol_html when it may hold a tracker.
     fn group_done(&mut self, end: usize, out: &mut BytesMut) {
-        let inline = self.group_handled && &self.name[..self.name_len] == b"script";
-        if let Some(start_tag) = inline
-            .then(|| inline_script(&self.pass, &self.held[..end], self.start_tag_end))
+        let script = self.group_handled && &self.name[..self.name_len] == b"script";
+        if let Some(start_tag) = script
+            .then(|| decide_script(&self.pass, &self.held[..end], self.start_tag_end))
             .flatten()
         {
             // Decided here, as the handlers would have: no window for it (a window
@@ -1949,7 +1950,7 @@ mod tests {
         let pass = pass();
         let decide = |group: &str| {
             let start_tag_end = group.find('>').map_or(0, |gt| gt + 1);
-            inline_script(&pass, group.as_bytes(), start_tag_end)
+            decide_script(&pass, group.as_bytes(), start_tag_end)
         };
         assert_eq!(
             decide("<script Nonce=a>fbq('init','1')</script>"),
