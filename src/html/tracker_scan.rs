@@ -319,6 +319,25 @@ fn decide_script(pass: &TrackerPass, group: &[u8], start_tag_end: usize) -> Opti
     Some(pass.inert_inline_script(&attributes, text))
 }
 
+/// A whole `<noscript>` group as the noscript handler writes it, without a window:
+/// its tags as written, its markup rewritten by the same function
+/// ([`rewrite_fragment`](super::trackers::rewrite_fragment)). `None` when lol_html
+/// must read it: non-ASCII bytes (lol_html decodes the text through the page's
+/// encoding first), or markup past the handler's bound.
+fn decide_noscript(pass: &Arc<TrackerPass>, group: &[u8], start_tag_end: usize) -> Option<Vec<u8>> {
+    let end_tag = raw_end(group, start_tag_end, b"noscript")?;
+    let markup = group.get(start_tag_end..end_tag)?;
+    if markup.len() > super::trackers::NOSCRIPT_HOLD || !group.is_ascii() {
+        return None;
+    }
+    let markup = std::str::from_utf8(markup).ok()?;
+    let mut written = Vec::with_capacity(group.len() + 64);
+    written.extend_from_slice(&group[..start_tag_end]);
+    written.extend_from_slice(super::trackers::rewrite_fragment(pass, markup).as_bytes());
+    written.extend_from_slice(&group[end_tag..]);
+    Some(written)
+}
+
 /// Reads a start tag's attributes from `from` (after its name) through the HTML
 /// tokenizer's attribute states, as [`read_tag`] does, calling `each(name, value, raw)`
 /// with each attribute's name and value as written (no quotes; empty when it has
@@ -1339,6 +1358,18 @@ impl Tokenizer {
             return;
         }
         let needs = self.group_handled && self.needs_window(&self.held[..end]);
+        let noscript = needs && &self.name[..self.name_len] == b"noscript";
+        if let Some(group) = noscript
+            .then(|| decide_noscript(&self.pass, &self.held[..end], self.start_tag_end))
+            .flatten()
+        {
+            // Its markup rewritten as the handler rewrites it, without a window.
+            self.close_window(out);
+            out.extend_from_slice(&group);
+            self.held.advance(end);
+            self.group_ended();
+            return;
+        }
         if needs {
             self.window_for_group(out);
         }
@@ -2187,6 +2218,9 @@ mod tests {
         "<img src = \"https://www&#46;facebook&#46;com/tr?id=11\">",
         "<noscript><img src=\"https://www&#46;facebook&#46;com/tr?id=12\"></noscript>",
         "<img\nsrc\n=\nhttps://www&#46;facebook&#46;com/tr?id=13 alt=x>",
+        "<noscript></noscript>",
+        "<NOSCRIPT id=n><img src=\"https://www.facebook.com/tr?id=20\" alt=x><p>text &amp; more</p></NOSCRIPT >",
+        "<noscript><img src=\"https://www.facebook.com/tr?id=21\" alt=\"\u{e9}\"></noscript>",
         // Scripts decided without lol_html, and those left to it.
         "<script async src=\"https://www.googletagmanager.com/gtag/js?id=G\" data-x= >x</script>",
         "<SCRIPT SRC = 'https://connect.facebook.net/en_US/fbevents.js' Type=text/javascript nonce=\"n'1\" defer></SCRIPT>",

@@ -50,7 +50,7 @@ pub static GAVE_UP: LazyLock<Counter> = LazyLock::new(Counter::default);
 pub const INLINE_HOLD: usize = 1024 * 1024;
 
 /// The most of one `<noscript>` rewritten as markup; past it its content is dropped.
-const NOSCRIPT_HOLD: usize = 256 * 1024;
+pub(crate) const NOSCRIPT_HOLD: usize = 256 * 1024;
 
 /// What one response's tracker rewrite needs.
 #[derive(Debug)]
@@ -789,7 +789,7 @@ fn element_handlers(pass: &Arc<TrackerPass>, sel: &'static Selectors) -> Handler
 
 /// A `<noscript>`'s content as a browser without scripting parses it, rewritten with
 /// the same handlers (an inline script there never runs: nothing to hold).
-fn rewrite_fragment(pass: &Arc<TrackerPass>, markup: &str) -> String {
+pub(crate) fn rewrite_fragment(pass: &Arc<TrackerPass>, markup: &str) -> String {
     let Some(sel) = SELECTORS.as_ref() else {
         return String::new();
     };
