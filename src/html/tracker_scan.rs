@@ -150,23 +150,10 @@ impl RawElement {
     }
 }
 
-/// Whether the handlers act on an element of this (lower-case) name.
+/// Whether the handlers act on an element of this (lower-case) name: the one list,
+/// [`HandlerKind::of`].
 fn handled(name: &[u8]) -> bool {
-    matches!(
-        name,
-        b"script"
-            | b"iframe"
-            | b"frame"
-            | b"embed"
-            | b"object"
-            | b"img"
-            | b"source"
-            | b"input"
-            | b"link"
-            | b"a"
-            | b"area"
-            | b"noscript"
-    )
+    HandlerKind::of(name).is_some()
 }
 
 fn is_space(b: u8) -> bool {
