@@ -13,7 +13,8 @@
 # Output files stay in the given directory (cg-consentry.out.*, cg-nginx.out.*, cg-bare.out.*)
 # for `callgrind_annotate --inclusive=yes`. ONLY=consentry measures consentry alone (a
 # quick look at a change; the ratios need all three). COOKIE='…' sends that Cookie
-# header with every request (issue 16's realistic header: COOKIE=realistic).
+# header with every request (issue 16's realistic header: COOKIE=realistic). INJONLY=1
+# also measures the injection-only proxy (trackers.block: false) and prints the ratio.
 
 set -euo pipefail
 DIR=${1:?usage: bench/callgrind.sh KEPT_LOAD_DIR [PATH]}
@@ -66,6 +67,14 @@ export RUST_LOG=${RUST_LOG:-warn} # (valgrind does not follow an `env` exec)
 : >"$DIR/callgrind.summary"
 measure consentry "$(grep -A1 '^listen:' "$DIR/consentry.yaml" | grep -o '[0-9]*$')" \
     "$ROOT/target/release/consentry" --config "$DIR/consentry.yaml"
+# The same proxy with trackers.block: false (today's injection alone), for issue 15's
+# budget: INJONLY=1 measures it too and prints the ratio.
+if [[ -n ${INJONLY:-} ]]; then
+    measure injonly "$(grep -A1 '^listen:' "$DIR/injonly.yaml" | grep -o '[0-9]*$')" \
+        "$ROOT/target/release/consentry" --config "$DIR/injonly.yaml"
+    awk '{ v[$1] = $2 } END { printf "ratio consentry/injonly: %.2f\n", v["consentry"] / v["injonly"] }' \
+        "$DIR/callgrind.summary"
+fi
 if [[ ${ONLY:-} == consentry ]]; then
     exit 0
 fi
