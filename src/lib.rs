@@ -33,8 +33,8 @@
 //!
 //! User documentation: `README.md` and `docs/` (the behaviour, every key, bad input).
 
-// No `unsafe` but the four libc calls of `ops::memory` and the SSE2 byte compares of
-// `html::byte_masks`, which allow it for themselves.
+// No `unsafe` but the four libc calls of `ops::memory` and the SSE2 and AVX2 byte
+// compares of `html::byte_masks`, which allow it for themselves.
 #![deny(unsafe_code)]
 
 pub mod config;

@@ -54,7 +54,7 @@ use lol_html::{AsciiCompatibleEncoding, MemorySettings};
 use memchr::{memchr, memchr2, memmem};
 
 use crate::html::byte_masks;
-use crate::html::trackers::{HandlerKind, Sink, TrackerPass, handlers_for};
+use crate::html::trackers::{HANDLED_NAMES, HandlerKind, Sink, TrackerPass, handlers_for};
 
 /// A group longer than this goes through lol_html as it streams rather than be held.
 pub const WINDOW_AFTER: usize = 64 * 1024;
@@ -189,17 +189,54 @@ fn read_handled_tag(
 ) -> Option<(usize, bool)> {
     let link = matches!(name, b"a" | b"area");
     let mut may = false;
-    let gt = read_attributes(bytes, from, |attribute, value, _| {
+    let mut each = |attribute: &[u8], value: &[u8]| {
         let url = if link {
-            attribute.eq_ignore_ascii_case(b"ping")
+            attribute.len() == 4 && attribute.eq_ignore_ascii_case(b"ping")
         } else {
             is_url_attribute(attribute)
         };
         if url && !may {
             may = url_may_name_tracker(pass, value);
         }
-    })?;
+    };
+    // Asking an attribute twice (when the plain reading gives up half-way) answers
+    // the same.
+    let gt = match read_plain_attributes(bytes, from, &mut each) {
+        Some(gt) => gt,
+        None => read_attributes(bytes, from, |attribute, value, _| each(attribute, value))?,
+    };
     Some((gt, may))
+}
+
+/// [`read_attributes`] for a tag written the usual way: each attribute after one
+/// space, a name of letters, digits and `-`, `=` and a value in double quotes, then
+/// `>`. Most tags of a page are; reading them so takes a fraction of the
+/// tokenizer's states. `None` when the tag is written otherwise, or not whole in
+/// `bytes` (some attributes may have been given to `each` by then).
+fn read_plain_attributes(
+    bytes: &[u8],
+    from: usize,
+    each: &mut impl FnMut(&[u8], &[u8]),
+) -> Option<usize> {
+    let mut i = from;
+    loop {
+        match *bytes.get(i)? {
+            b'>' => return Some(i),
+            b' ' => i += 1,
+            _ => return None,
+        }
+        let name = i;
+        while matches!(*bytes.get(i)?, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-') {
+            i += 1;
+        }
+        if i == name || bytes.get(i..i + 2)? != b"=\"" {
+            return None;
+        }
+        let value = i + 2;
+        let close = value + byte_masks::find(bytes.get(value..)?, b'"')?;
+        each(&bytes[name..i], &bytes[value..close]);
+        i = close + 1;
+    }
 }
 
 /// Whether the handlers read a URL from an attribute of this name (any case): `src`,
@@ -268,24 +305,7 @@ fn decide_script(pass: &TrackerPass, group: &[u8], start_tag_end: usize) -> Opti
         return None;
     }
     let name_end = "<script".len();
-    // Name as written, value as written, the attribute's whole text.
-    let mut written: Vec<(String, String, String)> = Vec::new();
-    let mut readable = true;
-    read_attributes(tag, name_end, |name, value, raw| {
-        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        let lower = name.to_ascii_lowercase();
-        if lower.starts_with(b"data-consentry-")
-            || written
-                .iter()
-                .any(|(n, _, _)| n.as_bytes().eq_ignore_ascii_case(name))
-        {
-            readable = false;
-        }
-        written.push((text(name), text(value), text(raw)));
-    })?;
-    if !readable {
-        return None;
-    }
+    let written = attributes_as_written(tag, name_end)?;
     let value_of = |wanted: &str| {
         written
             .iter()
@@ -304,6 +324,72 @@ fn decide_script(pass: &TrackerPass, group: &[u8], start_tag_end: usize) -> Opti
         .map(|(name, value, _)| (name.to_ascii_lowercase(), value))
         .collect();
     Some(pass.inert_inline_script(&attributes, text))
+}
+
+/// A start tag's attributes (read from `name_end`) as the handlers' code without
+/// lol_html needs them: name as written, value as written, the attribute's whole
+/// text. `None` when lol_html must read the tag: an attribute is duplicated (which
+/// one lol_html reads), or named `data-consentry-…` (set in place rather than added),
+/// or the tag is not whole.
+fn attributes_as_written(tag: &[u8], name_end: usize) -> Option<Vec<(String, String, String)>> {
+    let mut written: Vec<(String, String, String)> = Vec::new();
+    let mut readable = true;
+    read_attributes(tag, name_end, |name, value, raw| {
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        if name.len() >= 15 && name[..15].eq_ignore_ascii_case(b"data-consentry-")
+            || written
+                .iter()
+                .any(|(n, _, _)| n.as_bytes().eq_ignore_ascii_case(name))
+        {
+            readable = false;
+        }
+        written.push((text(name), text(value), text(raw)));
+    })?;
+    readable.then_some(written)
+}
+
+/// What the frames handler would make of a whole frame group (`<iframe>` with its
+/// content and end tag, or the start tag of a `<frame>`, `<embed>` or `<object>`;
+/// `tag_end`: where its start tag ends), decided without lol_html:
+/// `Some(Some(bytes))`, the placeholder and the group with its start tag made inert;
+/// `Some(None)`, left as it is. `None` when lol_html must read it: as for
+/// [`decide_script`], and a `hidden` attribute already there (set in place).
+fn decide_frame(
+    pass: &TrackerPass,
+    name: &[u8],
+    group: &[u8],
+    tag_end: usize,
+) -> Option<Option<Vec<u8>>> {
+    let tag = group.get(..tag_end)?;
+    if tag.iter().any(|&b| b >= 0x80) || tag.ends_with(b"/>") {
+        return None;
+    }
+    let name_end = 1 + name.len();
+    let written = attributes_as_written(tag, name_end)?;
+    if written
+        .iter()
+        .any(|(n, _, _)| n.eq_ignore_ascii_case("hidden"))
+    {
+        return None;
+    }
+    let url_attribute = if name == b"object" { "data" } else { "src" };
+    let Some(url) = written
+        .iter()
+        .find(|(n, _, _)| n.eq_ignore_ascii_case(url_attribute))
+        .map(|(_, v, _)| v.clone())
+    else {
+        return Some(None);
+    };
+    let tag_name = String::from_utf8_lossy(&tag[1..name_end]);
+    let Some((placeholder, start_tag)) = pass.inert_frame(&tag_name, &written, url_attribute, &url)
+    else {
+        return Some(None);
+    };
+    let mut out = Vec::with_capacity(placeholder.len() + start_tag.len() + group.len());
+    out.extend_from_slice(placeholder.as_bytes());
+    out.extend_from_slice(start_tag.as_bytes());
+    out.extend_from_slice(&group[tag_end..]);
+    Some(Some(out))
 }
 
 /// A whole `<noscript>` group as the noscript handler writes it, without a window:
@@ -335,103 +421,78 @@ fn read_attributes(
     from: usize,
     mut each: impl FnMut(&[u8], &[u8], &[u8]),
 ) -> Option<usize> {
-    let len = bytes.len();
     let mut i = from;
-    let mut attr = Attr::BeforeName;
-    let mut name = 0..0;
-    let mut value_start = 0;
-    while i < len {
-        let b = bytes[i];
-        match attr {
-            Attr::BeforeName => {
-                if b == b'>' {
-                    return Some(i);
-                }
-                if !is_space(b) && b != b'/' {
-                    // An `=` here begins the name (HTML: "unexpected equals sign
-                    // before attribute name").
-                    name = i..i;
-                    attr = Attr::Name;
-                }
+    loop {
+        // Before an attribute's name (a `/` not before `>` is read as here too).
+        let b = loop {
+            let b = *bytes.get(i)?;
+            if !is_space(b) && b != b'/' {
+                break b;
             }
-            Attr::Name => {
-                let at = bytes[i..]
-                    .iter()
-                    .position(|&c| ENDS_NAME[c as usize] != 0)?;
-                i += at;
-                name.end = i;
-                match bytes[i] {
-                    b'>' => {
-                        each(&bytes[name.clone()], b"", &bytes[name.clone()]);
-                        return Some(i);
-                    }
-                    b'=' => attr = Attr::BeforeValue,
-                    b'/' => {
-                        each(&bytes[name.clone()], b"", &bytes[name.clone()]);
-                        attr = Attr::BeforeName;
-                    }
-                    _ => attr = Attr::AfterName,
-                }
-            }
-            Attr::AfterName => {
-                if b == b'=' {
-                    attr = Attr::BeforeValue;
-                } else if !is_space(b) {
-                    each(&bytes[name.clone()], b"", &bytes[name.clone()]);
-                    if b == b'>' {
-                        return Some(i);
-                    } else if b == b'/' {
-                        attr = Attr::BeforeName;
-                    } else {
-                        name = i..i;
-                        attr = Attr::Name;
-                    }
-                }
-            }
-            Attr::BeforeValue => {
-                if b == b'"' {
-                    value_start = i + 1;
-                    attr = Attr::Double;
-                } else if b == b'\'' {
-                    value_start = i + 1;
-                    attr = Attr::Single;
-                } else if b == b'>' {
-                    each(&bytes[name.clone()], b"", &bytes[name.clone()]);
-                    return Some(i);
-                } else if !is_space(b) {
-                    value_start = i;
-                    attr = Attr::Unquoted;
-                }
-            }
-            Attr::Double | Attr::Single => {
-                let quote = if attr == Attr::Double { b'"' } else { b'\'' };
-                let at = byte_masks::find(&bytes[i..], quote)?;
-                i += at;
-                each(
-                    &bytes[name.clone()],
-                    &bytes[value_start..i],
-                    &bytes[name.start..=i],
-                );
-                attr = Attr::BeforeName;
-            }
-            Attr::Unquoted => {
-                let at = bytes[i..].iter().position(|&c| c == b'>' || is_space(c))?;
-                i += at;
-                each(
-                    &bytes[name.clone()],
-                    &bytes[value_start..i],
-                    &bytes[name.start..i],
-                );
-                if bytes[i] == b'>' {
-                    return Some(i);
-                }
-                attr = Attr::BeforeName;
-            }
-            Attr::TagName => attr = Attr::BeforeName,
+            i += 1;
+        };
+        if b == b'>' {
+            return Some(i);
         }
+        // Its name: the first byte always (an `=` too: HTML's "unexpected equals sign
+        // before attribute name"), then up to a space, `/`, `>` or `=`.
+        let name_start = i;
         i += 1;
+        while ENDS_NAME[*bytes.get(i)? as usize] == 0 {
+            i += 1;
+        }
+        let name_end = i;
+        // After it.
+        while is_space(bytes[i]) {
+            i += 1;
+            if i == bytes.len() {
+                return None;
+            }
+        }
+        // Its value (empty when it has none), where its text ends (past a closing
+        // quote), and whether the tag ends at `i`.
+        let (value, text_end, ends) = if bytes[i] != b'=' {
+            // `>` ends the tag; `/`, or any other byte (the next name's first), is
+            // read before a name.
+            (i..i, name_end, bytes[i] == b'>')
+        } else {
+            i += 1;
+            let b = loop {
+                let b = *bytes.get(i)?;
+                if !is_space(b) {
+                    break b;
+                }
+                i += 1;
+            };
+            match b {
+                b'"' | b'\'' => {
+                    let start = i + 1;
+                    let close = start + byte_masks::find(bytes.get(start..)?, b)?;
+                    i = close + 1;
+                    (start..close, close + 1, false)
+                }
+                b'>' => (i..i, name_end, true),
+                _ => {
+                    let start = i;
+                    while !matches!(
+                        *bytes.get(i)?,
+                        b'>' | b' ' | b'\t' | b'\n' | b'\r' | b'\x0c'
+                    ) {
+                        i += 1;
+                    }
+                    (start..i, i, bytes[i] == b'>')
+                }
+            }
+        };
+        each(
+            &bytes[name_start..name_end],
+            &bytes[value],
+            &bytes[name_start..text_end],
+        );
+        if ends {
+            return Some(i);
+        }
     }
-    None
 }
 
 /// What the quick scan found in the bytes it was given.
@@ -463,13 +524,12 @@ fn skim(pass: &TrackerPass, bytes: &[u8], at_end: bool) -> Skim {
             Skim::Clear(lt)
         }
     };
-    for lt in byte_masks::positions(bytes, b'<') {
+    for lt in byte_masks::openings(bytes, &HANDLED_FIRST_SET) {
         let (name, name_end) = match start_tag_name(bytes, lt) {
             StartName::Other => continue,
             StartName::Cut => return unresolved(lt),
             StartName::Handled { name, end } => (name, end),
         };
-        let name = &name.bytes[..name.len];
         let Some((gt, urls)) = read_handled_tag(pass, name, bytes, name_end) else {
             return unresolved(lt);
         };
@@ -505,19 +565,14 @@ fn skim(pass: &TrackerPass, bytes: &[u8], at_end: bool) -> Skim {
 }
 
 /// A start tag's name, read from its `<`.
+#[derive(Debug, PartialEq, Eq)]
 enum StartName {
     /// Not a start tag, or not of an element the handlers act on.
     Other,
     /// The bytes end before the name does.
     Cut,
-    /// An element the handlers act on; its name ends at `end`.
-    Handled { name: ShortName, end: usize },
-}
-
-/// A lower-case tag name of up to eight bytes (every name the handlers act on).
-struct ShortName {
-    bytes: [u8; 8],
-    len: usize,
+    /// An element the handlers act on (its name, lower case); its name ends at `end`.
+    Handled { name: &'static [u8], end: usize },
 }
 
 /// The first letters of the names the handlers act on, either case: most tags of a
@@ -525,15 +580,61 @@ struct ShortName {
 const HANDLED_FIRST: [bool; 256] = {
     let mut table = [false; 256];
     let mut i = 0;
-    let firsts = b"aefilnos";
-    while i < firsts.len() {
-        table[firsts[i] as usize] = true;
-        table[firsts[i].to_ascii_uppercase() as usize] = true;
+    while i < HANDLED_NAMES.len() {
+        let first = HANDLED_NAMES[i][0];
+        table[first as usize] = true;
+        table[first.to_ascii_uppercase() as usize] = true;
         i += 1;
     }
     table
 };
 
+/// [`HANDLED_FIRST`] for [`byte_masks::openings`].
+static HANDLED_FIRST_SET: byte_masks::ByteSet = byte_masks::ByteSet::new(HANDLED_FIRST);
+
+/// A name the handlers act on as one word: its bytes (lower case, little-endian) and
+/// a mask of them, so that eight bytes of a page are compared with it at once.
+#[derive(Clone, Copy)]
+struct NameWord {
+    name: &'static [u8],
+    word: u64,
+    mask: u64,
+}
+
+/// Most names the handlers act on that begin with one letter.
+const SAME_FIRST_AT_MOST: usize = 3;
+
+/// The names the handlers act on, by their first letter (`a` to `z`).
+const NAMES_BY_FIRST: [[Option<NameWord>; SAME_FIRST_AT_MOST]; 26] = {
+    let mut table = [[None; SAME_FIRST_AT_MOST]; 26];
+    let mut i = 0;
+    while i < HANDLED_NAMES.len() {
+        let name = HANDLED_NAMES[i];
+        assert!(!name.is_empty() && name.len() <= 8);
+        let (mut word, mut j) = (0u64, 0);
+        while j < name.len() {
+            assert!(name[j].is_ascii_lowercase());
+            word |= (name[j] as u64) << (8 * j);
+            j += 1;
+        }
+        let mask = if name.len() == 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * name.len())) - 1
+        };
+        let row = &mut table[(name[0] - b'a') as usize];
+        let mut slot = 0;
+        while row[slot].is_some() {
+            slot += 1;
+        }
+        row[slot] = Some(NameWord { name, word, mask });
+        i += 1;
+    }
+    table
+};
+
+/// Reads the name of the start tag whose `<` is at `lt`, if it is one the handlers act
+/// on: eight bytes at once against the few names that share its first letter.
 fn start_tag_name(bytes: &[u8], lt: usize) -> StartName {
     let Some(&first) = bytes.get(lt + 1) else {
         return StartName::Cut;
@@ -541,26 +642,49 @@ fn start_tag_name(bytes: &[u8], lt: usize) -> StartName {
     if !HANDLED_FIRST[first as usize] {
         return StartName::Other;
     }
-    let mut name = ShortName {
-        bytes: [0; 8],
-        len: 0,
+    // The longest name, and the byte that must end it.
+    let Some(after) = bytes.get(lt + 1..lt + 10) else {
+        return start_tag_name_near_the_end(bytes, lt);
     };
-    for (i, &b) in bytes[lt + 1..].iter().enumerate() {
-        if ends_tag_name(b) {
-            return if handled(&name.bytes[..name.len]) {
-                StartName::Handled {
-                    name,
-                    end: lt + 1 + i,
-                }
-            } else {
-                StartName::Other
+    let mut eight = [0u8; 8];
+    eight.copy_from_slice(&after[..8]);
+    // Upper-case letters made lower; a byte that becomes a letter so was that letter.
+    let word = u64::from_le_bytes(eight) | 0x2020_2020_2020_2020;
+    for candidate in NAMES_BY_FIRST[usize::from((first | 0x20) - b'a')]
+        .iter()
+        .flatten()
+    {
+        let len = candidate.name.len();
+        if word & candidate.mask == candidate.word && ends_tag_name(after[len]) {
+            return StartName::Handled {
+                name: candidate.name,
+                end: lt + 1 + len,
             };
         }
-        if name.len == name.bytes.len() {
+    }
+    StartName::Other
+}
+
+/// [`start_tag_name`] where fewer than nine bytes follow the `<`.
+fn start_tag_name_near_the_end(bytes: &[u8], lt: usize) -> StartName {
+    let mut name = [0u8; 8];
+    for (i, &b) in bytes[lt + 1..].iter().enumerate() {
+        if ends_tag_name(b) {
+            return match HANDLED_NAMES
+                .iter()
+                .find(|handled| handled[..] == name[..i])
+            {
+                Some(handled) => StartName::Handled {
+                    name: handled,
+                    end: lt + 1 + i,
+                },
+                None => StartName::Other,
+            };
+        }
+        if i == name.len() {
             return StartName::Other;
         }
-        name.bytes[name.len] = b.to_ascii_lowercase();
-        name.len += 1;
+        name[i] = b.to_ascii_lowercase();
     }
     StartName::Cut
 }
@@ -1353,6 +1477,31 @@ impl Tokenizer {
             // Its markup rewritten as the handler rewrites it, without a window.
             self.close_window(out);
             out.extend_from_slice(&group);
+            self.held.advance(end);
+            self.group_ended();
+            return;
+        }
+        let frame = needs && self.group_kind() == Some(HandlerKind::Frames);
+        let tag_end = if self.start_tag_end > 0 {
+            self.start_tag_end
+        } else {
+            end
+        };
+        if let Some(decided) = frame
+            .then(|| {
+                decide_frame(
+                    &self.pass,
+                    &self.name[..self.name_len],
+                    &self.held[..end],
+                    tag_end,
+                )
+            })
+            .flatten()
+        {
+            // The placeholder and the inert tag, as the frames handler writes them,
+            // without a window.
+            self.close_window(out);
+            out.extend_from_slice(decided.as_deref().unwrap_or(&self.held[..end]));
             self.held.advance(end);
             self.group_ended();
             return;
@@ -2174,6 +2323,17 @@ mod tests {
         "<style>a > b { color: red }</style>",
         "<noscript><img src=\"https://www.facebook.com/tr?id=9\"></noscript>",
         "<iframe src=\"https://www.youtube.com/embed/x\" width=10 height=10>fallback</iframe>",
+        // Frames decided without lol_html, and those left to it.
+        "<IFRAME Width=\"560\" SRC='https://www.youtube-nocookie.com/embed/a' height=315 title=\"a &quot;b\" allowfullscreen></IFRAME >",
+        "<embed src=\"https://www.youtube.com/v/b\" width=\"50%\" type=\"video/mp4\">",
+        "<object data=\"https://player.vimeo.com/video/1\" width=\"1&#48;\"><param name=a value=b></object>",
+        "<object src=\"https://player.vimeo.com/video/2\"></object>",
+        "<iframe hidden src=\"https://www.youtube.com/embed/c\"></iframe>",
+        "<iframe src=\"https://www.youtube.com/embed/d\" data-consentry-category=x></iframe>",
+        "<iframe src=\"https://www.youtube.com/embed/e\" src=\"/f\"></iframe>",
+        "<iframe src=\"/local/page.html\" width=1></iframe>",
+        "<iframe src=https://www.youtube.com/embed/g/></iframe>",
+        "<frame src=\"https://www.google.com/maps/embed?pb=1\" name=m>",
         "<div data-x=\"<script>\" class=a>d</div>",
         "<link rel=preconnect href=\"https://www.googletagmanager.com\">",
         "a < b > c",
@@ -2240,6 +2400,40 @@ mod tests {
         ) {
             let page: String = picks.iter().map(|&i| FRAGMENTS[i]).collect();
             prop_assert_eq!(staged_with(&page, &sizes, behind), whole(&page), "page: {}", page);
+        }
+
+        /// Names are read eight bytes at a time as one reads them a byte at a time.
+        #[test]
+        fn a_start_tag_name_is_read_as_byte_by_byte(
+            name in proptest::sample::select(&[
+                "a", "A", "area", "img", "IMG", "iframe", "embed", "em", "noscript",
+                "NoScript", "noscripts", "script", "source", "strong", "li", "link",
+                "input", "object", "frame", "abbr", "div",
+            ][..]),
+            after in proptest::sample::select(&[
+                "", " ", ">", "/", "=", "x", "\t", "\u{0}", "1", " href=\"x\">",
+            ][..]),
+            cut in 0usize..16,
+        ) {
+            let whole = format!("<{name}{after}");
+            let bytes = &whole.as_bytes()[..whole.len().min(cut + 1)];
+            let rest = &bytes[1..];
+            let expected = match rest.first() {
+                None => StartName::Cut,
+                Some(&first) if !HANDLED_FIRST[first as usize] => StartName::Other,
+                Some(_) => match rest.iter().position(|&b| ends_tag_name(b)) {
+                    None if rest.len() > 8 => StartName::Other,
+                    None => StartName::Cut,
+                    Some(n) => match HANDLED_NAMES
+                        .iter()
+                        .find(|h| h.eq_ignore_ascii_case(&rest[..n]))
+                    {
+                        Some(h) => StartName::Handled { name: h, end: 1 + n },
+                        None => StartName::Other,
+                    },
+                },
+            };
+            prop_assert_eq!(start_tag_name(bytes, 0), expected, "{:?}", String::from_utf8_lossy(bytes));
         }
 
         /// Following bytes that went on already ([`whole_groups`]) leaves the

@@ -135,31 +135,60 @@ impl TrackerPass {
         src: &str,
     ) -> Option<String> {
         let id = self.refused_url(src)?;
-        let is = |name: &str, wanted: &str| name.eq_ignore_ascii_case(wanted);
-        let mut tag = format!("<{tag_name}");
-        let mut type_value = None;
-        for (name, value, raw) in attributes {
-            if is(name, "src") {
-                continue;
-            }
-            tag.push(' ');
-            if is(name, "type") && type_value.is_none() {
-                type_value = Some(value);
-                tag.push_str(&format!("{name}=\"text/plain\""));
-            } else {
-                tag.push_str(raw);
-            }
-        }
-        match type_value {
-            Some(value) => tag.push_str(&format!(" data-consentry-type=\"{}\"", attribute(value))),
-            None => tag.push_str(" type=\"text/plain\""),
-        }
-        tag.push_str(&format!(
-            " data-consentry-src=\"{}\" data-consentry-category=\"{}\">",
-            attribute(src),
-            attribute(self.category_name(id))
-        ));
-        Some(tag)
+        let type_value = attributes
+            .iter()
+            .find(|(name, _, _)| name.eq_ignore_ascii_case("type"))
+            .map(|(_, value, _)| value);
+        let type_attribute = match type_value {
+            Some(value) => ("data-consentry-type", value.as_str()),
+            None => ("type", "text/plain"),
+        };
+        Some(changed_tag(
+            tag_name,
+            attributes,
+            "src",
+            Some(("type", "text/plain")),
+            &[
+                type_attribute,
+                ("data-consentry-src", src),
+                ("data-consentry-category", self.category_name(id)),
+            ],
+        ))
+    }
+
+    /// What the frames handler writes for a frame (`<iframe>`, `<frame>`, `<embed>`,
+    /// `<object>`) whose URL (`url_attribute`: `src`, or `data` for an object) is a
+    /// tracker the visitor refuses (counted either way): the placeholder, and the
+    /// start tag made inert and hidden, written as lol_html writes a start tag it
+    /// changed. `attributes` as for [`Self::inert_script_src`], none named `hidden`.
+    /// `None`: the frame is left as it is.
+    pub(crate) fn inert_frame(
+        &self,
+        tag_name: &str,
+        attributes: &[(String, String, String)],
+        url_attribute: &str,
+        url: &str,
+    ) -> Option<(String, String)> {
+        let id = self.refused_url(url)?;
+        let value_of = |wanted: &str| {
+            attributes
+                .iter()
+                .find(|(name, _, _)| name.eq_ignore_ascii_case(wanted))
+                .map(|(_, value, _)| value.clone())
+        };
+        let placeholder = self.placeholder(id, value_of("width"), value_of("height"));
+        let tag = changed_tag(
+            tag_name,
+            attributes,
+            url_attribute,
+            None,
+            &[
+                ("data-consentry-src", url),
+                ("data-consentry-category", self.category_name(id)),
+                ("hidden", ""),
+            ],
+        );
+        Some((placeholder, tag))
     }
 
     fn refused(&self, id: TrackerId) -> Option<TrackerId> {
@@ -342,6 +371,40 @@ impl Sink {
         state.out.extend_from_slice(tag.as_bytes());
         state.out.extend_from_slice(&text);
     }
+}
+
+/// A start tag as lol_html writes one it changed: the name as written, each attribute
+/// as written (`raw`, from its name to its value's closing quote) but the one named
+/// `removed` (any case), which goes, and the first named as `set` says, set in place
+/// (`name="value"`, its name as written), then `added` (`name="value"`, `"` escaped).
+/// `attributes`: name as written, value as written, raw text.
+fn changed_tag(
+    tag_name: &str,
+    attributes: &[(String, String, String)],
+    removed: &str,
+    set: Option<(&str, &str)>,
+    added: &[(&str, &str)],
+) -> String {
+    let mut tag = format!("<{tag_name}");
+    let mut set = set;
+    for (name, _, raw) in attributes {
+        if name.eq_ignore_ascii_case(removed) {
+            continue;
+        }
+        tag.push(' ');
+        match set {
+            Some((wanted, value)) if name.eq_ignore_ascii_case(wanted) => {
+                tag.push_str(&format!("{name}=\"{}\"", attribute(value)));
+                set = None;
+            }
+            _ => tag.push_str(raw),
+        }
+    }
+    for (name, value) in added {
+        tag.push_str(&format!(" {name}=\"{}\"", attribute(value)));
+    }
+    tag.push('>');
+    tag
 }
 
 /// `<script …>` made inert, from its attributes (an inline script has no `src`).
@@ -554,6 +617,23 @@ pub enum HandlerKind {
     Ping,
     Noscript,
 }
+
+/// The elements the handlers act on (lower case): every name [`HandlerKind::of`]
+/// knows, which the tracker scan looks for.
+pub const HANDLED_NAMES: [&[u8]; 12] = [
+    b"script",
+    b"iframe",
+    b"frame",
+    b"embed",
+    b"object",
+    b"img",
+    b"source",
+    b"input",
+    b"link",
+    b"a",
+    b"area",
+    b"noscript",
+];
 
 impl HandlerKind {
     /// The kind of an element (its lower-case name), if the handlers act on it.
