@@ -258,6 +258,11 @@ fn is_url_attribute(name: &[u8]) -> bool {
 /// read so, it names one (a `src` whole, and each URL of a `srcset` or `ping` list).
 fn url_may_name_tracker(pass: &TrackerPass, value: &[u8]) -> bool {
     let matcher = &pass.site.trackers.matcher;
+    // The head stage's own script comes first in every page, its `&amp;` a byte a
+    // browser reads otherwise.
+    if super::trackers::is_guard_url(value) {
+        return false;
+    }
     // One walk clears most values; the rest are asked again.
     if !matcher.url_may_name_tracker(value) {
         return false;
@@ -326,15 +331,25 @@ fn decide_script(pass: &TrackerPass, group: &[u8], start_tag_end: usize) -> Opti
     Some(pass.inert_inline_script(&attributes, text))
 }
 
+/// An attribute as the handlers' code without lol_html reads it: its name as
+/// written, its value as written, its whole text (from its name to its value's
+/// closing quote).
+type Written = (String, String, String);
+
 /// A start tag's attributes (read from `name_end`) as the handlers' code without
 /// lol_html needs them: name as written, value as written, the attribute's whole
 /// text. `None` when lol_html must read the tag: an attribute is duplicated (which
 /// one lol_html reads), or named `data-consentry-…` (set in place rather than added),
 /// or the tag is not whole.
-fn attributes_as_written(tag: &[u8], name_end: usize) -> Option<Vec<(String, String, String)>> {
-    let mut written: Vec<(String, String, String)> = Vec::new();
+fn attributes_as_written(tag: &[u8], name_end: usize) -> Option<Vec<Written>> {
+    attributes_and_end(tag, name_end).map(|(written, _)| written)
+}
+
+/// [`attributes_as_written`], and where the tag's `>` is.
+fn attributes_and_end(tag: &[u8], name_end: usize) -> Option<(Vec<Written>, usize)> {
+    let mut written: Vec<Written> = Vec::new();
     let mut readable = true;
-    read_attributes(tag, name_end, |name, value, raw| {
+    let gt = read_attributes(tag, name_end, |name, value, raw| {
         let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
         if name.len() >= 15 && name[..15].eq_ignore_ascii_case(b"data-consentry-")
             || written
@@ -345,7 +360,7 @@ fn attributes_as_written(tag: &[u8], name_end: usize) -> Option<Vec<(String, Str
         }
         written.push((text(name), text(value), text(raw)));
     })?;
-    readable.then_some(written)
+    readable.then_some((written, gt))
 }
 
 /// What the frames handler would make of a whole frame group (`<iframe>` with its
@@ -403,12 +418,72 @@ fn decide_noscript(pass: &Arc<TrackerPass>, group: &[u8], start_tag_end: usize) 
     if markup.len() > super::trackers::NOSCRIPT_HOLD || !group.is_ascii() {
         return None;
     }
-    let markup = std::str::from_utf8(markup).ok()?;
     let mut written = Vec::with_capacity(group.len() + 64);
     written.extend_from_slice(&group[..start_tag_end]);
-    written.extend_from_slice(super::trackers::rewrite_fragment(pass, markup).as_bytes());
+    match lone_element(pass, markup) {
+        Some(rewritten) => written.extend_from_slice(rewritten.as_deref().unwrap_or(markup)),
+        None => {
+            let markup = std::str::from_utf8(markup).ok()?;
+            written.extend_from_slice(super::trackers::rewrite_fragment(pass, markup).as_bytes());
+        }
+    }
     written.extend_from_slice(&group[end_tag..]);
     Some(written)
+}
+
+/// A `<noscript>`'s markup (ASCII) that is one `<img>`, or one `<iframe>` with its
+/// content and end tag, with text around it and no other `<` (the Meta pixel's and
+/// Google Tag Manager's), rewritten as [`rewrite_fragment`] rewrites it, without a
+/// rewriter: `Some(Some(bytes))` rewritten, `Some(None)` left as it is. `None` when
+/// the markup is anything else, or lol_html must read the element.
+///
+/// [`rewrite_fragment`]: super::trackers::rewrite_fragment
+fn lone_element(pass: &TrackerPass, markup: &[u8]) -> Option<Option<Vec<u8>>> {
+    let lt = memchr(b'<', markup)?;
+    let StartName::Handled {
+        name,
+        end: name_end,
+    } = start_tag_name(markup, lt)
+    else {
+        return None;
+    };
+    let (written, gt) = attributes_and_end(markup, name_end)?;
+    let tag = &markup[lt..=gt];
+    let (decided, group_end) = match name {
+        b"img" => {
+            if memchr(b'<', &markup[lt + 1..]).is_some() {
+                return None;
+            }
+            let self_closing = tag.ends_with(b"/>")
+                && written.last().is_none_or(|(_, _, raw)| !raw.ends_with('/'));
+            let tag_name = String::from_utf8_lossy(&tag[1..1 + name.len()]);
+            let decided = pass
+                .inert_image(&tag_name, &written, self_closing)
+                .map(|t| t.into_bytes());
+            (decided, gt + 1)
+        }
+        b"iframe" => {
+            let close = gt + 1 + memchr(b'<', &markup[gt + 1..])?;
+            let rest = &markup[close..];
+            if rest.len() < b"</iframe".len() + 1 || !is_end_tag(rest, b"iframe") {
+                return None;
+            }
+            let close_gt = tag_end(markup, close + b"</iframe".len())?;
+            if memchr(b'<', &markup[close + 1..]).is_some() {
+                return None;
+            }
+            let group = &markup[lt..=close_gt];
+            (decide_frame(pass, name, group, tag.len())?, close_gt + 1)
+        }
+        _ => return None,
+    };
+    Some(decided.map(|element| {
+        let mut out = Vec::with_capacity(markup.len() + element.len());
+        out.extend_from_slice(&markup[..lt]);
+        out.extend_from_slice(&element);
+        out.extend_from_slice(&markup[group_end..]);
+        out
+    }))
 }
 
 /// Reads a start tag's attributes from `from` (after its name) through the HTML
@@ -601,12 +676,11 @@ struct NameWord {
     mask: u64,
 }
 
-/// Most names the handlers act on that begin with one letter.
-const SAME_FIRST_AT_MOST: usize = 3;
-
-/// The names the handlers act on, by their first letter (`a` to `z`).
-const NAMES_BY_FIRST: [[Option<NameWord>; SAME_FIRST_AT_MOST]; 26] = {
-    let mut table = [[None; SAME_FIRST_AT_MOST]; 26];
+/// The names the handlers act on, by the low five bits of their first two bytes: no
+/// two share those (a one-letter name, `a`, is filed under each byte that can end
+/// it), so a tag's first two bytes point to the one name it may be.
+static NAMES_BY_TWO: [[Option<NameWord>; 32]; 32] = {
+    let mut table = [[None; 32]; 32];
     let mut i = 0;
     while i < HANDLED_NAMES.len() {
         let name = HANDLED_NAMES[i];
@@ -622,19 +696,28 @@ const NAMES_BY_FIRST: [[Option<NameWord>; SAME_FIRST_AT_MOST]; 26] = {
         } else {
             (1u64 << (8 * name.len())) - 1
         };
-        let row = &mut table[(name[0] - b'a') as usize];
-        let mut slot = 0;
-        while row[slot].is_some() {
-            slot += 1;
+        let entry = Some(NameWord { name, word, mask });
+        let row = (name[0] & 0x1f) as usize;
+        if name.len() > 1 {
+            assert!(table[row][(name[1] & 0x1f) as usize].is_none());
+            table[row][(name[1] & 0x1f) as usize] = entry;
+        } else {
+            let mut end = 0;
+            while end < 256 {
+                if ends_tag_name(end as u8) {
+                    assert!(table[row][end & 0x1f].is_none());
+                    table[row][end & 0x1f] = entry;
+                }
+                end += 1;
+            }
         }
-        row[slot] = Some(NameWord { name, word, mask });
         i += 1;
     }
     table
 };
 
 /// Reads the name of the start tag whose `<` is at `lt`, if it is one the handlers act
-/// on: eight bytes at once against the few names that share its first letter.
+/// on: eight bytes at once against the one name its first two bytes point to.
 fn start_tag_name(bytes: &[u8], lt: usize) -> StartName {
     let Some(&first) = bytes.get(lt + 1) else {
         return StartName::Cut;
@@ -650,19 +733,18 @@ fn start_tag_name(bytes: &[u8], lt: usize) -> StartName {
     eight.copy_from_slice(&after[..8]);
     // Upper-case letters made lower; a byte that becomes a letter so was that letter.
     let word = u64::from_le_bytes(eight) | 0x2020_2020_2020_2020;
-    for candidate in NAMES_BY_FIRST[usize::from((first | 0x20) - b'a')]
-        .iter()
-        .flatten()
-    {
-        let len = candidate.name.len();
-        if word & candidate.mask == candidate.word && ends_tag_name(after[len]) {
-            return StartName::Handled {
+    match NAMES_BY_TWO[usize::from(first & 0x1f)][usize::from(after[1] & 0x1f)] {
+        Some(candidate)
+            if word & candidate.mask == candidate.word
+                && ends_tag_name(after[candidate.name.len()]) =>
+        {
+            StartName::Handled {
                 name: candidate.name,
-                end: lt + 1 + len,
-            };
+                end: lt + 1 + candidate.name.len(),
+            }
         }
+        _ => StartName::Other,
     }
-    StartName::Other
 }
 
 /// [`start_tag_name`] where fewer than nine bytes follow the `<`.
@@ -987,7 +1069,7 @@ fn raw_text_end(
 }
 
 /// A space, `/` or `>`: what ends a tag's name.
-fn ends_tag_name(byte: u8) -> bool {
+const fn ends_tag_name(byte: u8) -> bool {
     ENDS_NAME[byte as usize] & !EQUALS != 0
 }
 
@@ -2322,6 +2404,16 @@ mod tests {
         "<title>a</title>",
         "<style>a > b { color: red }</style>",
         "<noscript><img src=\"https://www.facebook.com/tr?id=9\"></noscript>",
+        // Lone elements of a `<noscript>` rewritten without lol_html, and the rest.
+        "<noscript><img height=\"1\" width=\"1\" style=\"display:none\" src=\"https://www.facebook.com/tr?id=1&ev=PageView&noscript=1\"/></noscript>",
+        "<noscript> <IMG SRC=https://px.ads.linkedin.com/collect/?pid=1 alt/> &amp; </noscript>",
+        "<noscript><img src=https://www.facebook.com/tr?id=2/></noscript>",
+        "<noscript><img srcset=\"/a.png 1x, https://www.facebook.com/tr?id=3 2x\" src=/b.png></noscript>",
+        "<noscript><img src=\"/local.png\"/></noscript>",
+        "<noscript><iframe src=\"https://www.googletagmanager.com/ns.html?id=GTM-2\" height=\"0\" width=\"0\" style=\"display:none;visibility:hidden\"></iframe></noscript>",
+        "<noscript><IFRAME SRC='https://www.googletagmanager.com/ns.html?id=GTM-3'>x</IFRAME ></noscript>",
+        "<noscript><iframe src=\"https://www.googletagmanager.com/ns.html?id=GTM-4\"></iframe><p>x</p></noscript>",
+        "<noscript><img src=\"https://www.facebook.com/tr?id=4\" src=\"/x\"></noscript>",
         "<iframe src=\"https://www.youtube.com/embed/x\" width=10 height=10>fallback</iframe>",
         // Frames decided without lol_html, and those left to it.
         "<IFRAME Width=\"560\" SRC='https://www.youtube-nocookie.com/embed/a' height=315 title=\"a &quot;b\" allowfullscreen></IFRAME >",

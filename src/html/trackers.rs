@@ -95,6 +95,9 @@ impl TrackerPass {
 
     /// The tracker a URL loads when the visitor refuses it (counted either way).
     fn refused_url(&self, url: &str) -> Option<TrackerId> {
+        if is_guard_url(url.as_bytes()) {
+            return None;
+        }
         let decoded = decode_references(url);
         let id = self.matcher().match_url(&decoded, &self.page_host)?;
         self.refused(id)
@@ -103,6 +106,9 @@ impl TrackerPass {
     /// Whether a URL, read as a browser reads it, loads a tracker the visitor
     /// refuses; nothing is counted.
     pub fn names_tracker(&self, url: &str) -> bool {
+        if is_guard_url(url.as_bytes()) {
+            return false;
+        }
         let decoded = decode_references(url);
         self.matcher()
             .match_url(&decoded, &self.page_host)
@@ -146,7 +152,7 @@ impl TrackerPass {
         Some(changed_tag(
             tag_name,
             attributes,
-            "src",
+            &["src"],
             Some(("type", "text/plain")),
             &[
                 type_attribute,
@@ -180,7 +186,7 @@ impl TrackerPass {
         let tag = changed_tag(
             tag_name,
             attributes,
-            url_attribute,
+            &[url_attribute],
             None,
             &[
                 ("data-consentry-src", url),
@@ -189,6 +195,40 @@ impl TrackerPass {
             ],
         );
         Some((placeholder, tag))
+    }
+
+    /// What the images handler writes for an `<img>` whose `src` or `srcset` loads a
+    /// tracker the visitor refuses (both counted): the start tag without them, with
+    /// `data-consentry-category`, written as lol_html writes a start tag it changed
+    /// (`self_closing`: it ended in `/>`, which lol_html writes ` />`). `attributes`
+    /// as for [`Self::inert_script_src`]. `None`: the image is left as it is.
+    pub(crate) fn inert_image(
+        &self,
+        tag_name: &str,
+        attributes: &[(String, String, String)],
+        self_closing: bool,
+    ) -> Option<String> {
+        let value_of = |wanted: &str| {
+            attributes
+                .iter()
+                .find(|(name, _, _)| name.eq_ignore_ascii_case(wanted))
+                .map(|(_, value, _)| value.as_str())
+        };
+        let src = value_of("src").and_then(|u| self.refused_url(u));
+        let srcset = value_of("srcset").and_then(|s| refused_srcset(self, s));
+        let id = src.or(srcset)?;
+        let mut tag = changed_tag(
+            tag_name,
+            attributes,
+            &["src", "srcset"],
+            None,
+            &[("data-consentry-category", self.category_name(id))],
+        );
+        if self_closing {
+            tag.pop();
+            tag.push_str(" />");
+        }
+        Some(tag)
     }
 
     fn refused(&self, id: TrackerId) -> Option<TrackerId> {
@@ -373,22 +413,39 @@ impl Sink {
     }
 }
 
+/// Whether a URL is the guard script's as the head stage writes it
+/// (`/.consentry/guard.js?v=…&amp;g=…`, hexadecimal values): consentry's own, served
+/// by consentry, never a tracker whatever the rules say (a rule matching it would
+/// leave the page unguarded). Only those bytes: no `/`, `.` or `%` after the name
+/// that could lead elsewhere.
+pub(crate) fn is_guard_url(url: &[u8]) -> bool {
+    let Some(query) = url
+        .strip_prefix(RESERVED_PREFIX.as_bytes())
+        .and_then(|rest| rest.strip_prefix(b"guard.js?v="))
+    else {
+        return false;
+    };
+    query.iter().all(|&b| {
+        b.is_ascii_hexdigit() || matches!(b, b'&' | b'a' | b'm' | b'p' | b';' | b'g' | b'=')
+    })
+}
+
 /// A start tag as lol_html writes one it changed: the name as written, each attribute
-/// as written (`raw`, from its name to its value's closing quote) but the one named
-/// `removed` (any case), which goes, and the first named as `set` says, set in place
+/// as written (`raw`, from its name to its value's closing quote) but those named
+/// in `removed` (any case), which go, and the first named as `set` says, set in place
 /// (`name="value"`, its name as written), then `added` (`name="value"`, `"` escaped).
 /// `attributes`: name as written, value as written, raw text.
 fn changed_tag(
     tag_name: &str,
     attributes: &[(String, String, String)],
-    removed: &str,
+    removed: &[&str],
     set: Option<(&str, &str)>,
     added: &[(&str, &str)],
 ) -> String {
     let mut tag = format!("<{tag_name}");
     let mut set = set;
     for (name, _, raw) in attributes {
-        if name.eq_ignore_ascii_case(removed) {
+        if removed.iter().any(|r| name.eq_ignore_ascii_case(r)) {
             continue;
         }
         tag.push(' ');
@@ -1175,6 +1232,23 @@ mod tests {
             decode_references("plain"),
             std::borrow::Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn the_guard_script_is_never_a_tracker_and_nothing_else_passes_for_it() {
+        assert!(is_guard_url(
+            b"/.consentry/guard.js?v=42064f523024244b&amp;g=1"
+        ));
+        assert!(is_guard_url(b"/.consentry/guard.js?v=0&g=ff"));
+        for other in [
+            &b"/.consentry/guard.js?v=0&g=1/../../matomo.js"[..],
+            b"/.consentry/guard.js?v=0%2F..%2Fmatomo.js",
+            b"/.consentry/../matomo.js?v=0",
+            b"https://www.googletagmanager.com/.consentry/guard.js?v=0",
+            b"/.consentry/guard.jsx?v=0",
+        ] {
+            assert!(!is_guard_url(other), "{}", String::from_utf8_lossy(other));
+        }
     }
 
     #[test]
