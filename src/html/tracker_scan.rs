@@ -5,10 +5,11 @@
 //!
 //! Two readers share the work:
 //!
-//! - the **quick scan** ([`skim`]) looks at every `<` of the page as if it began a
-//!   start tag, wherever it is (in a comment, a script, an attribute value...), and
-//!   reads whole only the elements the handlers act on, asking of each whether it
-//!   may hold a tracker. It keeps no state across tags, so it is cheap, and since
+//! - the **quick scan** ([`skim`]) looks at every `<` of the page that can begin the
+//!   name of an element the handlers act on ([`byte_masks::openings`]: its next
+//!   byte), as if it began a start tag, wherever it is (in a comment, a script, an
+//!   attribute value...), and reads whole only those elements, asking of each
+//!   whether it may hold a tracker. It keeps no state across tags, so it is cheap, and since
 //!   every element the browser sees begins with such a `<`, "nothing here" from it
 //!   is a sound answer. What it clears goes on at once, as it came (no copy);
 //! - the **tokenizer** ([`Tokenizer`]) follows the HTML standard's states that decide
