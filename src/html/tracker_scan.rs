@@ -55,7 +55,7 @@ use lol_html::{AsciiCompatibleEncoding, MemorySettings};
 use memchr::{memchr, memchr2, memmem};
 
 use crate::html::byte_masks;
-use crate::html::trackers::{HANDLED_NAMES, HandlerKind, Sink, TrackerPass, handlers_for};
+use crate::html::trackers::{HANDLED_NAMES, HandlerKind, Sink, TrackerPass, Written, handlers_for};
 
 /// A group longer than this goes through lol_html as it streams rather than be held.
 pub const WINDOW_AFTER: usize = 64 * 1024;
@@ -316,7 +316,7 @@ fn decide_script(pass: &TrackerPass, group: &[u8], start_tag_end: usize) -> Opti
         written
             .iter()
             .find(|(n, _, _)| n.eq_ignore_ascii_case(wanted))
-            .map(|(_, v, _)| v.as_str())
+            .map(|(_, v, _)| *v)
     };
     if let Some(src) = value_of("src") {
         let tag_name = String::from_utf8_lossy(&tag[1..name_end]);
@@ -327,39 +327,40 @@ fn decide_script(pass: &TrackerPass, group: &[u8], start_tag_end: usize) -> Opti
     }
     let attributes: Vec<(String, String)> = written
         .into_iter()
-        .map(|(name, value, _)| (name.to_ascii_lowercase(), value))
+        .map(|(name, value, _)| (name.to_ascii_lowercase(), value.to_owned()))
         .collect();
     Some(pass.inert_inline_script(&attributes, text))
 }
-
-/// An attribute as the handlers' code without lol_html reads it: its name as
-/// written, its value as written, its whole text (from its name to its value's
-/// closing quote).
-type Written = (String, String, String);
 
 /// A start tag's attributes (read from `name_end`) as the handlers' code without
 /// lol_html needs them: name as written, value as written, the attribute's whole
 /// text. `None` when lol_html must read the tag: an attribute is duplicated (which
 /// one lol_html reads), or named `data-consentry-…` (set in place rather than added),
 /// or the tag is not whole.
-fn attributes_as_written(tag: &[u8], name_end: usize) -> Option<Vec<Written>> {
+fn attributes_as_written(tag: &[u8], name_end: usize) -> Option<Vec<Written<'_>>> {
     attributes_and_end(tag, name_end).map(|(written, _)| written)
 }
 
 /// [`attributes_as_written`], and where the tag's `>` is.
-fn attributes_and_end(tag: &[u8], name_end: usize) -> Option<(Vec<Written>, usize)> {
-    let mut written: Vec<Written> = Vec::new();
+fn attributes_and_end(tag: &[u8], name_end: usize) -> Option<(Vec<Written<'_>>, usize)> {
+    let mut written: Vec<Written<'_>> = Vec::new();
     let mut readable = true;
     let gt = read_attributes(tag, name_end, |name, value, raw| {
-        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        if name.len() >= 15 && name[..15].eq_ignore_ascii_case(b"data-consentry-")
-            || written
-                .iter()
-                .any(|(n, _, _)| n.as_bytes().eq_ignore_ascii_case(name))
+        // Borrowed from the tag: its callers give ASCII (anything else is lol_html's).
+        let (Ok(name), Ok(value), Ok(raw)) = (
+            std::str::from_utf8(name),
+            std::str::from_utf8(value),
+            std::str::from_utf8(raw),
+        ) else {
+            readable = false;
+            return;
+        };
+        if name.len() >= 15 && name[..15].eq_ignore_ascii_case("data-consentry-")
+            || written.iter().any(|(n, _, _)| n.eq_ignore_ascii_case(name))
         {
             readable = false;
         }
-        written.push((text(name), text(value), text(raw)));
+        written.push((name, value, raw));
     })?;
     readable.then_some((written, gt))
 }
@@ -392,12 +393,12 @@ fn decide_frame(
     let Some(url) = written
         .iter()
         .find(|(n, _, _)| n.eq_ignore_ascii_case(url_attribute))
-        .map(|(_, v, _)| v.clone())
+        .map(|(_, v, _)| *v)
     else {
         return Some(None);
     };
     let tag_name = String::from_utf8_lossy(&tag[1..name_end]);
-    let Some((placeholder, start_tag)) = pass.inert_frame(&tag_name, &written, url_attribute, &url)
+    let Some((placeholder, start_tag)) = pass.inert_frame(&tag_name, &written, url_attribute, url)
     else {
         return Some(None);
     };
@@ -492,10 +493,10 @@ fn lone_element(pass: &TrackerPass, markup: &[u8]) -> Option<Option<Vec<u8>>> {
 /// with each attribute's name and value as written (no quotes; empty when it has
 /// none), and its whole text as lol_html keeps it (from its name to its value's
 /// closing quote). Returns where the tag's `>` is, if it is in `bytes`.
-fn read_attributes(
-    bytes: &[u8],
+fn read_attributes<'a>(
+    bytes: &'a [u8],
     from: usize,
-    mut each: impl FnMut(&[u8], &[u8], &[u8]),
+    mut each: impl FnMut(&'a [u8], &'a [u8], &'a [u8]),
 ) -> Option<usize> {
     let mut i = from;
     loop {

@@ -137,7 +137,7 @@ impl TrackerPass {
     pub(crate) fn inert_script_src(
         &self,
         tag_name: &str,
-        attributes: &[(String, String, String)],
+        attributes: &[Written<'_>],
         src: &str,
     ) -> Option<String> {
         let id = self.refused_url(src)?;
@@ -146,7 +146,7 @@ impl TrackerPass {
             .find(|(name, _, _)| name.eq_ignore_ascii_case("type"))
             .map(|(_, value, _)| value);
         let type_attribute = match type_value {
-            Some(value) => ("data-consentry-type", value.as_str()),
+            Some(value) => ("data-consentry-type", *value),
             None => ("type", "text/plain"),
         };
         Some(changed_tag(
@@ -171,7 +171,7 @@ impl TrackerPass {
     pub(crate) fn inert_frame(
         &self,
         tag_name: &str,
-        attributes: &[(String, String, String)],
+        attributes: &[Written<'_>],
         url_attribute: &str,
         url: &str,
     ) -> Option<(String, String)> {
@@ -180,7 +180,7 @@ impl TrackerPass {
             attributes
                 .iter()
                 .find(|(name, _, _)| name.eq_ignore_ascii_case(wanted))
-                .map(|(_, value, _)| value.clone())
+                .map(|(_, value, _)| *value)
         };
         let placeholder = self.placeholder(id, value_of("width"), value_of("height"));
         let tag = changed_tag(
@@ -205,14 +205,14 @@ impl TrackerPass {
     pub(crate) fn inert_image(
         &self,
         tag_name: &str,
-        attributes: &[(String, String, String)],
+        attributes: &[Written<'_>],
         self_closing: bool,
     ) -> Option<String> {
         let value_of = |wanted: &str| {
             attributes
                 .iter()
                 .find(|(name, _, _)| name.eq_ignore_ascii_case(wanted))
-                .map(|(_, value, _)| value.as_str())
+                .map(|(_, value, _)| *value)
         };
         let src = value_of("src").and_then(|u| self.refused_url(u));
         let srcset = value_of("srcset").and_then(|s| refused_srcset(self, s));
@@ -254,7 +254,7 @@ impl TrackerPass {
     }
 
     /// The placeholder that stands in for a tracker frame.
-    fn placeholder(&self, id: TrackerId, width: Option<String>, height: Option<String>) -> String {
+    fn placeholder(&self, id: TrackerId, width: Option<&str>, height: Option<&str>) -> String {
         let tracker = self.matcher().tracker(id);
         let category = tracker.category.map(|c| self.categories.get(c));
         let speak = crate::pages::policy::Speak::at(
@@ -263,7 +263,7 @@ impl TrackerPass {
         );
         let undeclared = speak.language.texts.get("undeclared-category");
         let title = category.map_or(undeclared.as_str(), |c| speak.text(&c.title));
-        let size = |v: Option<String>, default: &str| {
+        let size = |v: Option<&str>, default: &str| {
             v.map(|v| v.trim().to_owned())
                 .filter(|v| {
                     !v.is_empty()
@@ -413,6 +413,11 @@ impl Sink {
     }
 }
 
+/// A start tag's attribute as the tracker scan reads it for the functions below that
+/// write what a handler would: its name as written, its value as written, its whole
+/// text (from its name to its value's closing quote).
+pub(crate) type Written<'a> = (&'a str, &'a str, &'a str);
+
 /// Whether a URL is the guard script's as the head stage writes it
 /// (`/.consentry/guard.js?v=…&amp;g=…`, hexadecimal values): consentry's own, served
 /// by consentry, never a tracker whatever the rules say (a rule matching it would
@@ -437,7 +442,7 @@ pub(crate) fn is_guard_url(url: &[u8]) -> bool {
 /// `attributes`: name as written, value as written, raw text.
 fn changed_tag(
     tag_name: &str,
-    attributes: &[(String, String, String)],
+    attributes: &[Written<'_>],
     removed: &[&str],
     set: Option<(&str, &str)>,
     added: &[(&str, &str)],
@@ -854,8 +859,11 @@ fn element_handlers(pass: &Arc<TrackerPass>, sel: &'static Selectors) -> Handler
                 return Ok(());
             };
             if let Some(id) = p.refused_url(&url) {
-                let placeholder =
-                    p.placeholder(id, el.get_attribute("width"), el.get_attribute("height"));
+                let placeholder = p.placeholder(
+                    id,
+                    el.get_attribute("width").as_deref(),
+                    el.get_attribute("height").as_deref(),
+                );
                 el.remove_attribute(attr);
                 el.set_attribute("data-consentry-src", &url)?;
                 el.set_attribute("data-consentry-category", p.category_name(id))?;
