@@ -104,6 +104,9 @@ pub struct ByteSet {
     table: [bool; 256],
     low: [u8; 16],
     high: [u8; 16],
+    /// A byte of the set, to pad the last step of [`openings`] with (0 when the set
+    /// is empty: then no `<` is an opening anyway).
+    member: u8,
 }
 
 impl ByteSet {
@@ -111,9 +114,13 @@ impl ByteSet {
     pub const fn new(table: [bool; 256]) -> ByteSet {
         let (mut low, mut high) = ([0u8; 16], [0u8; 16]);
         let mut buckets = 0;
+        let mut member = 0;
         let mut byte = 0;
         while byte < 256 {
             if table[byte] {
+                if member == 0 {
+                    member = byte as u8;
+                }
                 let (lo, hi) = (byte & 0xf, byte >> 4);
                 if high[hi] == 0 {
                     assert!(buckets < 8, "a ByteSet spans at most eight high nibbles");
@@ -124,7 +131,12 @@ impl ByteSet {
             }
             byte += 1;
         }
-        ByteSet { table, low, high }
+        ByteSet {
+            table,
+            low,
+            high,
+            member,
+        }
     }
 
     #[inline]
@@ -188,13 +200,12 @@ impl Openings<'_> {
     #[inline]
     fn step_mask(&self, at: usize) -> u64 {
         let bytes = self.bytes;
-        // The step's bytes and the one after them.
-        let whole = at + STEP < bytes.len();
         #[cfg(target_arch = "x86_64")]
         if self.wide {
-            if whole {
+            // The step's bytes and the one after them.
+            if at + STEP < bytes.len() {
                 // SAFETY: `wide` says the CPU has AVX2; the step and the byte after it
-                // are in `bytes` (`whole`).
+                // are in `bytes`.
                 return unsafe { wide::step_mask(&bytes[at..at + STEP + 1], self.next) };
             }
             // The last step: padded, with a byte of the set after the last byte, so
@@ -202,12 +213,11 @@ impl Openings<'_> {
             let rest = &bytes[at..];
             let mut padded = [0u8; STEP + 1];
             padded[..rest.len()].copy_from_slice(rest);
-            padded[rest.len()] = first_member(self.next);
+            padded[rest.len()] = self.next.member;
             // SAFETY: as above; `padded` holds a step and one byte.
             let mask = unsafe { wide::step_mask(&padded, self.next) };
             return mask & (u64::MAX >> (STEP - rest.len()));
         }
-        let _ = whole;
         let mut mask = 0u64;
         for quarter in 0..STEP / BLOCK {
             let from = at + quarter * BLOCK;
@@ -228,12 +238,6 @@ impl Openings<'_> {
         }
         kept
     }
-}
-
-/// A byte of the set (for padding); `b'<'`'s next byte if the set is empty, which
-/// then yields no opening anyway.
-fn first_member(set: &ByteSet) -> u8 {
-    (0..=255u8).find(|&b| set.contains(b)).unwrap_or(0)
 }
 
 /// Whether the CPU has AVX2 (checked once; the standard library caches it).

@@ -55,7 +55,9 @@ use lol_html::{AsciiCompatibleEncoding, MemorySettings};
 use memchr::{memchr, memchr2, memmem};
 
 use crate::html::byte_masks;
-use crate::html::trackers::{HANDLED_NAMES, HandlerKind, Sink, TrackerPass, Written, handlers_for};
+use crate::html::trackers::{
+    HANDLED_NAMES, HandlerKind, Sink, TrackerPass, Written, handlers_for, value_of,
+};
 
 /// A group longer than this goes through lol_html as it streams rather than be held.
 pub const WINDOW_AFTER: usize = 64 * 1024;
@@ -311,18 +313,12 @@ fn decide_script(pass: &TrackerPass, group: &[u8], start_tag_end: usize) -> Opti
         return None;
     }
     let name_end = "<script".len();
-    let written = attributes_as_written(tag, name_end)?;
-    let value_of = |wanted: &str| {
-        written
-            .iter()
-            .find(|(n, _, _)| n.eq_ignore_ascii_case(wanted))
-            .map(|(_, v, _)| *v)
-    };
-    if let Some(src) = value_of("src") {
+    let (written, _) = tag_attributes(tag, name_end)?;
+    if let Some(src) = value_of(&written, "src") {
         let tag_name = String::from_utf8_lossy(&tag[1..name_end]);
         return Some(pass.inert_script_src(&tag_name, &written, src));
     }
-    if !super::trackers::executable(value_of("type")) {
+    if !super::trackers::executable(value_of(&written, "type")) {
         return Some(None);
     }
     let attributes: Vec<(String, String)> = written
@@ -333,16 +329,10 @@ fn decide_script(pass: &TrackerPass, group: &[u8], start_tag_end: usize) -> Opti
 }
 
 /// A start tag's attributes (read from `name_end`) as the handlers' code without
-/// lol_html needs them: name as written, value as written, the attribute's whole
-/// text. `None` when lol_html must read the tag: an attribute is duplicated (which
-/// one lol_html reads), or named `data-consentry-…` (set in place rather than added),
-/// or the tag is not whole.
-fn attributes_as_written(tag: &[u8], name_end: usize) -> Option<Vec<Written<'_>>> {
-    attributes_and_end(tag, name_end).map(|(written, _)| written)
-}
-
-/// [`attributes_as_written`], and where the tag's `>` is.
-fn attributes_and_end(tag: &[u8], name_end: usize) -> Option<(Vec<Written<'_>>, usize)> {
+/// lol_html needs them ([`Written`]), and where the tag's `>` is. `None` when lol_html
+/// must read the tag: an attribute is duplicated (which one lol_html reads), or named
+/// `data-consentry-…` (set in place rather than added), or the tag is not whole.
+fn tag_attributes(tag: &[u8], name_end: usize) -> Option<(Vec<Written<'_>>, usize)> {
     let mut written: Vec<Written<'_>> = Vec::new();
     let mut readable = true;
     let gt = read_attributes(tag, name_end, |name, value, raw| {
@@ -382,19 +372,12 @@ fn decide_frame(
         return None;
     }
     let name_end = 1 + name.len();
-    let written = attributes_as_written(tag, name_end)?;
-    if written
-        .iter()
-        .any(|(n, _, _)| n.eq_ignore_ascii_case("hidden"))
-    {
+    let (written, _) = tag_attributes(tag, name_end)?;
+    if value_of(&written, "hidden").is_some() {
         return None;
     }
     let url_attribute = if name == b"object" { "data" } else { "src" };
-    let Some(url) = written
-        .iter()
-        .find(|(n, _, _)| n.eq_ignore_ascii_case(url_attribute))
-        .map(|(_, v, _)| *v)
-    else {
+    let Some(url) = value_of(&written, url_attribute) else {
         return Some(None);
     };
     let tag_name = String::from_utf8_lossy(&tag[1..name_end]);
@@ -449,7 +432,7 @@ fn lone_element(pass: &TrackerPass, markup: &[u8]) -> Option<Option<Vec<u8>>> {
     else {
         return None;
     };
-    let (written, gt) = attributes_and_end(markup, name_end)?;
+    let (written, gt) = tag_attributes(markup, name_end)?;
     let tag = &markup[lt..=gt];
     let (decided, group_end) = match name {
         b"img" => {

@@ -141,12 +141,8 @@ impl TrackerPass {
         src: &str,
     ) -> Option<String> {
         let id = self.refused_url(src)?;
-        let type_value = attributes
-            .iter()
-            .find(|(name, _, _)| name.eq_ignore_ascii_case("type"))
-            .map(|(_, value, _)| value);
-        let type_attribute = match type_value {
-            Some(value) => ("data-consentry-type", *value),
+        let type_attribute = match value_of(attributes, "type") {
+            Some(value) => ("data-consentry-type", value),
             None => ("type", "text/plain"),
         };
         Some(changed_tag(
@@ -176,13 +172,11 @@ impl TrackerPass {
         url: &str,
     ) -> Option<(String, String)> {
         let id = self.refused_url(url)?;
-        let value_of = |wanted: &str| {
-            attributes
-                .iter()
-                .find(|(name, _, _)| name.eq_ignore_ascii_case(wanted))
-                .map(|(_, value, _)| *value)
-        };
-        let placeholder = self.placeholder(id, value_of("width"), value_of("height"));
+        let placeholder = self.placeholder(
+            id,
+            value_of(attributes, "width"),
+            value_of(attributes, "height"),
+        );
         let tag = changed_tag(
             tag_name,
             attributes,
@@ -208,14 +202,8 @@ impl TrackerPass {
         attributes: &[Written<'_>],
         self_closing: bool,
     ) -> Option<String> {
-        let value_of = |wanted: &str| {
-            attributes
-                .iter()
-                .find(|(name, _, _)| name.eq_ignore_ascii_case(wanted))
-                .map(|(_, value, _)| *value)
-        };
-        let src = value_of("src").and_then(|u| self.refused_url(u));
-        let srcset = value_of("srcset").and_then(|s| refused_srcset(self, s));
+        let src = value_of(attributes, "src").and_then(|u| self.refused_url(u));
+        let srcset = value_of(attributes, "srcset").and_then(|s| refused_srcset(self, s));
         let id = src.or(srcset)?;
         let mut tag = changed_tag(
             tag_name,
@@ -417,6 +405,14 @@ impl Sink {
 /// write what a handler would: its name as written, its value as written, its whole
 /// text (from its name to its value's closing quote).
 pub(crate) type Written<'a> = (&'a str, &'a str, &'a str);
+
+/// The value of the first attribute of that name (any case), as written.
+pub(crate) fn value_of<'a>(attributes: &[Written<'a>], wanted: &str) -> Option<&'a str> {
+    attributes
+        .iter()
+        .find(|(name, _, _)| name.eq_ignore_ascii_case(wanted))
+        .map(|(_, value, _)| *value)
+}
 
 /// Whether a URL is the guard script's as the head stage writes it
 /// (`/.consentry/guard.js?v=…&amp;g=…`, hexadecimal values): consentry's own, served
