@@ -6,10 +6,13 @@
 //! of decode (gzip, deflate, br, zstd) → head stage → tracker stage → body-end stage
 //! → re-encode, chunk by chunk, so a body of any size passes in constant memory.
 //!
-//! The head stage is lol_html, for the one place where HTML structure matters (the
-//! `<head>` start tag, not `<header>` or a comment: the head link and the guard
-//! script go there, and `<html lang>` is read); it stops parsing as soon as that is
-//! done. The tracker stage ([`crate::html::tracker_scan`]), present when the visitor
+//! The head stage finds the one place where HTML structure matters (the `<head>`
+//! start tag, not `<header>` or a comment: the head link and the guard script go
+//! there, and `<html lang>` is read) and stops reading as soon as that is done. It is
+//! lol_html ([`HeadStage`]) when trackers are not blocked, and the tracker stage's
+//! own reader ([`head_scan`]) when they are: that stage reads the page anyway, and
+//! lol_html over the page's first kilobyte cost more than the whole tracker scan of
+//! a page without trackers. The tracker stage ([`crate::html::tracker_scan`]), present when the visitor
 //! refuses a category some tracker belongs to, makes tracker elements inert. The
 //! body-end stage ([`body_end`]) follows DESIGN.md's textual rule, just
 //! before the last `</body>`, with a SIMD search: parsing every tag of a page with
@@ -860,10 +863,42 @@ impl HeadStage {
     }
 }
 
+/// Which reader puts the head markup in place: the tracker stage's own when trackers
+/// are blocked (it reads the page anyway, [`head_scan`]), else lol_html, today's.
+enum Head {
+    /// Boxed: lol_html's rewriter is a kilobyte, the scanned stage a tenth of that.
+    LolHtml(Box<HeadStage>),
+    Scanned(ScannedHead),
+}
+
+impl Head {
+    fn new(plan: &Plan) -> Head {
+        if plan.guard_markup.is_some() {
+            Head::Scanned(ScannedHead::new(plan))
+        } else {
+            Head::LolHtml(Box::new(HeadStage::new(plan)))
+        }
+    }
+
+    fn push(&mut self, chunk: Bytes) -> (Bytes, Bytes) {
+        match self {
+            Head::LolHtml(stage) => stage.push(chunk),
+            Head::Scanned(stage) => stage.push(chunk),
+        }
+    }
+
+    fn finish(&mut self) -> Bytes {
+        match self {
+            Head::LolHtml(stage) => stage.finish(),
+            Head::Scanned(stage) => stage.finish(),
+        }
+    }
+}
+
 /// The whole rewrite of one body: the head stage, then the body-end stage.
 struct Rewriting {
     input: ByteStream,
-    head: HeadStage,
+    head: Head,
     /// Tracker elements made inert, when the visitor refuses some.
     trackers: Option<TrackerStage>,
     body_end: BodyEnd,
@@ -899,7 +934,7 @@ impl Bom {
 impl Rewriting {
     fn new(plan: Plan, input: ByteStream) -> Self {
         Rewriting {
-            head: HeadStage::new(&plan),
+            head: Head::new(&plan),
             trackers: plan
                 .trackers
                 .clone()
@@ -1038,8 +1073,10 @@ impl Stream for Rewriting {
 
 mod body_end;
 mod decode;
+mod head_scan;
 
 use body_end::BodyEnd;
+use head_scan::ScannedHead;
 
 #[cfg(test)]
 mod tests;

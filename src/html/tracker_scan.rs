@@ -476,7 +476,7 @@ fn lone_element(pass: &TrackerPass, markup: &[u8]) -> Option<Option<Vec<u8>>> {
 /// with each attribute's name and value as written (no quotes; empty when it has
 /// none), and its whole text as lol_html keeps it (from its name to its value's
 /// closing quote). Returns where the tag's `>` is, if it is in `bytes`.
-fn read_attributes<'a>(
+pub(crate) fn read_attributes<'a>(
     bytes: &'a [u8],
     from: usize,
     mut each: impl FnMut(&'a [u8], &'a [u8], &'a [u8]),
@@ -793,13 +793,53 @@ fn whole_groups(bytes: &[u8]) -> usize {
 
 /// Why [`follow`] stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
+pub(crate) enum Stop {
     /// At the end of the bytes.
     End,
     /// At a group that does not end in the bytes (or `<plaintext>`).
     Cut,
     /// At an element the handlers act on that may hold a tracker.
     Candidate,
+    /// At a start tag [`HeadWatch`] asked for; its name ends at the `usize`.
+    Watched(HeadTag, usize),
+}
+
+/// The start tags that decide where the head markup goes (inject/head_scan.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeadTag {
+    Html,
+    Head,
+    Body,
+    Script,
+}
+
+/// Which of the [`HeadTag`]s [`follow_watching`] stops at: `<head>` and `<body>`
+/// whenever it watches, `<html>` and `<script>` when asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct HeadWatch {
+    pub on: bool,
+    pub html: bool,
+    pub script: bool,
+}
+
+impl HeadWatch {
+    /// Stops at nothing: [`follow`].
+    const NONE: HeadWatch = HeadWatch {
+        on: false,
+        html: false,
+        script: false,
+    };
+
+    /// The watched tag this (any case) name is, if any.
+    fn tag(self, name: &[u8]) -> Option<HeadTag> {
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"head") => Some(HeadTag::Head),
+            4 if name.eq_ignore_ascii_case(b"body") => Some(HeadTag::Body),
+            4 if self.html && name.eq_ignore_ascii_case(b"html") => Some(HeadTag::Html),
+            6 if self.script && name.eq_ignore_ascii_case(b"script") => Some(HeadTag::Script),
+            _ => None,
+        }
+    }
 }
 
 /// Follows `bytes` from the data state group by group, as [`Tokenizer::scan`] reads
@@ -807,6 +847,17 @@ enum Stop {
 /// not whole in them, or (given the pass) before an element that may hold a tracker
 /// ([`read_handled_tag`], [`content_may_hold_tracker`]), or at their end.
 fn follow(pass: Option<&TrackerPass>, bytes: &[u8]) -> (usize, Stop) {
+    follow_watching(pass, bytes, HeadWatch::NONE)
+}
+
+/// [`follow`] that also stops before the start tags `watch` asks for, for the head
+/// markup's place (inject/head_scan.rs): the same reading of the page as the tracker
+/// stage's, so both agree on what is a tag.
+pub(crate) fn follow_watching(
+    pass: Option<&TrackerPass>,
+    bytes: &[u8],
+    watch: HeadWatch,
+) -> (usize, Stop) {
     let len = bytes.len();
     let mut i = 0;
     loop {
@@ -822,6 +873,11 @@ fn follow(pass: Option<&TrackerPass>, bytes: &[u8]) -> (usize, Stop) {
                 let Some(name_end) = tag_name_end(bytes, lt + 1) else {
                     return (lt, Stop::Cut);
                 };
+                if watch.on {
+                    if let Some(tag) = watch.tag(&bytes[lt + 1..name_end]) {
+                        return (lt, Stop::Watched(tag, name_end));
+                    }
+                }
                 let mut buffer = [0u8; 9];
                 let name = lower_name(&bytes[lt + 1..name_end], &mut buffer);
                 let handled_name = name.filter(|name| pass.is_some() && handled(name));
@@ -932,7 +988,7 @@ fn tag_name_end(bytes: &[u8], from: usize) -> Option<usize> {
 
 /// Where the tag whose name ends at `from` ends (its `>`), if it does in `bytes`:
 /// [`read_attributes`], the attributes unread.
-fn tag_end(bytes: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn tag_end(bytes: &[u8], from: usize) -> Option<usize> {
     read_attributes(bytes, from, |_, _, _| {})
 }
 
@@ -1303,7 +1359,8 @@ impl TrackerStage {
             match stop {
                 Stop::End => return,
                 Stop::Cut if !at_end && self.pending.len() <= WINDOW_AFTER => return,
-                Stop::Cut | Stop::Candidate => {
+                // (`Watched` needs a watch; there is none here.)
+                Stop::Cut | Stop::Candidate | Stop::Watched(..) => {
                     // The tokenizer takes it from here (its first slice at least).
                     let slice = self.pending.split_to(self.pending.len().min(READ_SLICE));
                     Self::put(out, self.tokenizer.push(&slice));

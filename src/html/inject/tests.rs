@@ -313,3 +313,113 @@ async fn a_body_that_breaks_off_still_gets_what_came_then_the_error() {
         "upstream broke off"
     );
 }
+
+/// The head stages' outputs for one page cut into pieces at `cuts`: (lol_html's,
+/// the scanned one's).
+fn both_head_stages(page: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<u8>) {
+    let mut plan = plan("");
+    plan.guard_markup = Some(Arc::from("<script src=\"/g.js\"></script>"));
+    let run = |mut head: Head| {
+        let mut out = Vec::new();
+        let mut from = 0;
+        for &cut in cuts.iter().chain([&page.len()]) {
+            let cut = cut.clamp(from, page.len());
+            let (parsed, untouched) = head.push(Bytes::copy_from_slice(&page[from..cut]));
+            out.extend_from_slice(&parsed);
+            out.extend_from_slice(&untouched);
+            from = cut;
+        }
+        out.extend_from_slice(&head.finish());
+        out
+    };
+    (
+        run(Head::LolHtml(Box::new(HeadStage::new(&plan)))),
+        run(Head::Scanned(ScannedHead::new(&plan))),
+    )
+}
+
+/// Pieces of a page's first bytes: what decides where the head markup goes, and what
+/// only looks as if it did (in comments, scripts, titles, attribute values...).
+const HEAD_PIECES: &[&str] = &[
+    "<!DOCTYPE html>",
+    "\n",
+    "<head>",
+    "<HEAD class=\"x\">",
+    "<head\n data-a='>'>",
+    "<header>",
+    "<heading>",
+    "< head>",
+    "</head>",
+    "<body>",
+    "<BODY onload=\"f()\">",
+    "<body data-x=a>",
+    "<bodyx>",
+    "<script>var s = '<head>';</script>",
+    "<script src=\"/a.js\"></script>",
+    "<SCRIPT type=module>x</SCRIPT>",
+    "<script><!--<script>'<body>'</script>--></script>",
+    "<scripts>",
+    "<title><head></title>",
+    "<style>head, body {}</style>",
+    "<textarea><body></textarea>",
+    "<noscript><head></noscript>",
+    "<meta charset=\"utf-8\">",
+    "<!-- <head> -->",
+    "<!--->",
+    "<!-->",
+    "<?xml version=\"1.0\"?>",
+    "<!x <body> >",
+    "<a title='<head>' href=\"/\">",
+    "<div data-x=\"<body>\">",
+    "x<y",
+    "<",
+    "text",
+];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+        std::env::var("CONSENTRY_PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(512)
+    ))]
+
+    /// With tracker blocking on, the tracker stage's reader puts the head link and
+    /// the guard where lol_html puts them: the same bytes, however the page is cut.
+    #[test]
+    fn the_scanned_head_places_the_markup_as_lol_html_does(
+        start in proptest::option::of(proptest::sample::select(&["<html>", "<html lang=\"fr\">", "<HTML\tlang=de>"][..])),
+        pieces in proptest::collection::vec(proptest::sample::select(HEAD_PIECES), 0..14),
+        cuts in proptest::collection::vec(0usize..400, 0..6),
+    ) {
+        let page = [start.unwrap_or(""), &pieces.concat()].concat();
+        let mut cuts = cuts;
+        cuts.sort_unstable();
+        let (lol_html, scanned) = both_head_stages(page.as_bytes(), &cuts);
+        proptest::prop_assert_eq!(
+            String::from_utf8_lossy(&lol_html),
+            String::from_utf8_lossy(&scanned),
+            "page {:?}, cut at {:?}", page, cuts
+        );
+    }
+}
+
+#[test]
+fn the_scanned_head_puts_the_guard_before_an_early_script_and_the_link_in_head() {
+    let page = b"<!DOCTYPE html><script src=/x.js></script><!-- <head> --><head><title>t</title>";
+    let (lol_html, scanned) = both_head_stages(page, &[20]);
+    let want = "<!DOCTYPE html><script src=\"/g.js\"></script><script src=/x.js></script><!-- <head> --><head><link rel=\"privacy-policy\" href=\"/p\"><title>t</title>";
+    assert_eq!(String::from_utf8_lossy(&scanned), want);
+    assert_eq!(lol_html, scanned);
+}
+
+#[test]
+fn a_scanned_head_past_its_budget_loses_no_byte() {
+    // A <body> start tag far longer than the head stage looks at, in small pieces.
+    let mut page = b"<html><body data-x=\"".to_vec();
+    page.extend(std::iter::repeat_n(b'a', HEAD_BUDGET + 4096));
+    page.extend_from_slice(b"\"><div>z</div></body></html>");
+    let cuts: Vec<usize> = (1..page.len() / 1000).map(|i| i * 1000).collect();
+    let (_, scanned) = both_head_stages(&page, &cuts);
+    assert!(
+        scanned == page,
+        "every byte kept, no markup past the budget"
+    );
+}
