@@ -314,28 +314,50 @@ async fn a_body_that_breaks_off_still_gets_what_came_then_the_error() {
     );
 }
 
+/// What one head stage gives for a page cut into pieces at `cuts`: its output, and
+/// what it made of `<html lang>` ([`PageLanguage::chosen`]).
+fn head_stage_output(page: &[u8], cuts: &[usize], scanned: bool) -> (Vec<u8>, usize) {
+    static SITE: std::sync::LazyLock<Arc<Site>> = std::sync::LazyLock::new(|| {
+        const YAML: &str = "listen: { http: 127.0.0.1:0 }\npolicy:\n  languages: [en, fr, de]\ncategories:\n  necessary: { required: true }\nsites:\n  - { name: s, hosts: [portal.test], upstream: 'http://127.0.0.1:1' }\n";
+        let config = crate::Config::from_yaml(YAML, "t.yaml", std::path::Path::new(".")).unwrap();
+        config.sites[0].clone()
+    });
+    let mut plan = plan("");
+    plan.guard_markup = Some(Arc::from("<script src=\"/g.js\"></script>"));
+    let chosen = Arc::new(AtomicUsize::new(UNDECIDED));
+    plan.by_html_lang = Some(PageLanguage {
+        site: SITE.clone(),
+        show_banner: false,
+        refused_by_gpc: false,
+        path_and_query: Arc::from("/"),
+        marked: false,
+        chosen: chosen.clone(),
+    });
+    let mut head = if scanned {
+        Head::Scanned(ScannedHead::new(&plan))
+    } else {
+        Head::LolHtml(Box::new(HeadStage::new(&plan)))
+    };
+    let mut out = Vec::new();
+    let mut from = 0;
+    for &cut in cuts.iter().chain([&page.len()]) {
+        let cut = cut.clamp(from, page.len());
+        let (parsed, untouched) = head.push(Bytes::copy_from_slice(&page[from..cut]));
+        out.extend_from_slice(&parsed);
+        out.extend_from_slice(&untouched);
+        from = cut;
+    }
+    out.extend_from_slice(&head.finish());
+    (out, chosen.load(Ordering::Relaxed))
+}
+
 /// The head stages' outputs for one page cut into pieces at `cuts`: (lol_html's,
 /// the scanned one's).
 fn both_head_stages(page: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<u8>) {
-    let mut plan = plan("");
-    plan.guard_markup = Some(Arc::from("<script src=\"/g.js\"></script>"));
-    let run = |mut head: Head| {
-        let mut out = Vec::new();
-        let mut from = 0;
-        for &cut in cuts.iter().chain([&page.len()]) {
-            let cut = cut.clamp(from, page.len());
-            let (parsed, untouched) = head.push(Bytes::copy_from_slice(&page[from..cut]));
-            out.extend_from_slice(&parsed);
-            out.extend_from_slice(&untouched);
-            from = cut;
-        }
-        out.extend_from_slice(&head.finish());
-        out
-    };
-    (
-        run(Head::LolHtml(Box::new(HeadStage::new(&plan)))),
-        run(Head::Scanned(ScannedHead::new(&plan))),
-    )
+    let (lol_html, lol_html_lang) = head_stage_output(page, cuts, false);
+    let (scanned, scanned_lang) = head_stage_output(page, cuts, true);
+    assert_eq!(lol_html_lang, scanned_lang, "<html lang> read alike");
+    (lol_html, scanned)
 }
 
 /// Pieces of a page's first bytes: what decides where the head markup goes, and what
@@ -385,7 +407,10 @@ proptest::proptest! {
     /// the guard where lol_html puts them: the same bytes, however the page is cut.
     #[test]
     fn the_scanned_head_places_the_markup_as_lol_html_does(
-        start in proptest::option::of(proptest::sample::select(&["<html>", "<html lang=\"fr\">", "<HTML\tlang=de>"][..])),
+        start in proptest::option::of(proptest::sample::select(&[
+            "<html>", "<html lang=\"fr\">", "<HTML\tlang=de-CH>", "<html LANG='it' lang=fr>",
+            "<html lang=\" \">", "<html data-lang=fr>", "<html lang=\"fr\"/>",
+        ][..])),
         pieces in proptest::collection::vec(proptest::sample::select(HEAD_PIECES), 0..14),
         cuts in proptest::collection::vec(0usize..400, 0..6),
     ) {
@@ -422,4 +447,21 @@ fn a_scanned_head_past_its_budget_loses_no_byte() {
         scanned == page,
         "every byte kept, no markup past the budget"
     );
+}
+
+#[test]
+fn a_scanned_head_cut_into_tiny_pieces_reads_each_byte_a_bounded_number_of_times() {
+    // A comment before `<head>` arriving two bytes at a time, each with a `>` that
+    // may end it: every piece reads the comment again. Past its bound the stage
+    // gives up as it does past its budget (no link), and keeps every byte.
+    let mut page = b"<!-- ".to_vec();
+    page.extend(std::iter::repeat_n(&b"a>"[..], 2000).flatten());
+    page.extend_from_slice(b" --><head><title>t</title>");
+    let cuts: Vec<usize> = (1..page.len() / 2).map(|i| i * 2).collect();
+    let (_, scanned) = both_head_stages(&page, &cuts);
+    assert!(scanned == page, "every byte kept, and no markup");
+    // The same page in a few pieces gets its link.
+    let (lol_html, scanned) = both_head_stages(&page, &[1000, 3000]);
+    assert!(String::from_utf8_lossy(&scanned).contains("<head><link rel=\"privacy-policy\""));
+    assert_eq!(lol_html, scanned);
 }
