@@ -600,10 +600,13 @@ fn refused_srcset(pass: &TrackerPass, srcset: &str) -> Option<TrackerId> {
         .find_map(|url| pass.refused_url(url))
 }
 
-type Handlers = Vec<(
+/// A selector with its handlers, as lol_html's settings take them.
+type Handler = (
     std::borrow::Cow<'static, Selector>,
     ElementContentHandlers<'static, lol_html::send::SendHandlerTypes>,
-)>;
+);
+
+type Handlers = Vec<Handler>;
 
 /// The selectors, parsed once for the life of the process.
 struct Selectors {
@@ -633,14 +636,31 @@ fn on(selector: &'static Selector) -> std::borrow::Cow<'static, Selector> {
 /// The element handlers that make trackers inert, for `pass`; `sink` is where the
 /// rewriter writes, for holding inline scripts.
 pub fn handlers(pass: &Arc<TrackerPass>, sink: &Sink) -> Handlers {
-    let Some(sel) = SELECTORS.as_ref() else {
-        return Vec::new();
-    };
-    let mut list = script_handlers(pass, sink, sel);
-    list.extend(element_handlers(pass, sel));
+    HandlerKind::ALL
+        .iter()
+        .filter_map(|&kind| handler(pass, sink, kind))
+        .collect()
+}
+
+/// The handler of one element kind.
+fn handler(pass: &Arc<TrackerPass>, sink: &Sink, kind: HandlerKind) -> Option<Handler> {
+    let sel = SELECTORS.as_ref()?;
+    Some(match kind {
+        HandlerKind::Script => script_handler(pass, sink, sel),
+        HandlerKind::Frames => frame_handler(pass, sel),
+        HandlerKind::Images => image_handler(pass, sel),
+        HandlerKind::Links => link_handler(pass, sel),
+        HandlerKind::Ping => ping_handler(pass, sel),
+        HandlerKind::Noscript => noscript_handler(pass, sel),
+    })
+}
+
+/// A `<noscript>`'s markup, held (up to [`NOSCRIPT_HOLD`]) and rewritten as a
+/// browser without scripting reads it ([`rewrite_fragment`]).
+fn noscript_handler(pass: &Arc<TrackerPass>, sel: &'static Selectors) -> Handler {
     let p = pass.clone();
     let held = Arc::new(Mutex::new(String::new()));
-    list.push((
+    (
         on(&sel.noscript),
         ElementContentHandlers::default().text(move |chunk: &mut TextChunk<'_>| {
             let Ok(mut text) = held.lock() else {
@@ -661,8 +681,7 @@ pub fn handlers(pass: &Arc<TrackerPass>, sink: &Sink) -> Handlers {
             }
             Ok(())
         }),
-    ));
-    list
+    )
 }
 
 /// The element kinds the handlers act on, each with its own selector.
@@ -694,6 +713,16 @@ pub const HANDLED_NAMES: [&[u8]; 12] = [
 ];
 
 impl HandlerKind {
+    /// Every kind, in the order the handlers are given to lol_html.
+    const ALL: [HandlerKind; 6] = [
+        HandlerKind::Script,
+        HandlerKind::Frames,
+        HandlerKind::Images,
+        HandlerKind::Links,
+        HandlerKind::Ping,
+        HandlerKind::Noscript,
+    ];
+
     /// The kind of an element (its lower-case name), if the handlers act on it.
     pub fn of(element: &[u8]) -> Option<HandlerKind> {
         Some(match element {
@@ -706,39 +735,22 @@ impl HandlerKind {
             _ => return None,
         })
     }
-
-    fn selector(self, sel: &'static Selectors) -> &'static Selector {
-        match self {
-            HandlerKind::Script => &sel.script,
-            HandlerKind::Frames => &sel.frames,
-            HandlerKind::Images => &sel.images,
-            HandlerKind::Links => &sel.links,
-            HandlerKind::Ping => &sel.ping,
-            HandlerKind::Noscript => &sel.noscript,
-        }
-    }
 }
 
 /// The handlers of one element kind: a rewriter built for one element compiles its
 /// selector alone (a sixth of the cost of building one with every handler).
 pub fn handlers_for(pass: &Arc<TrackerPass>, sink: &Sink, kind: HandlerKind) -> Handlers {
-    let Some(sel) = SELECTORS.as_ref() else {
-        return Vec::new();
-    };
-    let wanted = kind.selector(sel);
-    handlers(pass, sink)
-        .into_iter()
-        .filter(|(selector, _)| std::ptr::eq(&**selector, wanted))
-        .collect()
+    handler(pass, sink, kind).into_iter().collect()
 }
 
-fn script_handlers(pass: &Arc<TrackerPass>, sink: &Sink, sel: &'static Selectors) -> Handlers {
-    let mut list: Handlers = Vec::new();
+/// A tracker script: one with a `src` made inert at its start tag, an inline one
+/// held (up to [`INLINE_HOLD`]) until its text tells whether it is a tracker.
+fn script_handler(pass: &Arc<TrackerPass>, sink: &Sink, sel: &'static Selectors) -> Handler {
     let p = pass.clone();
     let s = sink.clone();
     let p2 = pass.clone();
     let s2 = sink.clone();
-    list.push((
+    (
         on(&sel.script),
         ElementContentHandlers::default()
             .element(move |el: &mut El<'_, '_>| {
@@ -834,16 +846,24 @@ fn script_handlers(pass: &Arc<TrackerPass>, sink: &Sink, sel: &'static Selectors
                 }
                 Ok(())
             }),
-    ));
-    list
+    )
 }
 
 /// The handlers of elements that load through attributes: frames, images, links,
-/// `ping`. Also used for `<noscript>` content.
+/// `ping`; a `<noscript>`'s content gets these.
 fn element_handlers(pass: &Arc<TrackerPass>, sel: &'static Selectors) -> Handlers {
-    let mut list: Handlers = Vec::new();
+    vec![
+        frame_handler(pass, sel),
+        image_handler(pass, sel),
+        link_handler(pass, sel),
+        ping_handler(pass, sel),
+    ]
+}
+
+/// A tracker frame: a placeholder before it, the frame kept hidden and unloaded.
+fn frame_handler(pass: &Arc<TrackerPass>, sel: &'static Selectors) -> Handler {
     let p = pass.clone();
-    list.push((
+    (
         on(&sel.frames),
         ElementContentHandlers::default().element(move |el: &mut El<'_, '_>| {
             let attr = if el.tag_name().eq_ignore_ascii_case("object") {
@@ -868,9 +888,13 @@ fn element_handlers(pass: &Arc<TrackerPass>, sel: &'static Selectors) -> Handler
             }
             Ok(())
         }),
-    ));
+    )
+}
+
+/// A tracker pixel: its `src` and `srcset` removed.
+fn image_handler(pass: &Arc<TrackerPass>, sel: &'static Selectors) -> Handler {
     let p = pass.clone();
-    list.push((
+    (
         on(&sel.images),
         ElementContentHandlers::default().element(move |el: &mut El<'_, '_>| {
             if el.tag_name() == "input"
@@ -891,9 +915,13 @@ fn element_handlers(pass: &Arc<TrackerPass>, sel: &'static Selectors) -> Handler
             }
             Ok(())
         }),
-    ));
+    )
+}
+
+/// A `<link>` that connects to or fetches from a tracker ahead of time: removed.
+fn link_handler(pass: &Arc<TrackerPass>, sel: &'static Selectors) -> Handler {
     let p = pass.clone();
-    list.push((
+    (
         on(&sel.links),
         ElementContentHandlers::default().element(move |el: &mut El<'_, '_>| {
             let rel = el.get_attribute("rel").unwrap_or_default();
@@ -906,9 +934,13 @@ fn element_handlers(pass: &Arc<TrackerPass>, sel: &'static Selectors) -> Handler
             }
             Ok(())
         }),
-    ));
+    )
+}
+
+/// A link's `ping` URLs that name a tracker: removed, the others kept.
+fn ping_handler(pass: &Arc<TrackerPass>, sel: &'static Selectors) -> Handler {
     let p = pass.clone();
-    list.push((
+    (
         on(&sel.ping),
         ElementContentHandlers::default().element(move |el: &mut El<'_, '_>| {
             if let Some(ping) = el.get_attribute("ping") {
@@ -924,8 +956,7 @@ fn element_handlers(pass: &Arc<TrackerPass>, sel: &'static Selectors) -> Handler
             }
             Ok(())
         }),
-    ));
-    list
+    )
 }
 
 /// A `<noscript>`'s content as a browser without scripting parses it, rewritten with
