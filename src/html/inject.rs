@@ -12,8 +12,9 @@
 //! lol_html ([`HeadStage`]) when trackers are not blocked, and the tracker stage's
 //! own reader ([`head_scan`]) when they are: that stage reads the page anyway, and
 //! lol_html over the page's first kilobyte cost more than the whole tracker scan of
-//! a page without trackers. The tracker stage ([`crate::html::tracker_scan`]), present when the visitor
-//! refuses a category some tracker belongs to, makes tracker elements inert. The
+//! a page without trackers. The tracker stage ([`crate::html::tracker_scan`]),
+//! present when the visitor refuses a category some tracker belongs to, makes
+//! tracker elements inert. The
 //! body-end stage ([`body_end`]) follows DESIGN.md's textual rule, just
 //! before the last `</body>`, with a SIMD search: parsing every tag of a page with
 //! lol_html cost five times nginx's CPU per request (bench/README.md). The markup is ASCII (non-ASCII text is

@@ -17,10 +17,6 @@
 //! bytes, as the lol_html stage's does. `trackers.block: false` keeps the lol_html
 //! stage: today's injection path, unchanged, and the yardstick the tracker budget is
 //! measured against. A property test holds both stages to the same output.
-//!
-//! One difference, on purpose: a `<head/>` or `<body/>` written self-closing keeps
-//! its `/` (lol_html drops it when it inserts content); HTML ignores that `/` on
-//! these elements, so the browser builds the same document.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
