@@ -365,6 +365,7 @@ fn both_head_stages(page: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<u8>) {
 const HEAD_PIECES: &[&str] = &[
     "<!DOCTYPE html>",
     "\n",
+    "\u{feff}",
     "<head>",
     "<HEAD class=\"x\">",
     "<head\n data-a='>'>",
@@ -383,6 +384,7 @@ const HEAD_PIECES: &[&str] = &[
     "<script src=\"/a.js\"></script>",
     "<SCRIPT type=module>x</SCRIPT>",
     "<script><!--<script>'<body>'</script>--></script>",
+    "<!-- Google Tag Manager --><script>(function(w,d,s,l,i){w[l]=w[l]||[];})(window,document,'script','dataLayer','GTM-X');</script>",
     "<scripts>",
     "<title><head></title>",
     "<style>head, body {}</style>",
@@ -413,6 +415,10 @@ proptest::proptest! {
         start in proptest::option::of(proptest::sample::select(&[
             "<html>", "<html lang=\"fr\">", "<HTML\tlang=de-CH>", "<html LANG='it' lang=fr>",
             "<html lang=\" \">", "<html data-lang=fr>", "<html lang=\"fr\"/>",
+            // Conditional comments: the first is all comment, the second's `<!-->`
+            // ends at once and its `<html>` is a tag.
+            "<!--[if lt IE 9]><html class=\"ie\" lang=\"fr\"><![endif]-->",
+            "<!--[if !IE]><!--><html lang=\"de\"><!--<![endif]-->",
         ][..])),
         pieces in proptest::collection::vec(proptest::sample::select(HEAD_PIECES), 0..14),
         cuts in proptest::collection::vec(0usize..400, 0..6),
