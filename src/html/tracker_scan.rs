@@ -2286,6 +2286,26 @@ mod tests {
         }
     }
 
+    /// A `"` in a value consentry writes back (a URL moved to `data-consentry-src`)
+    /// is written `&quot;`, as lol_html's `set_attribute` writes it, whether the
+    /// tokenizer or lol_html rewrote the tag.
+    #[test]
+    fn a_quote_in_a_moved_url_is_written_as_lol_html_writes_it() {
+        let page = "<script src='https://www.googletagmanager.com/gtag/js?id=\"G-1\"'></script>\
+                    <iframe src='https://www.youtube.com/embed/a\"b' width=5></iframe>\
+                    <script type=module src='https://connect.facebook.net/x\"y.js'></script>";
+        let lol_html = whole(page);
+        assert!(
+            lol_html.contains("data-consentry-src=\"https://www.googletagmanager.com/gtag/js?id=&quot;G-1&quot;\"")
+                && lol_html.contains("data-consentry-src=\"https://www.youtube.com/embed/a&quot;b\"")
+                && lol_html.contains("data-consentry-type=\"module\" data-consentry-src=\"https://connect.facebook.net/x&quot;y.js\""),
+            "{lol_html}"
+        );
+        for sizes in [&[page.len()][..], &[7], &[64, 1]] {
+            assert_eq!(staged(page, sizes), lol_html, "in pieces of {sizes:?}");
+        }
+    }
+
     /// Found by the property test: the dashes of a script's `<!--` count towards the
     /// `-->` that ends its escape, so after `<!--->` a `<script>` is text and the
     /// first `</script>` ends the script. The tokenizer read on past it, as if

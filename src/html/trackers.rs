@@ -443,26 +443,51 @@ fn changed_tag(
     set: Option<(&str, &str)>,
     added: &[(&str, &str)],
 ) -> String {
-    let mut tag = format!("<{tag_name}");
+    // Written in place, its size known: a tag is built per tracker element, and
+    // `format!` per attribute was most of what writing one cost.
+    let kept: usize = attributes.iter().map(|(_, _, raw)| raw.len() + 1).sum();
+    let more: usize = added.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let mut tag = String::with_capacity(tag_name.len() + kept + more + 16);
+    tag.push('<');
+    tag.push_str(tag_name);
     let mut set = set;
     for (name, _, raw) in attributes {
         if removed.iter().any(|r| name.eq_ignore_ascii_case(r)) {
             continue;
         }
-        tag.push(' ');
         match set {
             Some((wanted, value)) if name.eq_ignore_ascii_case(wanted) => {
-                tag.push_str(&format!("{name}=\"{}\"", attribute(value)));
+                push_attribute(&mut tag, name, value);
                 set = None;
             }
-            _ => tag.push_str(raw),
+            _ => {
+                tag.push(' ');
+                tag.push_str(raw);
+            }
         }
     }
     for (name, value) in added {
-        tag.push_str(&format!(" {name}=\"{}\"", attribute(value)));
+        push_attribute(&mut tag, name, value);
     }
     tag.push('>');
     tag
+}
+
+/// ` name="value"`: a value as lol_html gives it (character references not decoded)
+/// written back between double quotes, its `"` as `&quot;` (as lol_html's
+/// `set_attribute` writes it).
+fn push_attribute(tag: &mut String, name: &str, value: &str) {
+    tag.push(' ');
+    tag.push_str(name);
+    tag.push_str("=\"");
+    let mut rest = value;
+    while let Some(at) = rest.find('"') {
+        tag.push_str(&rest[..at]);
+        tag.push_str("&quot;");
+        rest = &rest[at + 1..];
+    }
+    tag.push_str(rest);
+    tag.push('"');
 }
 
 /// `<script …>` made inert, from its attributes (an inline script has no `src`).
@@ -470,22 +495,14 @@ fn inert_script_tag(attributes: &[(String, String)], category: &str) -> String {
     let mut tag = String::from("<script type=\"text/plain\"");
     for (name, value) in attributes {
         if name.eq_ignore_ascii_case("type") {
-            tag.push_str(&format!(" data-consentry-type=\"{}\"", attribute(value)));
+            push_attribute(&mut tag, "data-consentry-type", value);
         } else {
-            tag.push_str(&format!(" {name}=\"{}\"", attribute(value)));
+            push_attribute(&mut tag, name, value);
         }
     }
-    tag.push_str(&format!(
-        " data-consentry-category=\"{}\">",
-        attribute(category)
-    ));
+    push_attribute(&mut tag, "data-consentry-category", category);
+    tag.push('>');
     tag
-}
-
-/// An attribute value as lol_html gives it (character references not decoded)
-/// written back between double quotes.
-fn attribute(value: &str) -> String {
-    value.replace('"', "&quot;")
 }
 
 /// Whether a `<script type>` runs: none, empty, a JavaScript MIME type or `module`
