@@ -814,22 +814,14 @@ pub(crate) enum HeadTag {
 }
 
 /// Which of the [`HeadTag`]s [`follow_watching`] stops at: `<head>` and `<body>`
-/// whenever it watches, `<html>` and `<script>` when asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// always, `<html>` and `<script>` when asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct HeadWatch {
-    pub on: bool,
     pub html: bool,
     pub script: bool,
 }
 
 impl HeadWatch {
-    /// Stops at nothing: [`follow`].
-    const NONE: HeadWatch = HeadWatch {
-        on: false,
-        html: false,
-        script: false,
-    };
-
     /// The watched tag this (any case) name is, if any.
     fn tag(self, name: &[u8]) -> Option<HeadTag> {
         match name.len() {
@@ -847,16 +839,16 @@ impl HeadWatch {
 /// not whole in them, or (given the pass) before an element that may hold a tracker
 /// ([`read_handled_tag`], [`content_may_hold_tracker`]), or at their end.
 fn follow(pass: Option<&TrackerPass>, bytes: &[u8]) -> (usize, Stop) {
-    follow_watching(pass, bytes, HeadWatch::NONE)
+    follow_watching(pass, bytes, None)
 }
 
-/// [`follow`] that also stops before the start tags `watch` asks for, for the head
-/// markup's place (inject/head_scan.rs): the same reading of the page as the tracker
-/// stage's, so both agree on what is a tag.
+/// [`follow`] that also stops before the start tags `watch` asks for, if any, for the
+/// head markup's place (inject/head_scan.rs): the same reading of the page as the
+/// tracker stage's, so both agree on what is a tag.
 pub(crate) fn follow_watching(
     pass: Option<&TrackerPass>,
     bytes: &[u8],
-    watch: HeadWatch,
+    watch: Option<HeadWatch>,
 ) -> (usize, Stop) {
     let len = bytes.len();
     let mut i = 0;
@@ -873,10 +865,8 @@ pub(crate) fn follow_watching(
                 let Some(name_end) = tag_name_end(bytes, lt + 1) else {
                     return (lt, Stop::Cut);
                 };
-                if watch.on {
-                    if let Some(tag) = watch.tag(&bytes[lt + 1..name_end]) {
-                        return (lt, Stop::Watched(tag, name_end));
-                    }
+                if let Some(tag) = watch.and_then(|w| w.tag(&bytes[lt + 1..name_end])) {
+                    return (lt, Stop::Watched(tag, name_end));
                 }
                 let mut buffer = [0u8; 9];
                 let name = lower_name(&bytes[lt + 1..name_end], &mut buffer);

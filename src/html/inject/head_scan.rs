@@ -71,7 +71,6 @@ impl ScannedHead {
 
     fn watch(&self) -> HeadWatch {
         HeadWatch {
-            on: true,
             html: self
                 .page
                 .as_ref()
@@ -116,7 +115,7 @@ impl ScannedHead {
         let mut emitted = 0;
         let mut at = 0;
         loop {
-            let (upto, stop) = follow_watching(None, &bytes[at..], self.watch());
+            let (upto, stop) = follow_watching(None, &bytes[at..], Some(self.watch()));
             let lt = at + upto;
             let cut = match stop {
                 Stop::End => None,
