@@ -14,7 +14,9 @@
 //! - `<html lang>` (its first start tag) read for the page's language.
 //!
 //! Its work ends at `<head>` or `<body>`, or after [`HEAD_BUDGET`](super::HEAD_BUDGET)
-//! bytes, as the lol_html stage's does. `trackers.block: false` keeps the lol_html
+//! bytes, as the lol_html stage's does; past that the page gets no link, but the
+//! guard, if no script came yet, goes where the stage stopped (lol_html's stage
+//! left it out). `trackers.block: false` keeps the lol_html
 //! stage: today's injection path, unchanged, and the yardstick the tracker budget is
 //! measured against. A property test holds both stages to the same output.
 
@@ -142,14 +144,22 @@ impl ScannedHead {
                 },
                 Stop::Cut | Stop::Candidate => Some(lt),
             };
-            let over = self.fed > HEAD_BUDGET || self.reread > REREAD_AT_MOST;
-            let decided = match cut {
-                // Past the budget the page goes on as it came, from where the stage
-                // stopped: no link (as the lol_html stage).
-                _ if over => {
-                    self.done = true;
-                    bytes.len()
+            if self.fed > HEAD_BUDGET || self.reread > REREAD_AT_MOST {
+                // Past the budget the page goes on as it came, without the link (as
+                // with the lol_html stage). But the guard, if no script came yet,
+                // goes where the stage stopped: the tokenizer is in the data state
+                // there, so it is an element of its own and still runs before any
+                // script of the page.
+                self.done = true;
+                let stopped = cut.unwrap_or(bytes.len());
+                if let Some(guard) = self.guard.take() {
+                    placed.extend_from_slice(&bytes[emitted..stopped]);
+                    placed.extend_from_slice(guard.as_bytes());
+                    emitted = stopped;
                 }
+                return (placed.freeze(), bytes.slice(emitted..));
+            }
+            let decided = match cut {
                 Some(lt) => {
                     self.held.extend_from_slice(&bytes[lt..]);
                     lt

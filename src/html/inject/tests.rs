@@ -451,10 +451,12 @@ fn a_scanned_head_past_its_budget_loses_no_byte() {
     page.extend(std::iter::repeat_n(b'a', HEAD_BUDGET + 4096));
     page.extend_from_slice(b"\"><div>z</div></body></html>");
     let cuts: Vec<usize> = (1..page.len() / 1000).map(|i| i * 1000).collect();
-    let (_, scanned) = both_head_stages(&page, &cuts);
+    let (scanned, _) = head_stage_output(&page, &cuts, true);
+    let guard = b"<script src=\"/g.js\"></script>";
+    let expected = [&page[..6], &guard[..], &page[6..]].concat();
     assert!(
-        scanned == page,
-        "every byte kept, no markup past the budget"
+        scanned == expected,
+        "every byte kept; no link past the budget, the guard where the stage stopped"
     );
 }
 
@@ -462,13 +464,18 @@ fn a_scanned_head_past_its_budget_loses_no_byte() {
 fn a_scanned_head_cut_into_tiny_pieces_reads_each_byte_a_bounded_number_of_times() {
     // A comment before `<head>` arriving two bytes at a time, each with a `>` that
     // may end it: every piece reads the comment again. Past its bound the stage
-    // gives up as it does past its budget (no link), and keeps every byte.
+    // gives up as it does past its budget (no link, the guard before the comment),
+    // and keeps every byte.
     let mut page = b"<!-- ".to_vec();
     page.extend(std::iter::repeat_n(&b"a>"[..], 2000).flatten());
     page.extend_from_slice(b" --><head><title>t</title>");
     let cuts: Vec<usize> = (1..page.len() / 2).map(|i| i * 2).collect();
-    let (_, scanned) = both_head_stages(&page, &cuts);
-    assert!(scanned == page, "every byte kept, and no markup");
+    let (scanned, _) = head_stage_output(&page, &cuts, true);
+    let guard = b"<script src=\"/g.js\"></script>";
+    assert!(
+        scanned == [&guard[..], &page].concat(),
+        "every byte kept, and no link"
+    );
     // The same page in a few pieces gets its link.
     let (lol_html, scanned) = both_head_stages(&page, &[1000, 3000]);
     assert!(String::from_utf8_lossy(&scanned).contains("<head><link rel=\"privacy-policy\""));
