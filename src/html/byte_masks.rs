@@ -36,7 +36,6 @@ fn block_mask(bytes: &[u8], at: usize, byte: u8) -> u32 {
 /// [`block_mask`] of a whole block.
 #[inline(always)]
 fn full_block_mask(block: &[u8], byte: u8) -> u32 {
-    debug_assert_eq!(block.len(), BLOCK);
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     {
         use std::arch::x86_64::{

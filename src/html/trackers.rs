@@ -93,25 +93,25 @@ impl TrackerPass {
         &self.site.trackers.matcher
     }
 
-    /// The tracker a URL loads when the visitor refuses it (counted either way).
-    fn refused_url(&self, url: &str) -> Option<TrackerId> {
+    /// The tracker a URL (as written in an attribute) loads, read as a browser reads
+    /// it; never the guard script, consentry's own.
+    fn tracker_of(&self, url: &str) -> Option<TrackerId> {
         if is_guard_url(url.as_bytes()) {
             return None;
         }
-        let decoded = decode_references(url);
-        let id = self.matcher().match_url(&decoded, &self.page_host)?;
-        self.refused(id)
+        self.matcher()
+            .match_url(&decode_references(url), &self.page_host)
+    }
+
+    /// The tracker a URL loads when the visitor refuses it (counted either way).
+    fn refused_url(&self, url: &str) -> Option<TrackerId> {
+        self.refused(self.tracker_of(url)?)
     }
 
     /// Whether a URL, read as a browser reads it, loads a tracker the visitor
     /// refuses; nothing is counted.
     pub fn names_tracker(&self, url: &str) -> bool {
-        if is_guard_url(url.as_bytes()) {
-            return false;
-        }
-        let decoded = decode_references(url);
-        self.matcher()
-            .match_url(&decoded, &self.page_host)
+        self.tracker_of(url)
             .is_some_and(|id| !self.matcher().tracker(id).allowed(self.granted))
     }
 
@@ -637,12 +637,12 @@ struct Selectors {
 
 static SELECTORS: LazyLock<Option<Selectors>> = LazyLock::new(|| {
     Some(Selectors {
-        script: "script".parse().ok()?,
-        frames: "iframe, frame, embed, object".parse().ok()?,
-        images: "img, source, input".parse().ok()?,
-        links: "link".parse().ok()?,
-        ping: "a, area".parse().ok()?,
-        noscript: "noscript".parse().ok()?,
+        script: HandlerKind::Script.selector()?,
+        frames: HandlerKind::Frames.selector()?,
+        images: HandlerKind::Images.selector()?,
+        links: HandlerKind::Links.selector()?,
+        ping: HandlerKind::Ping.selector()?,
+        noscript: HandlerKind::Noscript.selector()?,
     })
 });
 
@@ -712,22 +712,35 @@ pub enum HandlerKind {
     Noscript,
 }
 
-/// The elements the handlers act on (lower case): every name [`HandlerKind::of`]
-/// knows, which the tracker scan looks for.
-pub const HANDLED_NAMES: [&[u8]; 12] = [
-    b"script",
-    b"iframe",
-    b"frame",
-    b"embed",
-    b"object",
-    b"img",
-    b"source",
-    b"input",
-    b"link",
-    b"a",
-    b"area",
-    b"noscript",
+/// The elements the handlers act on (lower case) and the kind of each: the one list
+/// that the tracker scan's names ([`HANDLED_NAMES`]), [`HandlerKind::of`] and the
+/// handlers' selectors come from, so that the scan never passes over an element the
+/// handlers would act on.
+const HANDLED: [(&[u8], HandlerKind); 12] = [
+    (b"script", HandlerKind::Script),
+    (b"iframe", HandlerKind::Frames),
+    (b"frame", HandlerKind::Frames),
+    (b"embed", HandlerKind::Frames),
+    (b"object", HandlerKind::Frames),
+    (b"img", HandlerKind::Images),
+    (b"source", HandlerKind::Images),
+    (b"input", HandlerKind::Images),
+    (b"link", HandlerKind::Links),
+    (b"a", HandlerKind::Ping),
+    (b"area", HandlerKind::Ping),
+    (b"noscript", HandlerKind::Noscript),
 ];
+
+/// The names of [`HANDLED`], which the tracker scan looks for.
+pub const HANDLED_NAMES: [&[u8]; HANDLED.len()] = {
+    let mut names: [&[u8]; HANDLED.len()] = [b""; HANDLED.len()];
+    let mut i = 0;
+    while i < HANDLED.len() {
+        names[i] = HANDLED[i].0;
+        i += 1;
+    }
+    names
+};
 
 impl HandlerKind {
     /// Every kind, in the order the handlers are given to lol_html.
@@ -742,15 +755,20 @@ impl HandlerKind {
 
     /// The kind of an element (its lower-case name), if the handlers act on it.
     pub fn of(element: &[u8]) -> Option<HandlerKind> {
-        Some(match element {
-            b"script" => HandlerKind::Script,
-            b"iframe" | b"frame" | b"embed" | b"object" => HandlerKind::Frames,
-            b"img" | b"source" | b"input" => HandlerKind::Images,
-            b"link" => HandlerKind::Links,
-            b"a" | b"area" => HandlerKind::Ping,
-            b"noscript" => HandlerKind::Noscript,
-            _ => return None,
-        })
+        HANDLED
+            .iter()
+            .find(|(name, _)| *name == element)
+            .map(|&(_, kind)| kind)
+    }
+
+    /// The selector of this kind's elements (`iframe, frame, embed, object`).
+    fn selector(self) -> Option<Selector> {
+        let names: Vec<&str> = HANDLED
+            .iter()
+            .filter(|&&(_, kind)| kind == self)
+            .filter_map(|(name, _)| std::str::from_utf8(name).ok())
+            .collect();
+        names.join(", ").parse().ok()
     }
 }
 
@@ -1284,6 +1302,20 @@ mod tests {
             decode_references("plain"),
             std::borrow::Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn every_handled_element_has_its_kind_and_its_kind_a_selector() {
+        for (name, kind) in HANDLED {
+            assert_eq!(HandlerKind::of(name), Some(kind));
+        }
+        assert_eq!(HandlerKind::of(b"div"), None);
+        assert!(SELECTORS.is_some(), "every kind's selector parses");
+        assert_eq!(
+            HandlerKind::ALL.map(|kind| HANDLED.iter().filter(|(_, k)| *k == kind).count()),
+            [1, 4, 3, 1, 2, 1],
+            "each kind has its elements, and ALL every kind"
+        );
     }
 
     #[test]

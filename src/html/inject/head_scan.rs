@@ -121,22 +121,28 @@ impl ScannedHead {
             let lt = at + upto;
             let cut = match stop {
                 Stop::End => None,
-                Stop::Watched(tag, name_end) => match self.place(tag, &bytes, lt, at + name_end) {
-                    Placed::Reading(from) => {
-                        if from == lt {
-                            // The guard goes before this script.
-                            placed.extend_from_slice(&bytes[emitted..lt]);
-                            placed.extend_from_slice(
-                                self.guard.take().as_deref().unwrap_or("").as_bytes(),
-                            );
-                            emitted = lt;
-                        }
+                Stop::Watched(tag, name_end) => match self.place(tag, &bytes, at + name_end) {
+                    Placed::ReadOn(from) => {
                         at = from;
                         continue;
                     }
-                    Placed::After { gt, markup } => {
+                    Placed::GuardBefore => {
+                        placed.extend_from_slice(&bytes[emitted..lt]);
+                        placed.extend_from_slice(
+                            self.guard.take().as_deref().unwrap_or("").as_bytes(),
+                        );
+                        emitted = lt;
+                        at = lt;
+                        continue;
+                    }
+                    Placed::After { gt, link } => {
                         placed.extend_from_slice(&bytes[emitted..=gt]);
-                        placed.extend_from_slice(markup.as_bytes());
+                        if link {
+                            placed.extend_from_slice(self.link.as_bytes());
+                        }
+                        if let Some(guard) = self.guard.take() {
+                            placed.extend_from_slice(guard.as_bytes());
+                        }
                         self.done = true;
                         return (placed.freeze(), bytes.slice(gt + 1..));
                     }
@@ -174,8 +180,8 @@ impl ScannedHead {
         }
     }
 
-    /// What a watched start tag at `lt` (its name ending at `name_end`) does.
-    fn place(&mut self, tag: HeadTag, bytes: &[u8], lt: usize, name_end: usize) -> Placed {
+    /// What a watched start tag (its name ending at `name_end`) does.
+    fn place(&mut self, tag: HeadTag, bytes: &[u8], name_end: usize) -> Placed {
         match tag {
             HeadTag::Html => {
                 let mut lang = None;
@@ -188,22 +194,17 @@ impl ScannedHead {
                     return Placed::Cut;
                 };
                 self.read_lang(lang);
-                Placed::Reading(gt + 1)
+                Placed::ReadOn(gt + 1)
             }
-            // Only watched while the guard is still to place: it goes before.
-            HeadTag::Script => Placed::Reading(lt),
-            HeadTag::Head | HeadTag::Body => {
-                let Some(gt) = tag_end(bytes, name_end) else {
-                    return Placed::Cut;
-                };
-                let guard = self.guard.take();
-                let mut markup = String::new();
-                if tag == HeadTag::Head {
-                    markup.push_str(&self.link);
-                }
-                markup.push_str(guard.as_deref().unwrap_or(""));
-                Placed::After { gt, markup }
-            }
+            // Only watched while the guard is still to place.
+            HeadTag::Script => Placed::GuardBefore,
+            HeadTag::Head | HeadTag::Body => match tag_end(bytes, name_end) {
+                Some(gt) => Placed::After {
+                    gt,
+                    link: tag == HeadTag::Head,
+                },
+                None => Placed::Cut,
+            },
         }
     }
 
@@ -214,12 +215,15 @@ impl ScannedHead {
     }
 }
 
-/// What [`ScannedHead::place`] did with a watched tag.
+/// What [`ScannedHead::place`] made of a watched tag.
 enum Placed {
-    /// The tokenizer reads on from here (the script's `<`: the guard goes before it).
-    Reading(usize),
-    /// The markup goes after the tag's `>`, and the stage's work is done.
-    After { gt: usize, markup: String },
+    /// The tokenizer reads on from here.
+    ReadOn(usize),
+    /// The guard goes before the tag (a script's), and the tokenizer reads on from it.
+    GuardBefore,
+    /// After the tag's `>` go the link (`link`: a `<head>`) and the guard if not yet
+    /// placed, and the stage's work is done.
+    After { gt: usize, link: bool },
     /// The tag does not end in the bytes.
     Cut,
 }
